@@ -1,0 +1,2 @@
+//! `t_mmap`, TLPI Listing 49-2.
+fn main() {}

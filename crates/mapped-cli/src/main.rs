@@ -1,0 +1,2 @@
+//! The `mapped` command-line tool.
+fn main() {}

@@ -1,0 +1,159 @@
+//! Access advice (`madvise`) and locking pages in memory (`mlock`).
+//!
+//! Advice that can change the mapping's contents is separate and `unsafe`
+//! ([`UncheckedAdvice`]), as memmap2 split it after its issue #94: dropping
+//! the pages of a private mapping discards its copy-on-write changes, and
+//! `MADV_REMOVE` punches a hole in the file itself.
+
+#![allow(unsafe_code)]
+
+use rustix::mm::Advice as Sys;
+
+use crate::error::{IoError, Op};
+use crate::mapping::Mapping;
+
+/// Advice that only affects performance, never the contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Advice {
+    /// `MADV_NORMAL`: the kernel's default read-ahead around each fault.
+    Normal,
+    /// `MADV_RANDOM`: no read-ahead; a fault reads only its own page. Use it
+    /// for random access to a file that is not in memory: with the default,
+    /// every fault also reads its neighbours.
+    Random,
+    /// `MADV_SEQUENTIAL`: aggressive read-ahead; pages behind may be freed
+    /// early.
+    Sequential,
+    /// `MADV_WILLNEED`: start reading the range now.
+    WillNeed,
+    /// `MADV_HUGEPAGE`: use transparent huge pages where the file system
+    /// supports them.
+    HugePage,
+    /// `MADV_NOHUGEPAGE`.
+    NoHugePage,
+    /// `MADV_DONTDUMP`: leave the range out of core dumps.
+    DontDump,
+    /// `MADV_DODUMP`: undo [`Advice::DontDump`].
+    DoDump,
+}
+
+impl Advice {
+    fn sys(self) -> Sys {
+        match self {
+            Advice::Normal => Sys::Normal,
+            Advice::Random => Sys::Random,
+            Advice::Sequential => Sys::Sequential,
+            Advice::WillNeed => Sys::WillNeed,
+            Advice::HugePage => Sys::LinuxHugepage,
+            Advice::NoHugePage => Sys::LinuxNoHugepage,
+            Advice::DontDump => Sys::LinuxDontDump,
+            Advice::DoDump => Sys::LinuxDoDump,
+        }
+    }
+}
+
+/// Advice that can change what the mapping holds: see each variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UncheckedAdvice {
+    /// `MADV_DONTNEED`: drop the pages now. A shared mapping reads them back
+    /// from the file; a private one loses its changes and reads the file.
+    DontNeed,
+    /// `MADV_REMOVE`: free the pages **and the file's blocks** behind them:
+    /// the file reads as zeros there afterwards, for every process.
+    Remove,
+    /// `MADV_COLD`: deactivate the pages (Linux 5.4); contents kept.
+    Cold,
+    /// `MADV_PAGEOUT`: reclaim the pages now (Linux 5.4); contents kept, but
+    /// a private mapping's changes go to swap.
+    PageOut,
+}
+
+impl UncheckedAdvice {
+    fn sys(self) -> Sys {
+        match self {
+            UncheckedAdvice::DontNeed => Sys::LinuxDontNeed,
+            UncheckedAdvice::Remove => Sys::LinuxRemove,
+            UncheckedAdvice::Cold => Sys::LinuxCold,
+            UncheckedAdvice::PageOut => Sys::LinuxPageOut,
+        }
+    }
+}
+
+impl Mapping {
+    /// Gives `advice` for the whole window.
+    pub fn advise(&self, advice: Advice) -> Result<(), IoError> {
+        self.advise_range(advice, 0, self.len)
+    }
+
+    /// Gives `advice` for `len` bytes at `offset` (widened to whole pages).
+    pub fn advise_range(&self, advice: Advice, offset: u64, len: usize) -> Result<(), IoError> {
+        // SAFETY: `Advice` holds only hints that never change contents.
+        unsafe { self.madvise(advice.sys(), offset, len) }
+    }
+
+    /// Gives advice that may change the window's contents.
+    ///
+    /// # Safety
+    ///
+    /// No reference into the affected range may be alive, and the caller
+    /// accepts the variant's effect on the contents, for every process that
+    /// maps the file (for [`UncheckedAdvice::Remove`]).
+    pub unsafe fn advise_unchecked(
+        &self,
+        advice: UncheckedAdvice,
+        offset: u64,
+        len: usize,
+    ) -> Result<(), IoError> {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.madvise(advice.sys(), offset, len) }
+    }
+
+    /// # Safety
+    /// As for `advise_unchecked`.
+    unsafe fn madvise(&self, advice: Sys, offset: u64, len: usize) -> Result<(), IoError> {
+        let einval = || {
+            IoError::new(
+                &self.path,
+                Op::Advise,
+                std::io::Error::from_raw_os_error(libc::EINVAL),
+            )
+        };
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.len as u64)
+        {
+            return Err(einval());
+        }
+        let Some((addr, pages)) = self.region.pages_of(offset as usize, len) else {
+            return Ok(());
+        };
+        // SAFETY: the range is page-aligned and inside our mapping; the
+        // caller answers for the advice's effect.
+        unsafe { rustix::mm::madvise(addr.cast(), pages, advice) }
+            .map_err(|e| IoError::new(&self.path, Op::Advise, e.into()))
+    }
+
+    /// Locks the window's pages in memory (`mlock`): they are read in now
+    /// and never paged out while the mapping lives. Limited by
+    /// `RLIMIT_MEMLOCK`.
+    pub fn lock(&self) -> Result<(), IoError> {
+        let Some((addr, pages)) = self.region.pages_of(0, self.len) else {
+            return Ok(());
+        };
+        // SAFETY: the range is inside our mapping; mlock changes no contents.
+        unsafe { rustix::mm::mlock(addr.cast(), pages) }
+            .map_err(|e| IoError::new(&self.path, Op::Lock, e.into()))
+    }
+
+    /// Undoes [`lock`](Self::lock). Unmapping unlocks too.
+    pub fn unlock(&self) -> Result<(), IoError> {
+        let Some((addr, pages)) = self.region.pages_of(0, self.len) else {
+            return Ok(());
+        };
+        // SAFETY: the range is inside our mapping; munlock changes no contents.
+        unsafe { rustix::mm::munlock(addr.cast(), pages) }
+            .map_err(|e| IoError::new(&self.path, Op::Lock, e.into()))
+    }
+}
