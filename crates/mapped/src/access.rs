@@ -164,6 +164,8 @@ impl Mapping {
     fn atomic_place<T>(&self, offset: u64) -> Result<*mut u8, AccessError> {
         self.check_writable("atomics")?;
         let start = self.check_range(offset, size_of::<T>())?;
+        // A replaced page is private memory: a futex there is never woken.
+        self.check_poison()?;
         // SAFETY: in the window, as in `read_at`.
         let p = unsafe { self.region.ptr().add(start) };
         if (p as usize) % align_of::<T>() != 0 {

@@ -10,9 +10,9 @@
 //!    address range it is about to touch and where to report a fault.
 //! 2. The process-wide `SIGBUS` handler looks at the faulting thread's
 //!    thread-local. If the fault address lies in the published range, it
-//!    marks the mapping poisoned, maps an anonymous zero page over the
-//!    faulting page (`MAP_FIXED`), records the fault and returns: the access
-//!    resumes on the zero page and finishes harmlessly.
+//!    marks the mapping poisoned, maps anonymous zero pages (`MAP_FIXED`)
+//!    from the faulting page to the end of the range, records the fault and
+//!    returns: the access resumes on zero pages and finishes harmlessly.
 //! 3. After the access, the thread sees the fault and returns an error
 //!    instead of the bytes.
 //!
@@ -156,6 +156,11 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         if addr >= active.start && addr < active.end {
             let page = PAGE_SIZE.load(Ordering::Relaxed);
             let page_start = addr & !(page - 1);
+            // Replace the rest of the guarded range at once: a large copy
+            // over a truncated file would otherwise fault once per page. The
+            // range ends inside our mapping, which the kernel maps in whole
+            // pages, so rounding up stays inside it.
+            let page_end = active.end.div_ceil(page) * page;
             // SAFETY: `state` points into the live `Mapping` being accessed.
             let state = unsafe { &*active.state };
             // Poison before replacing the page, so that a thread which later
@@ -167,14 +172,14 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
                     .first_fault
                     .compare_exchange(0, addr + 1, Ordering::SeqCst, Ordering::SeqCst);
             state.poisoned.store(true, Ordering::SeqCst);
-            // SAFETY: the page lies inside a mapping that the guarded access
-            // borrows, so replacing it affects only that mapping, which is now
+            // SAFETY: the pages lie inside a mapping that the guarded access
+            // borrows, so replacing them affects only that mapping, which is now
             // poisoned and never trusted again; MAP_FIXED over our own
             // mapping cannot clobber unrelated memory.
             let r = unsafe {
                 libc::mmap(
                     page_start as *mut libc::c_void,
-                    page,
+                    page_end - page_start,
                     libc::PROT_READ | libc::PROT_WRITE,
                     libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
                     -1,

@@ -1,0 +1,335 @@
+//! Appending: reserve with an atomic add, write, commit with a release
+//! store (Aeron's claim/commit), across processes and without locks.
+//!
+//! The steps of one append, and what a death after each leaves behind:
+//!
+//! | step | if the appender dies here |
+//! |---|---|
+//! | 1. slot := `Reserving(segment)` | nothing reserved, or a zero hole: [`repair::pad_gap`] |
+//! | 2. `tail.fetch_add(size)` | a zero hole below the tail: `pad_gap` |
+//! | 3. slot := `Holding(id)` | a zero hole held by a dead slot: `pad_gap` |
+//! | 4. header := `Writing(slot)` | a `Writing` record of a dead slot: padded |
+//! | 5. payload, length, checksum | as 4 |
+//! | 6. header := `Committed` (release) | a committed record: kept |
+//! | 7. slot := `Idle` | nothing to repair |
+
+#![allow(unsafe_code)]
+
+use std::sync::atomic::{Ordering, fence};
+
+use crate::error::{LogError, Result};
+use crate::format::{self, State, Word};
+use crate::log::{Log, open_lock_file};
+use crate::repair;
+use crate::segment::Segment;
+use crate::slots::{self, SlotState};
+
+/// A handle that appends to a log. Each holds one of the log's appender
+/// slots, proved alive by a lock the kernel releases when the process dies.
+/// Make one per thread (it needs `&mut self`).
+#[derive(Debug)]
+pub struct Appender {
+    log: Log,
+    slot: u32,
+    /// Our own open file description of the lock file, holding byte `slot`.
+    _lock: std::fs::File,
+    seg: Option<Segment>,
+}
+
+impl Appender {
+    /// Takes a free appender slot of `log`, first finishing whatever a dead
+    /// previous owner of the slot left unfinished.
+    pub fn new(log: &Log) -> Result<Appender> {
+        let inner = &log.inner;
+        let lock_path = inner.dir.join(crate::log::LOCK_FILE);
+        let lock = open_lock_file(&lock_path)?;
+        for slot in 0..format::SLOTS {
+            if slots::try_lock(&lock, slot).map_err(|e| LogError::io(&lock_path, "lock", e))? {
+                repair::repair_slot(inner, slot)?;
+                return Ok(Appender {
+                    log: log.clone(),
+                    slot,
+                    _lock: lock,
+                    seg: None,
+                });
+            }
+        }
+        Err(LogError::TooManyAppenders {
+            path: inner.dir.clone(),
+            slots: format::SLOTS,
+        })
+    }
+
+    /// The log this appender writes to.
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// Appends `payload` as one message; returns its id once committed:
+    /// from then on every reader of the log can see it, and it survives the
+    /// death of this process (not a power loss: see the durability modes).
+    pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
+        let mut claim = self.claim(payload.len())?;
+        claim.write_payload(payload)?;
+        claim.commit()
+    }
+
+    /// Reserves room for a `len`-byte message, to be written in place with
+    /// [`Claim::as_mut_slice`] and then [`Claim::commit`]ted. Dropping the
+    /// claim abandons it (it becomes padding that readers skip).
+    pub fn claim(&mut self, len: usize) -> Result<Claim<'_>> {
+        let max = self.log.max_message();
+        if len > max as usize {
+            return Err(LogError::TooLarge {
+                path: self.log.dir().to_path_buf(),
+                len,
+                max,
+            });
+        }
+        let size = format::record_size(len as u32);
+        let offset = self.reserve(size)?;
+        Ok(Claim {
+            app: self,
+            offset,
+            len: len as u32,
+            size: size as u32,
+            done: false,
+        })
+    }
+
+    fn current_segment(&mut self, index: u64) -> Result<&Segment> {
+        if self.seg.as_ref().is_none_or(|s| s.index != index) {
+            let inner = &self.log.inner;
+            let seg = match inner.open_segment(index)? {
+                Some(seg) => seg,
+                None => {
+                    // The tail segment is always created before it is
+                    // published, but retention or an operator may have
+                    // removed it: make it again.
+                    crate::segment::Segment::create(&inner.dir, index, &inner.header)?;
+                    inner.open_segment(index)?.ok_or_else(|| {
+                        LogError::io(
+                            inner.dir.join(crate::segment::file_name(index)),
+                            "open",
+                            std::io::Error::from(std::io::ErrorKind::NotFound),
+                        )
+                    })?
+                }
+            };
+            self.seg = Some(seg);
+        }
+        Ok(self.seg.as_ref().expect("just set"))
+    }
+
+    /// Reserves `size` bytes in the tail segment, rolling to a new segment
+    /// when it is full; returns the offset with the record announced as
+    /// `Writing` by our slot.
+    fn reserve(&mut self, size: u64) -> Result<u64> {
+        let slot = self.slot;
+        loop {
+            let index = self.log.inner.tail_segment().load(Ordering::Acquire);
+            let inner = self.log.inner.clone();
+            let seg = self.current_segment(index)?;
+            let cap = seg.size();
+            let slot_word = inner.slot(slot);
+            // Step 1 (see module docs). SeqCst: pairs with `pad_gap`'s
+            // reads of the tail and then the slots.
+            slot_word.store(
+                SlotState::Reserving { segment: index }.encode(),
+                Ordering::SeqCst,
+            );
+            // Step 2.
+            let pos = seg.tail().fetch_add(size, Ordering::SeqCst);
+            if pos < format::SEGMENT_HEADER_LEN || pos % format::RECORD_ALIGN != 0 {
+                slot_word.store(SlotState::Idle.encode(), Ordering::SeqCst);
+                return Err(seg.corrupt(
+                    pos,
+                    format!("reservation counter holds {pos}, not a record boundary"),
+                ));
+            }
+            if pos + size <= cap {
+                // Steps 3 and 4.
+                slot_word.store(
+                    SlotState::Holding { id: seg.id_of(pos) }.encode(),
+                    Ordering::SeqCst,
+                );
+                let writing = Word {
+                    size: size as u32,
+                    state: State::Writing { slot },
+                };
+                if seg
+                    .word(pos)
+                    .compare_exchange(0, writing.encode(), Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+                {
+                    slot_word.store(SlotState::Idle.encode(), Ordering::SeqCst);
+                    return Err(seg.corrupt(pos, "space past the tail is not zero"));
+                }
+                return Ok(pos);
+            }
+            if pos < cap {
+                // Ours is the reservation that crosses the end: pad to it.
+                slot_word.store(
+                    SlotState::Holding { id: seg.id_of(pos) }.encode(),
+                    Ordering::SeqCst,
+                );
+                let pad = Word {
+                    size: (cap - pos) as u32,
+                    state: State::Padding,
+                };
+                let _ = seg.word(pos).compare_exchange(
+                    0,
+                    pad.encode(),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
+            slot_word.store(SlotState::Idle.encode(), Ordering::SeqCst);
+            self.roll(index)?;
+        }
+    }
+
+    /// Makes segment `index + 1` the tail segment (idempotent, racing
+    /// appenders agree).
+    fn roll(&mut self, index: u64) -> Result<()> {
+        let inner = &self.log.inner;
+        crate::segment::Segment::create(&inner.dir, index + 1, &inner.header)?;
+        let _ = inner.tail_segment().compare_exchange(
+            index,
+            index + 1,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+        fence(Ordering::SeqCst);
+        inner.wake_readers();
+        Ok(())
+    }
+}
+
+/// Room reserved for one message. Write the payload in place, then
+/// [`commit`](Self::commit); dropping it uncommitted abandons it.
+#[derive(Debug)]
+pub struct Claim<'a> {
+    app: &'a mut Appender,
+    offset: u64,
+    len: u32,
+    size: u32,
+    done: bool,
+}
+
+impl Claim<'_> {
+    fn seg(&self) -> &Segment {
+        self.app
+            .seg
+            .as_ref()
+            .expect("a claim is made in the current segment")
+    }
+
+    /// The id the message will have.
+    pub fn id(&self) -> u64 {
+        self.seg().id_of(self.offset)
+    }
+
+    /// The payload's room, to write in place (zero-copy). It starts zeroed.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let seg = self
+            .app
+            .seg
+            .as_ref()
+            .expect("a claim is made in the current segment");
+        let start = self.offset + format::RECORD_HEADER_LEN;
+        // SAFETY: the protocol gives this appender exclusive use of the
+        // reserved record until it commits: no honest process reads or
+        // writes the payload of a `Writing` record, and `&mut self` keeps
+        // this process to one borrow. A hostile process can scribble on it
+        // regardless; the checksum computed at commit then covers what it
+        // wrote, which readers treat as untrusted bytes anyway.
+        debug_assert!(start + self.len as u64 <= seg.size());
+        // SAFETY: as above; the record lies inside the segment (reserved
+        // below its size) and the mapping is writable (appenders map
+        // read-write). The pointer comes from the mapping, not a reference.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                seg.map.as_ptr().cast_mut().add(start as usize),
+                self.len as usize,
+            )
+        }
+    }
+
+    fn write_payload(&mut self, payload: &[u8]) -> Result<()> {
+        let start = self.offset + format::RECORD_HEADER_LEN;
+        self.seg().map.write_at(start, payload)?;
+        Ok(())
+    }
+
+    /// Commits the message: computes its checksum and publishes it with a
+    /// release store. Returns its id.
+    pub fn commit(mut self) -> Result<u64> {
+        let seg = self.seg();
+        let start = self.offset + format::RECORD_HEADER_LEN;
+        let crc = seg.map.guarded(|| {
+            // SAFETY: the payload lies inside the segment; see `as_mut_slice`
+            // for who may touch it. Read under `guarded`, so a truncated
+            // file is an error, not a signal.
+            let payload = unsafe { seg.map.slice(start, self.len as usize) }.expect("inside");
+            format::checksum(payload)
+        })?;
+        let meta = format::encode_meta(self.len, crc);
+        seg.map.write_pod(self.offset + 8, &meta.to_le_bytes())?;
+        let committed = Word {
+            size: self.size,
+            state: State::Committed,
+        };
+        // Step 6. Release: the payload and its length and checksum are
+        // visible to any reader whose acquire load sees `Committed`.
+        seg.map.guarded(|| {
+            seg.word(self.offset)
+                .store(committed.encode(), Ordering::Release)
+        })?;
+        let id = seg.id_of(self.offset);
+        self.done = true;
+        self.finish();
+        Ok(id)
+    }
+
+    /// Step 7, and waking sleeping readers.
+    fn finish(&mut self) {
+        let inner = &self.app.log.inner;
+        inner
+            .slot(self.app.slot)
+            .store(SlotState::Idle.encode(), Ordering::SeqCst);
+        // Pairs with the reader's SeqCst increment of `waiters`: see
+        // `Inner::wake_readers`.
+        fence(Ordering::SeqCst);
+        inner.wake_readers();
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Abandoned: turn it into padding so readers move past it.
+        let seg = self.seg();
+        let writing = Word {
+            size: self.size,
+            state: State::Writing {
+                slot: self.app.slot,
+            },
+        };
+        let pad = Word {
+            size: self.size,
+            state: State::Padding,
+        };
+        let _ = seg.map.guarded(|| {
+            seg.word(self.offset).compare_exchange(
+                writing.encode(),
+                pad.encode(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+        });
+        self.finish();
+    }
+}

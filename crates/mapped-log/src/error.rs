@@ -1,0 +1,108 @@
+//! The log's errors. Each names the file (or directory) and what is wrong.
+
+use std::path::PathBuf;
+
+use crate::format::HeaderError;
+
+/// An operation on a log failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The mapping layer failed (open, map, access, sync).
+    #[error(transparent)]
+    Mapped(#[from] mapped::Error),
+    /// A file system operation failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The directory holds no log, or a file in it is not part of one.
+    #[error("{}: not a mapped-log file: {why}", path.display())]
+    NotALog {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: HeaderError,
+    },
+    /// A log already exists where one was to be created.
+    #[error("{}: a log already exists there", path.display())]
+    AlreadyExists {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Bytes in the log break the format: written by a buggy or hostile
+    /// process, or damaged on disk. `mapped log verify` reports them.
+    #[error("{}: corrupt record at id {id} (segment offset {offset}): {what}", path.display())]
+    Corrupt {
+        /// The segment file.
+        path: PathBuf,
+        /// The record's id.
+        id: u64,
+        /// Its offset in the segment file.
+        offset: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// A message is longer than the log's maximum.
+    #[error("{}: message of {len} bytes exceeds the log's maximum of {max} bytes", path.display())]
+    TooLarge {
+        /// The log directory.
+        path: PathBuf,
+        /// The message's length.
+        len: usize,
+        /// The maximum, set at creation.
+        max: u32,
+    },
+    /// Every appender slot is taken by a live process.
+    #[error("{}: all {slots} appender slots are held by live appenders", path.display())]
+    TooManyAppenders {
+        /// The log directory.
+        path: PathBuf,
+        /// The number of slots.
+        slots: u32,
+    },
+    /// The id does not name a record of this log.
+    #[error("{}: no record starts at id {id}", path.display())]
+    NoSuchId {
+        /// The log directory.
+        path: PathBuf,
+        /// The id asked for.
+        id: u64,
+    },
+}
+
+impl LogError {
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: std::io::Error) -> Self {
+        LogError::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+}
+
+macro_rules! from_mapped {
+    ($($t:ty),*) => {$(
+        impl From<$t> for LogError {
+            fn from(e: $t) -> LogError {
+                LogError::Mapped(e.into())
+            }
+        }
+    )*};
+}
+from_mapped!(
+    mapped::OpenError,
+    mapped::AccessError,
+    mapped::GrowError,
+    mapped::SyncError,
+    mapped::IoError
+);
+
+/// The log's result type.
+pub type Result<T, E = LogError> = std::result::Result<T, E>;

@@ -1,0 +1,396 @@
+//! The on-disk format: constants, headers and record words, encoded and
+//! decoded explicitly little-endian. Pure functions over bytes and integers,
+//! so that they can be property-tested; `docs/format.md` is the
+//! specification they implement.
+//!
+//! Every value decoded here may have been written by a buggy or hostile
+//! process: decoding validates and returns an error rather than trusting it.
+
+/// Magic number at the start of the control file.
+pub const CONTROL_MAGIC: [u8; 8] = *b"MLOGCTL\0";
+/// Magic number at the start of each segment file.
+pub const SEGMENT_MAGIC: [u8; 8] = *b"MLOGSEG\0";
+/// The format version this code reads and writes.
+pub const VERSION: u32 = 1;
+
+/// Bytes of a segment before its first record.
+pub const SEGMENT_HEADER_LEN: u64 = 128;
+/// Offset of the segment's reservation counter (`AtomicU64`).
+pub const SEGMENT_TAIL_OFFSET: u64 = 64;
+/// Bytes of a record header.
+pub const RECORD_HEADER_LEN: u64 = 16;
+/// Records start at multiples of this.
+pub const RECORD_ALIGN: u64 = 8;
+
+/// Length of the control file.
+pub const CONTROL_LEN: u64 = 4096;
+/// Offset of the control file's current-segment index (`AtomicU64`).
+pub const CONTROL_TAIL_SEGMENT: u64 = 64;
+/// Offset of the readers' futex word (`AtomicU32`), bumped on wake.
+pub const CONTROL_NOTIFY: u64 = 128;
+/// Offset of the count of sleeping readers (`AtomicU32`).
+pub const CONTROL_WAITERS: u64 = 132;
+/// Offset of the durable position (`AtomicU64`), a record id.
+pub const CONTROL_DURABLE: u64 = 192;
+/// Offset of the first appender slot.
+pub const CONTROL_SLOTS: u64 = 1024;
+/// Bytes per appender slot (one cache line).
+pub const SLOT_LEN: u64 = 64;
+/// Number of appender slots: at most this many appenders at once.
+pub const SLOTS: u32 = ((CONTROL_LEN - CONTROL_SLOTS) / SLOT_LEN) as u32;
+
+/// Smallest segment size accepted.
+pub const MIN_SEGMENT_SIZE: u64 = 4096;
+/// Largest segment size accepted (record sizes are 32-bit).
+pub const MAX_SEGMENT_SIZE: u64 = 1 << 31;
+
+/// The state of a record, in bits 32..40 of its header word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// All zero: never reserved, or reserved and not yet announced.
+    Empty,
+    /// Reserved and being written by the appender in `slot`.
+    Writing {
+        /// The appender's slot.
+        slot: u32,
+    },
+    /// Complete: payload and checksum valid.
+    Committed,
+    /// Space to skip: the end of a segment, or an abandoned record.
+    Padding,
+}
+
+const STATE_WRITING: u64 = 1;
+const STATE_COMMITTED: u64 = 2;
+const STATE_PADDING: u64 = 3;
+
+/// A decoded record header word: `size` (bits 0..32, the bytes the record
+/// occupies, header and alignment included), `state` (bits 32..40) and, for
+/// a record being written, the writer's slot (bits 40..56). Bits 56..64 are
+/// zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Word {
+    /// Bytes the record occupies.
+    pub size: u32,
+    /// Its state.
+    pub state: State,
+}
+
+impl Word {
+    /// Encodes the word.
+    pub fn encode(self) -> u64 {
+        let (state, slot) = match self.state {
+            State::Empty => return 0,
+            State::Writing { slot } => (STATE_WRITING, slot as u64),
+            State::Committed => (STATE_COMMITTED, 0),
+            State::Padding => (STATE_PADDING, 0),
+        };
+        self.size as u64 | state << 32 | slot << 40
+    }
+
+    /// Decodes a word; `None` if it cannot be a valid header word.
+    pub fn decode(w: u64) -> Option<Word> {
+        if w == 0 {
+            return Some(Word {
+                size: 0,
+                state: State::Empty,
+            });
+        }
+        let size = w as u32;
+        let slot = ((w >> 40) & 0xffff) as u32;
+        if w >> 56 != 0 || size as u64 % RECORD_ALIGN != 0 || size == 0 {
+            return None;
+        }
+        let state = match (w >> 32) & 0xff {
+            STATE_WRITING if slot < SLOTS => State::Writing { slot },
+            STATE_COMMITTED if slot == 0 => State::Committed,
+            STATE_PADDING if slot == 0 => State::Padding,
+            _ => return None,
+        };
+        if state != State::Padding && (size as u64) < RECORD_HEADER_LEN {
+            return None;
+        }
+        Some(Word { size, state })
+    }
+}
+
+/// The bytes a record with a `len`-byte payload occupies.
+pub fn record_size(len: u32) -> u64 {
+    (RECORD_HEADER_LEN + len as u64).div_ceil(RECORD_ALIGN) * RECORD_ALIGN
+}
+
+/// The checksum of a payload: CRC32C (Castagnoli) over the payload length,
+/// as 4 little-endian bytes, then the payload.
+pub fn checksum(payload: &[u8]) -> u32 {
+    let crc = crc32c::crc32c(&(payload.len() as u32).to_le_bytes());
+    crc32c::crc32c_append(crc, payload)
+}
+
+/// The second header word: payload length (bits 0..32) and checksum (bits
+/// 32..64).
+pub fn encode_meta(len: u32, crc: u32) -> u64 {
+    len as u64 | (crc as u64) << 32
+}
+
+/// Splits the second header word.
+pub fn decode_meta(w: u64) -> (u32, u32) {
+    (w as u32, (w >> 32) as u32)
+}
+
+/// Checks that a committed record of `size` bytes at `offset` in a segment
+/// of `segment_size` bytes can hold a `len`-byte payload.
+pub fn committed_fits(offset: u64, size: u32, len: u32, segment_size: u64) -> bool {
+    record_size(len) == size as u64 && offset + size as u64 <= segment_size
+}
+
+/// The immutable part of a segment header (bytes 0..64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// The segment's size in bytes, header included.
+    pub segment_size: u64,
+    /// Its index: segment `i` holds ids `i * segment_size ..`.
+    pub index: u64,
+    /// The log's identity, copied from the control file.
+    pub log_id: [u8; 16],
+}
+
+/// Why a header was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// The magic number is wrong: not a file of this format.
+    #[error("bad magic number {0:02x?}: not a mapped-log file")]
+    Magic([u8; 8]),
+    /// Another version of the format.
+    #[error("format version {0}, but this program reads version {VERSION}")]
+    Version(u32),
+    /// The checksum does not match.
+    #[error("header checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
+    Checksum {
+        /// As stored.
+        stored: u32,
+        /// As computed.
+        computed: u32,
+    },
+    /// A field holds an impossible value.
+    #[error("{0}")]
+    Field(String),
+}
+
+impl SegmentHeader {
+    /// Encodes bytes 0..64: magic, version, header length, segment size,
+    /// index, log id, checksum of bytes 0..60 at 60.
+    pub fn encode(&self) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        b[0..8].copy_from_slice(&SEGMENT_MAGIC);
+        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&(SEGMENT_HEADER_LEN as u32).to_le_bytes());
+        b[16..24].copy_from_slice(&self.segment_size.to_le_bytes());
+        b[24..32].copy_from_slice(&self.index.to_le_bytes());
+        b[32..48].copy_from_slice(&self.log_id);
+        let crc = crc32c::crc32c(&b[0..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes and validates bytes 0..64.
+    pub fn decode(b: &[u8; 64]) -> Result<SegmentHeader, HeaderError> {
+        check_magic_version_crc(b, SEGMENT_MAGIC)?;
+        let header_len = u32_at(b, 12) as u64;
+        if header_len != SEGMENT_HEADER_LEN {
+            return Err(HeaderError::Field(format!(
+                "header length {header_len}, expected {SEGMENT_HEADER_LEN}"
+            )));
+        }
+        let segment_size = u64_at(b, 16);
+        check_segment_size(segment_size)?;
+        let mut log_id = [0u8; 16];
+        log_id.copy_from_slice(&b[32..48]);
+        Ok(SegmentHeader {
+            segment_size,
+            index: u64_at(b, 24),
+            log_id,
+        })
+    }
+}
+
+/// The immutable part of the control file (bytes 0..64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlHeader {
+    /// Size of every segment file.
+    pub segment_size: u64,
+    /// Largest payload accepted.
+    pub max_message: u32,
+    /// The log's identity (random at creation).
+    pub log_id: [u8; 16],
+}
+
+impl ControlHeader {
+    /// Encodes bytes 0..64: magic, version, slot count, segment size,
+    /// max message, log id, checksum of bytes 0..60 at 60.
+    pub fn encode(&self) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        b[0..8].copy_from_slice(&CONTROL_MAGIC);
+        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&SLOTS.to_le_bytes());
+        b[16..24].copy_from_slice(&self.segment_size.to_le_bytes());
+        b[24..28].copy_from_slice(&self.max_message.to_le_bytes());
+        b[32..48].copy_from_slice(&self.log_id);
+        let crc = crc32c::crc32c(&b[0..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes and validates bytes 0..64.
+    pub fn decode(b: &[u8; 64]) -> Result<ControlHeader, HeaderError> {
+        check_magic_version_crc(b, CONTROL_MAGIC)?;
+        let slots = u32_at(b, 12);
+        if slots != SLOTS {
+            return Err(HeaderError::Field(format!(
+                "{slots} appender slots, expected {SLOTS}"
+            )));
+        }
+        let segment_size = u64_at(b, 16);
+        check_segment_size(segment_size)?;
+        let max_message = u32_at(b, 24);
+        check_max_message(max_message, segment_size)?;
+        let mut log_id = [0u8; 16];
+        log_id.copy_from_slice(&b[32..48]);
+        Ok(ControlHeader {
+            segment_size,
+            max_message,
+            log_id,
+        })
+    }
+}
+
+/// Refuses segment sizes the format cannot hold.
+pub fn check_segment_size(size: u64) -> Result<(), HeaderError> {
+    if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&size) || size % RECORD_ALIGN != 0 {
+        return Err(HeaderError::Field(format!(
+            "segment size {size} is not a multiple of {RECORD_ALIGN} between {MIN_SEGMENT_SIZE} and {MAX_SEGMENT_SIZE}"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a maximum message that would not fit in one segment.
+pub fn check_max_message(max: u32, segment_size: u64) -> Result<(), HeaderError> {
+    if record_size(max) > segment_size - SEGMENT_HEADER_LEN {
+        return Err(HeaderError::Field(format!(
+            "maximum message of {max} bytes does not fit in a {segment_size}-byte segment"
+        )));
+    }
+    Ok(())
+}
+
+fn check_magic_version_crc(b: &[u8; 64], magic: [u8; 8]) -> Result<(), HeaderError> {
+    let mut m = [0u8; 8];
+    m.copy_from_slice(&b[0..8]);
+    if m != magic {
+        return Err(HeaderError::Magic(m));
+    }
+    let version = u32_at(b, 8);
+    if version != VERSION {
+        return Err(HeaderError::Version(version));
+    }
+    let stored = u32_at(b, 60);
+    let computed = crc32c::crc32c(&b[0..60]);
+    if stored != computed {
+        return Err(HeaderError::Checksum { stored, computed });
+    }
+    Ok(())
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_state() -> impl Strategy<Value = State> {
+        prop_oneof![
+            (0..SLOTS).prop_map(|slot| State::Writing { slot }),
+            Just(State::Committed),
+            Just(State::Padding),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn word_round_trips(size in 2u32..(1 << 28), state in any_state()) {
+            let w = Word { size: size * 8, state };
+            prop_assert_eq!(Word::decode(w.encode()), Some(w));
+        }
+
+        #[test]
+        fn decode_never_accepts_misaligned_or_stray_bits(w: u64) {
+            if let Some(word) = Word::decode(w) {
+                prop_assert_eq!(word.encode(), w);
+                prop_assert_eq!(word.size as u64 % RECORD_ALIGN, 0);
+            }
+        }
+
+        #[test]
+        fn segment_header_round_trips(size in 512u64..(1 << 28), index: u64, log_id: [u8; 16]) {
+            let h = SegmentHeader { segment_size: size * 8, index, log_id };
+            prop_assert_eq!(SegmentHeader::decode(&h.encode()), Ok(h));
+        }
+
+        #[test]
+        fn any_flipped_bit_in_a_header_is_refused(index: u64, bit in 0usize..(60 * 8)) {
+            let h = SegmentHeader { segment_size: 1 << 20, index, log_id: [7; 16] };
+            let mut b = h.encode();
+            b[bit / 8] ^= 1 << (bit % 8);
+            prop_assert!(SegmentHeader::decode(&b).is_err());
+        }
+
+        #[test]
+        fn record_size_is_aligned_and_sufficient(len: u32) {
+            let s = record_size(len);
+            prop_assert_eq!(s % RECORD_ALIGN, 0);
+            prop_assert!(s >= RECORD_HEADER_LEN + len as u64);
+            prop_assert!(s < RECORD_HEADER_LEN + len as u64 + RECORD_ALIGN);
+        }
+
+        #[test]
+        fn checksum_covers_length_and_bytes(payload: Vec<u8>, flip in any::<prop::sample::Index>()) {
+            let c = checksum(&payload);
+            if !payload.is_empty() {
+                let mut p = payload.clone();
+                let i = flip.index(p.len());
+                p[i] ^= 0x5a;
+                prop_assert_ne!(checksum(&p), c);
+            }
+            let mut longer = payload.clone();
+            longer.push(0);
+            prop_assert_ne!(checksum(&longer), c);
+        }
+    }
+
+    #[test]
+    fn control_header_round_trips_and_checks_fit() {
+        let h = ControlHeader {
+            segment_size: 1 << 20,
+            max_message: 1000,
+            log_id: [1; 16],
+        };
+        assert_eq!(ControlHeader::decode(&h.encode()), Ok(h));
+        let too_big = ControlHeader {
+            segment_size: 4096,
+            max_message: 4096,
+            log_id: [1; 16],
+        };
+        assert!(matches!(
+            ControlHeader::decode(&too_big.encode()),
+            Err(HeaderError::Field(_))
+        ));
+    }
+}

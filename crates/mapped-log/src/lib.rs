@@ -1,0 +1,59 @@
+//! A persistent, crash-safe, multi-process message log in shared file
+//! mappings.
+//!
+//! A log is a directory of fixed-size segment files. Any number of
+//! processes append at once, without locks: each reserves space with an
+//! atomic add on the segment's tail counter, writes its record in place, and
+//! commits it with a release store. Any number of processes read, each
+//! seeing every message in the same order. Messages pass at memory speed,
+//! through the page cache every process shares, and stay in the files.
+//!
+//! A process killed at any instant never blocks the others for long and
+//! never makes a committed message disappear: appenders hold kernel locks
+//! that die with them, and their unfinished records are turned into padding
+//! by whoever finds them (see `docs/format.md`).
+//!
+//! ```
+//! use mapped_log::{Appender, Log, LogOptions, Start};
+//! # fn main() -> Result<(), mapped_log::LogError> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let log = Log::create(dir.path().join("events"), LogOptions::default())?;
+//! let mut appender = Appender::new(&log)?;
+//! let id = appender.append(b"hello")?;
+//!
+//! let mut reader = log.reader(Start::Beginning)?;
+//! let msg = reader.try_next()?.expect("committed");
+//! assert_eq!((msg.id(), msg.payload()), (id, &b"hello"[..]));
+//! # Ok(()) }
+//! ```
+
+#![deny(unsafe_code)]
+
+mod append;
+mod error;
+pub mod format;
+mod log;
+mod read;
+mod repair;
+mod segment;
+mod slots;
+
+pub use append::{Appender, Claim};
+pub use error::{LogError, Result};
+pub use log::{CONTROL_FILE, LOCK_FILE, Log, LogOptions};
+pub use read::{Message, Reader, Start, WaitStrategy};
+
+/// A random number, for temporary file names and log identities: std's
+/// hasher keys are drawn from the OS's random source once per process and
+/// advanced per call, so each call differs.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}

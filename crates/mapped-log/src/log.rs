@@ -1,0 +1,246 @@
+//! [`Log`]: a log directory, its control file and geometry.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use mapped::{MapOptions, Mapping, Mode};
+
+use crate::error::{LogError, Result};
+use crate::format::{self, ControlHeader};
+use crate::segment::{Segment, not_a_log};
+use crate::slots::SlotState;
+
+/// The control file's name inside the log directory.
+pub const CONTROL_FILE: &str = "control";
+/// The appender lock file's name inside the log directory.
+pub const LOCK_FILE: &str = "appenders.lock";
+
+/// Settings fixed when a log is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Size of each segment file in bytes (default 64 MiB).
+    pub segment_size: u64,
+    /// Largest message in bytes (default 1 MiB).
+    pub max_message: u32,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            segment_size: 64 << 20,
+            max_message: 1 << 20,
+        }
+    }
+}
+
+/// An open log. Cheap to clone; [`Appender`](crate::Appender)s and
+/// [`Reader`](crate::Reader)s are made from it.
+#[derive(Debug, Clone)]
+pub struct Log {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) header: ControlHeader,
+    pub(crate) control: Mapping,
+    /// A descriptor of the lock file used to probe and repair slots; each
+    /// appender opens its own, so its lock conflicts with this one.
+    pub(crate) probe: File,
+}
+
+impl Log {
+    /// Creates a new log in `dir` (created if missing; must not hold a log).
+    pub fn create(dir: impl AsRef<Path>, opts: LogOptions) -> Result<Log> {
+        let dir = dir.as_ref();
+        format::check_segment_size(opts.segment_size).map_err(|why| LogError::NotALog {
+            path: dir.to_path_buf(),
+            why,
+        })?;
+        format::check_max_message(opts.max_message, opts.segment_size).map_err(|why| {
+            LogError::NotALog {
+                path: dir.to_path_buf(),
+                why,
+            }
+        })?;
+        std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, "create directory", e))?;
+        let control_path = dir.join(CONTROL_FILE);
+        if control_path.exists() {
+            return Err(LogError::AlreadyExists {
+                path: dir.to_path_buf(),
+            });
+        }
+        let mut log_id = [0u8; 16];
+        log_id[..8].copy_from_slice(&crate::random_u64().to_le_bytes());
+        log_id[8..].copy_from_slice(&crate::random_u64().to_le_bytes());
+        let header = ControlHeader {
+            segment_size: opts.segment_size,
+            max_message: opts.max_message,
+            log_id,
+        };
+        // Build the control file under a temporary name and link it into
+        // place, so that a crash or a racing creator never leaves a
+        // half-written control file behind the real name.
+        let tmp = dir.join(format!(
+            ".control.tmp-{}-{}",
+            std::process::id(),
+            crate::random_u64()
+        ));
+        let made = (|| -> Result<()> {
+            let map = MapOptions::new()
+                .mode(Mode::ReadWrite)
+                .create_new(true)
+                .create(&tmp, format::CONTROL_LEN)?;
+            map.write_at(0, &header.encode())?;
+            map.sync_data()?;
+            Segment::create(dir, 0, &header)?;
+            match std::fs::hard_link(&tmp, &control_path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Err(LogError::AlreadyExists {
+                        path: dir.to_path_buf(),
+                    })
+                }
+                Err(e) => Err(LogError::io(&control_path, "link", e)),
+            }
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        made?;
+        sync_dir(dir)?;
+        Log::open(dir)
+    }
+
+    /// Opens the log in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Log> {
+        let dir = dir.as_ref().to_path_buf();
+        let control_path = dir.join(CONTROL_FILE);
+        let control = MapOptions::new()
+            .mode(Mode::ReadWrite)
+            .open(&control_path)
+            .map_err(|e| match e {
+                mapped::OpenError::Io(io) if io.os_error().kind() == std::io::ErrorKind::NotFound => {
+                    not_a_log(&dir, "no control file: not a log directory (create one with `mapped log create`)".into())
+                }
+                e => e.into(),
+            })?;
+        if (control.len() as u64) < format::CONTROL_LEN {
+            return Err(not_a_log(
+                &control_path,
+                format!(
+                    "control file is {} bytes, expected {}",
+                    control.len(),
+                    format::CONTROL_LEN
+                ),
+            ));
+        }
+        let mut raw = [0u8; 64];
+        control.read_at(0, &mut raw)?;
+        let header = ControlHeader::decode(&raw).map_err(|why| LogError::NotALog {
+            path: control_path.clone(),
+            why,
+        })?;
+        let lock_path = dir.join(LOCK_FILE);
+        let probe = open_lock_file(&lock_path)?;
+        Ok(Log {
+            inner: Arc::new(Inner {
+                dir,
+                header,
+                control,
+                probe,
+            }),
+        })
+    }
+
+    /// Opens the log in `dir`, creating it with `opts` if there is none.
+    pub fn open_or_create(dir: impl AsRef<Path>, opts: LogOptions) -> Result<Log> {
+        let dir = dir.as_ref();
+        match Log::create(dir, opts) {
+            Ok(log) => Ok(log),
+            Err(LogError::AlreadyExists { .. }) => Log::open(dir),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Size of each segment file.
+    pub fn segment_size(&self) -> u64 {
+        self.inner.header.segment_size
+    }
+
+    /// Largest message accepted.
+    pub fn max_message(&self) -> u32 {
+        self.inner.header.max_message
+    }
+}
+
+impl Inner {
+    pub(crate) fn tail_segment(&self) -> &AtomicU64 {
+        self.control
+            .atomic_u64(format::CONTROL_TAIL_SEGMENT)
+            .expect("control offsets are in bounds and aligned")
+    }
+
+    pub(crate) fn notify(&self) -> &AtomicU32 {
+        self.control
+            .atomic_u32(format::CONTROL_NOTIFY)
+            .expect("control offsets are in bounds and aligned")
+    }
+
+    pub(crate) fn waiters(&self) -> &AtomicU32 {
+        self.control
+            .atomic_u32(format::CONTROL_WAITERS)
+            .expect("control offsets are in bounds and aligned")
+    }
+
+    pub(crate) fn slot(&self, i: u32) -> &AtomicU64 {
+        self.control
+            .atomic_u64(format::CONTROL_SLOTS + i as u64 * format::SLOT_LEN)
+            .expect("slot offsets are in bounds and aligned")
+    }
+
+    pub(crate) fn slot_state(&self, i: u32) -> SlotState {
+        SlotState::decode(self.slot(i).load(Ordering::SeqCst))
+    }
+
+    pub(crate) fn open_segment(&self, index: u64) -> Result<Option<Segment>> {
+        Segment::open(&self.dir, index, &self.header)
+    }
+
+    /// Wakes sleeping readers, if any. The caller has already published
+    /// what they wait for, followed by a `SeqCst` fence.
+    pub(crate) fn wake_readers(&self) {
+        // Pairs with the `SeqCst` increment of `waiters` in `Reader::sleep`:
+        // either the reader sees our publication when it re-checks, or we
+        // see its increment here.
+        if self.waiters().load(Ordering::SeqCst) > 0 {
+            self.notify().fetch_add(1, Ordering::SeqCst);
+            let _ = mapped::wake_all(self.notify());
+        }
+    }
+}
+
+pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| LogError::io(path, "open", e))
+}
+
+/// Makes a directory's entries durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| LogError::io(dir, "fsync directory", e))
+}

@@ -1,0 +1,452 @@
+//! Reading: every reader sees every committed message, in one order.
+//!
+//! A reader follows records from a position: committed ones are checked
+//! (bounds, length, checksum) and handed out as a borrow of the mapping;
+//! padding is skipped; at a record still being written, or at the tail, it
+//! waits: it spins briefly, then sleeps on the control file's futex word,
+//! and appenders wake it only when a reader sleeps. A record that stays
+//! unfinished because its appender died is repaired (see `repair.rs`), so a
+//! dead appender blocks readers for a bounded time only.
+
+#![allow(unsafe_code)]
+
+use std::sync::atomic::{Ordering, fence};
+use std::time::{Duration, Instant};
+
+use crate::error::{LogError, Result};
+use crate::format::{self, State, Word};
+use crate::log::Log;
+use crate::repair::{self, Gap};
+use crate::segment::Segment;
+
+/// Where a reader starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The oldest message still in the log.
+    Beginning,
+    /// After the last message reserved so far: only new messages.
+    End,
+    /// The message with this id.
+    Id(u64),
+}
+
+/// How a reader waits for the next message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStrategy {
+    /// Spin on the memory without sleeping: lowest latency, one busy core.
+    Spin,
+    /// Spin for about this long, then sleep on a futex: no CPU while idle.
+    SpinThenSleep(Duration),
+}
+
+impl Default for WaitStrategy {
+    fn default() -> Self {
+        WaitStrategy::SpinThenSleep(Duration::from_micros(50))
+    }
+}
+
+/// How often a reader waiting on an unfinished record checks whether its
+/// appender died.
+const REPAIR_INTERVAL: Duration = Duration::from_millis(10);
+
+/// A message borrowed from the log's mapping; valid until the reader moves.
+#[derive(Debug)]
+pub struct Message<'a> {
+    id: u64,
+    payload: &'a [u8],
+}
+
+impl<'a> Message<'a> {
+    /// The message's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Its payload, checked against its checksum before it was handed out.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+}
+
+/// What the record at the reader's position says.
+enum Step {
+    Message {
+        len: u32,
+        size: u64,
+    },
+    Skip(u64),
+    NextSegment,
+    /// Nothing more yet: at the tail.
+    AtTail,
+    /// A record below the tail is not finished (all-zero word).
+    Unannounced,
+    /// A record is being written by `slot`.
+    Writing {
+        word: u64,
+        slot: u32,
+    },
+}
+
+/// Reads messages from a log, in order.
+#[derive(Debug)]
+pub struct Reader {
+    log: Log,
+    seg: Segment,
+    offset: u64,
+    strategy: WaitStrategy,
+}
+
+impl Log {
+    /// A reader starting at `start`.
+    pub fn reader(&self, start: Start) -> Result<Reader> {
+        let inner = &self.inner;
+        let size = inner.header.segment_size;
+        let (index, offset) = match start {
+            Start::Beginning => (self.first_segment()?, format::SEGMENT_HEADER_LEN),
+            Start::End => {
+                let index = inner.tail_segment().load(Ordering::Acquire);
+                (index, u64::MAX) // resolved below, once the segment is open
+            }
+            Start::Id(id) => (id / size, id % size),
+        };
+        let seg = match inner.open_segment(index)? {
+            Some(seg) => seg,
+            None => {
+                return Err(LogError::NoSuchId {
+                    path: inner.dir.clone(),
+                    id: index * size + offset.min(size),
+                });
+            }
+        };
+        let mut reader = Reader {
+            log: self.clone(),
+            seg,
+            offset: format::SEGMENT_HEADER_LEN,
+            strategy: WaitStrategy::default(),
+        };
+        match start {
+            Start::Beginning => {}
+            Start::End => {
+                let tail = reader
+                    .seg
+                    .map
+                    .guarded(|| reader.seg.tail().load(Ordering::Acquire))?;
+                reader.offset = tail.clamp(format::SEGMENT_HEADER_LEN, size);
+                if reader.offset % format::RECORD_ALIGN != 0 {
+                    return Err(reader
+                        .seg
+                        .corrupt(tail, "reservation counter is not a record boundary"));
+                }
+            }
+            Start::Id(id) => reader.seek_within(offset, id)?,
+        }
+        Ok(reader)
+    }
+
+    /// The lowest segment index present in the directory.
+    pub(crate) fn first_segment(&self) -> Result<u64> {
+        let dir = &self.inner.dir;
+        let mut first: Option<u64> = None;
+        let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, "read directory", e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| LogError::io(dir, "read directory", e))?;
+            if let Some(i) = entry
+                .file_name()
+                .to_str()
+                .and_then(crate::segment::parse_name)
+            {
+                first = Some(first.map_or(i, |f: u64| f.min(i)));
+            }
+        }
+        Ok(first.unwrap_or(0))
+    }
+}
+
+impl Reader {
+    /// Sets how [`next`](Self::next) waits.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.strategy = strategy;
+    }
+
+    /// The id the next message will have, or the position the reader waits
+    /// at.
+    pub fn position(&self) -> u64 {
+        self.seg.id_of(self.offset)
+    }
+
+    /// Walks from the start of the segment to `offset`, which must be a
+    /// record boundary.
+    fn seek_within(&mut self, offset: u64, id: u64) -> Result<()> {
+        let no_such = || LogError::NoSuchId {
+            path: self.log.dir().to_path_buf(),
+            id,
+        };
+        if offset < format::SEGMENT_HEADER_LEN || offset % format::RECORD_ALIGN != 0 {
+            return Err(no_such());
+        }
+        while self.offset < offset {
+            match self.step()? {
+                Step::Message { size, .. } | Step::Skip(size) => self.offset += size,
+                // Past the committed records: accept only their end.
+                _ => break,
+            }
+        }
+        if self.offset != offset {
+            return Err(no_such());
+        }
+        Ok(())
+    }
+
+    /// Examines the record at the current position. Never blocks.
+    fn step(&self) -> Result<Step> {
+        let seg = &self.seg;
+        let off = self.offset;
+        let cap = seg.size();
+        if off >= cap {
+            return Ok(Step::NextSegment);
+        }
+        // Everything read from the mapping is untrusted: a peer may have
+        // written anything, or truncated the file (hence `guarded`).
+        seg.map.guarded(|| -> Result<Step> {
+            let w = seg.word(off).load(Ordering::Acquire);
+            let Some(word) = Word::decode(w) else {
+                return Err(seg.corrupt(off, format!("invalid record header word {w:#018x}")));
+            };
+            let size = word.size as u64;
+            if word.state != State::Empty && off + size > cap {
+                return Err(seg.corrupt(
+                    off,
+                    format!("record of {size} bytes runs past the segment's end"),
+                ));
+            }
+            Ok(match word.state {
+                State::Empty => {
+                    let tail = seg.tail().load(Ordering::Acquire);
+                    if off < tail.min(cap) {
+                        Step::Unannounced
+                    } else {
+                        Step::AtTail
+                    }
+                }
+                State::Writing { slot } => Step::Writing { word: w, slot },
+                State::Padding => Step::Skip(size),
+                State::Committed => {
+                    let mut meta = [0u8; 8];
+                    // SAFETY-free: a guarded copy.
+                    seg.map.read_at(off + 8, &mut meta)?;
+                    let (len, crc) = format::decode_meta(u64::from_le_bytes(meta));
+                    if !format::committed_fits(off, word.size, len, cap) {
+                        return Err(seg.corrupt(
+                            off,
+                            format!("payload length {len} does not match record size {size}"),
+                        ));
+                    }
+                    // SAFETY: in bounds (checked above); read under
+                    // `guarded`; the bytes are untrusted, and only checked.
+                    let payload =
+                        unsafe { seg.map.slice(off + format::RECORD_HEADER_LEN, len as usize) }?;
+                    let computed = format::checksum(payload);
+                    if computed != crc {
+                        return Err(seg.corrupt(
+                            off,
+                            format!(
+                                "checksum mismatch (stored {crc:#010x}, computed {computed:#010x})"
+                            ),
+                        ));
+                    }
+                    Step::Message { len, size }
+                }
+            })
+        })?
+    }
+
+    /// The next message if one is committed, without waiting.
+    pub fn try_next(&mut self) -> Result<Option<Message<'_>>> {
+        loop {
+            match self.step()? {
+                Step::Message { len, size } => return Ok(Some(self.take(len, size))),
+                Step::Skip(size) => self.offset += size,
+                Step::NextSegment => {
+                    if !self.advance_segment()? {
+                        return Ok(None);
+                    }
+                }
+                Step::AtTail | Step::Unannounced | Step::Writing { .. } => return Ok(None),
+            }
+        }
+    }
+
+    /// The next message, waiting for it for at most `timeout` (`None`: for
+    /// ever). `Ok(None)` when the timeout passes first.
+    pub fn next(&mut self, timeout: Option<Duration>) -> Result<Option<Message<'_>>> {
+        let start = Instant::now();
+        let deadline = timeout.map(|t| start + t);
+        let spin_for = match self.strategy {
+            WaitStrategy::Spin => None,
+            WaitStrategy::SpinThenSleep(d) => Some(d),
+        };
+        // Where we started waiting on an unfinished record, for repair.
+        let mut stuck_since: Option<(u64, Instant)> = None;
+        let mut spins: u32 = 0;
+        loop {
+            let step = self.step()?;
+            let (len, size) = match step {
+                Step::Message { len, size } => (len, size),
+                Step::Skip(size) => {
+                    self.offset += size;
+                    continue;
+                }
+                Step::NextSegment => {
+                    if self.advance_segment()? {
+                        continue;
+                    }
+                    self.wait(deadline, spin_for, start, &mut spins, None)?;
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                Step::AtTail => {
+                    stuck_since = None;
+                    if !self.wait(deadline, spin_for, start, &mut spins, None)? {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                Step::Unannounced | Step::Writing { .. } => {
+                    let pos = self.position();
+                    let since = match stuck_since {
+                        Some((p, t)) if p == pos => t,
+                        _ => {
+                            let now = Instant::now();
+                            stuck_since = Some((pos, now));
+                            now
+                        }
+                    };
+                    if since.elapsed() >= REPAIR_INTERVAL {
+                        if self.try_repair(step)? {
+                            stuck_since = None;
+                            continue;
+                        }
+                        stuck_since = Some((pos, Instant::now()));
+                    }
+                    if !self.wait(deadline, spin_for, start, &mut spins, Some(REPAIR_INTERVAL))? {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+            };
+            return Ok(Some(self.take(len, size)));
+        }
+    }
+
+    /// Hands out the message at the current position and moves past it.
+    fn take(&mut self, len: u32, size: u64) -> Message<'_> {
+        let off = self.offset;
+        self.offset += size;
+        let id = self.seg.id_of(off);
+        // SAFETY: `step` checked bounds and checksum just now; the record
+        // is committed, and no honest process writes a committed record
+        // again (retention deletes whole files, which stay mapped). See
+        // docs/safety.md on borrows of shared bytes.
+        let payload = unsafe {
+            self.seg
+                .map
+                .slice(off + format::RECORD_HEADER_LEN, len as usize)
+        }
+        .expect("checked by step");
+        Message { id, payload }
+    }
+
+    /// Moves to the next segment if it has been published.
+    fn advance_segment(&mut self) -> Result<bool> {
+        let inner = &self.log.inner;
+        let next = self.seg.index + 1;
+        if inner.tail_segment().load(Ordering::Acquire) < next {
+            return Ok(false);
+        }
+        match inner.open_segment(next)? {
+            Some(seg) => {
+                self.seg = seg;
+                self.offset = format::SEGMENT_HEADER_LEN;
+                Ok(true)
+            }
+            None => Err(LogError::io(
+                inner.dir.join(crate::segment::file_name(next)),
+                "open",
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the log's next segment is missing",
+                ),
+            )),
+        }
+    }
+
+    /// Repairs the unfinished record at the position if its appender died.
+    fn try_repair(&self, step: Step) -> Result<bool> {
+        let inner = &self.log.inner;
+        match step {
+            Step::Writing { word, slot } => {
+                repair::check_writer(inner, &self.seg, self.offset, word, slot)
+            }
+            Step::Unannounced => Ok(!matches!(
+                repair::pad_gap(inner, &self.seg, self.offset, None)?,
+                Gap::Blocked
+            )),
+            _ => Ok(false),
+        }
+    }
+
+    /// Waits for something to change. Returns `false` if the deadline
+    /// passed. Spins first (for the strategy's spin time), then sleeps on
+    /// the futex, for at most `cap` at a time.
+    fn wait(
+        &self,
+        deadline: Option<Instant>,
+        spin_for: Option<Duration>,
+        start: Instant,
+        spins: &mut u32,
+        cap: Option<Duration>,
+    ) -> Result<bool> {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Ok(false);
+        }
+        let spinning = match spin_for {
+            None => true,
+            Some(d) => now.duration_since(start) < d,
+        };
+        if spinning {
+            *spins = spins.wrapping_add(1);
+            std::hint::spin_loop();
+            if spin_for.is_none() && *spins % 1024 == 0 {
+                // A pure spinner still yields now and then, and (with a
+                // cap) gets to run its repair checks.
+                std::thread::yield_now();
+            }
+            return Ok(true);
+        }
+        let inner = &self.log.inner;
+        let waiters = inner.waiters();
+        let notify = inner.notify();
+        // Announce ourselves, then re-check: pairs with the appender's
+        // publish; fence; load of `waiters` (see `Inner::wake_readers`).
+        waiters.fetch_add(1, Ordering::SeqCst);
+        let seq = notify.load(Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let still_waiting = match self.step() {
+            Ok(Step::AtTail | Step::Unannounced | Step::Writing { .. }) => true,
+            Ok(Step::NextSegment) => inner.tail_segment().load(Ordering::SeqCst) <= self.seg.index,
+            _ => false,
+        };
+        if still_waiting {
+            let mut timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if let Some(c) = cap {
+                timeout = Some(timeout.map_or(c, |t| t.min(c)));
+            }
+            let _ = mapped::wait(notify, seq, timeout);
+        }
+        waiters.fetch_sub(1, Ordering::SeqCst);
+        Ok(!still_waiting || deadline.is_none_or(|d| Instant::now() < d))
+    }
+}

@@ -1,0 +1,175 @@
+//! One segment file: a header, a reservation counter, and records.
+
+#![allow(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use mapped::{MapOptions, Mapping, Mode};
+
+use crate::error::{LogError, Result};
+use crate::format::{self, SegmentHeader};
+
+/// The file name of segment `index`.
+pub(crate) fn file_name(index: u64) -> String {
+    format!("{index:020}.seg")
+}
+
+/// Parses a segment file name.
+pub(crate) fn parse_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// A mapped segment.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) index: u64,
+    pub(crate) map: Mapping,
+}
+
+impl Segment {
+    /// Opens and validates segment `index` of the log in `dir`.
+    pub(crate) fn open(
+        dir: &Path,
+        index: u64,
+        expect: &format::ControlHeader,
+    ) -> Result<Option<Segment>> {
+        let path = dir.join(file_name(index));
+        let map = match MapOptions::new().mode(Mode::ReadWrite).open(&path) {
+            Ok(map) => map,
+            Err(mapped::OpenError::Io(e))
+                if e.os_error().kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if map.len() as u64 != expect.segment_size {
+            return Err(not_a_log(
+                &path,
+                format!(
+                    "segment file is {} bytes, the log's segments are {}",
+                    map.len(),
+                    expect.segment_size
+                ),
+            ));
+        }
+        let mut raw = [0u8; 64];
+        map.read_at(0, &mut raw)?;
+        let header = SegmentHeader::decode(&raw).map_err(|why| LogError::NotALog {
+            path: path.clone(),
+            why,
+        })?;
+        if header.index != index
+            || header.log_id != expect.log_id
+            || header.segment_size != expect.segment_size
+        {
+            return Err(not_a_log(
+                &path,
+                format!(
+                    "segment header says index {} of another log or geometry; expected index {index}",
+                    header.index
+                ),
+            ));
+        }
+        Ok(Some(Segment { index, map }))
+    }
+
+    /// Creates segment `index` unless it exists, atomically: the file is
+    /// built under a temporary name and linked into place, so no process
+    /// ever sees a half-made segment. Returns whether this call created it.
+    pub(crate) fn create(dir: &Path, index: u64, ctl: &format::ControlHeader) -> Result<bool> {
+        let path = dir.join(file_name(index));
+        if path.exists() {
+            return Ok(false);
+        }
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}-{}",
+            file_name(index),
+            std::process::id(),
+            crate::random_u64()
+        ));
+        let result = (|| -> Result<bool> {
+            let map = MapOptions::new()
+                .mode(Mode::ReadWrite)
+                .create_new(true)
+                .create(&tmp, ctl.segment_size)?;
+            let header = SegmentHeader {
+                segment_size: ctl.segment_size,
+                index,
+                log_id: ctl.log_id,
+            };
+            map.write_at(0, &header.encode())?;
+            map.atomic_u64(format::SEGMENT_TAIL_OFFSET)?
+                .store(format::SEGMENT_HEADER_LEN, Ordering::Release);
+            match std::fs::hard_link(&tmp, &path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(LogError::io(&path, "link", e)),
+            }
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        result
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.map.path()
+    }
+
+    pub(crate) fn size(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// The reservation counter: the offset of the next reservation. May run
+    /// past the segment's end (reservations that did not fit).
+    pub(crate) fn tail(&self) -> &AtomicU64 {
+        self.atomic(format::SEGMENT_TAIL_OFFSET)
+    }
+
+    /// The header word of the record at `offset`.
+    pub(crate) fn word(&self, offset: u64) -> &AtomicU64 {
+        self.atomic(offset)
+    }
+
+    /// The `AtomicU64` at `offset`, which callers have validated: 8-aligned
+    /// and at least 8 bytes before the end. Not through
+    /// `Mapping::atomic_u64`, whose checks (bounds, poison) would cost on
+    /// every record; the log checks poison once per guarded step instead.
+    fn atomic(&self, offset: u64) -> &AtomicU64 {
+        assert!(
+            offset % 8 == 0 && offset + 8 <= self.size(),
+            "record offset {offset} escaped validation"
+        );
+        // SAFETY: in bounds and aligned (asserted; the mapping starts on a
+        // page boundary); segments are mapped read-write and stay mapped
+        // while `&self` lives; atomics allow shared mutation across
+        // processes. A truncated file faults here: readers access words
+        // inside `Mapping::guarded`.
+        unsafe { AtomicU64::from_ptr(self.map.as_ptr().add(offset as usize).cast_mut().cast()) }
+    }
+
+    /// The id of the record at `offset`.
+    pub(crate) fn id_of(&self, offset: u64) -> u64 {
+        self.index * self.size() + offset
+    }
+
+    pub(crate) fn corrupt(&self, offset: u64, what: impl Into<String>) -> LogError {
+        LogError::Corrupt {
+            path: self.path().to_path_buf(),
+            id: self.id_of(offset),
+            offset,
+            what: what.into(),
+        }
+    }
+}
+
+pub(crate) fn not_a_log(path: &Path, why: String) -> LogError {
+    LogError::NotALog {
+        path: PathBuf::from(path),
+        why: format::HeaderError::Field(why),
+    }
+}

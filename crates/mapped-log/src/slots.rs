@@ -1,0 +1,126 @@
+//! Appender slots: who is appending, proved alive by a kernel-held lock.
+//!
+//! Each appender owns one slot of the control file and holds an open file
+//! description (OFD) write lock on byte `i` of `appenders.lock` for slot
+//! `i`. The kernel drops the lock when the last descriptor of that open file
+//! description closes, which for a killed process is at its death: an
+//! unlocked slot is proof that its owner is gone. Never a PID (reused,
+//! namespaced), never a timeout (a slow appender is not a dead one).
+//!
+//! The slot word says what the owner is doing, so that a dead owner's work
+//! can be finished by someone else:
+//!
+//! | word | meaning |
+//! |---|---|
+//! | `0` | idle |
+//! | `1 << 62 \| segment` | about to reserve in `segment`; position unknown |
+//! | `2 << 62 \| id` | holds the record at `id` (its header may still be zero) |
+
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+
+const TAG_SHIFT: u32 = 62;
+const LOW: u64 = (1 << TAG_SHIFT) - 1;
+
+/// What a slot's owner is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotState {
+    Idle,
+    Reserving {
+        segment: u64,
+    },
+    Holding {
+        id: u64,
+    },
+    /// A value no honest appender writes.
+    Invalid,
+}
+
+impl SlotState {
+    pub(crate) fn encode(self) -> u64 {
+        match self {
+            SlotState::Idle => 0,
+            SlotState::Reserving { segment } => 1 << TAG_SHIFT | (segment & LOW),
+            SlotState::Holding { id } => 2 << TAG_SHIFT | (id & LOW),
+            SlotState::Invalid => u64::MAX,
+        }
+    }
+
+    pub(crate) fn decode(w: u64) -> SlotState {
+        match w >> TAG_SHIFT {
+            0 if w == 0 => SlotState::Idle,
+            1 => SlotState::Reserving { segment: w & LOW },
+            2 => SlotState::Holding { id: w & LOW },
+            _ => SlotState::Invalid,
+        }
+    }
+}
+
+/// Tries to take the OFD write lock on byte `slot` of `file`. `Ok(false)`
+/// if another open file description holds it.
+pub(crate) fn try_lock(file: &File, slot: u32) -> std::io::Result<bool> {
+    ofd_lock(file, slot, libc::F_WRLCK as libc::c_short)
+}
+
+/// Releases the lock on byte `slot`.
+pub(crate) fn unlock(file: &File, slot: u32) -> std::io::Result<()> {
+    ofd_lock(file, slot, libc::F_UNLCK as libc::c_short).map(|_| ())
+}
+
+fn ofd_lock(file: &File, slot: u32, kind: libc::c_short) -> std::io::Result<bool> {
+    // SAFETY: `flock` is plain data; zero is a valid value for every field.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = slot as libc::off_t;
+    fl.l_len = 1;
+    // l_pid must be 0 for OFD locks.
+    loop {
+        // SAFETY: F_OFD_SETLK reads a valid `flock` we own, on our own fd.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) | Some(libc::EACCES) => return Ok(false),
+            _ => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_words_round_trip() {
+        for s in [
+            SlotState::Idle,
+            SlotState::Reserving { segment: 7 },
+            SlotState::Holding { id: 123_456 },
+        ] {
+            assert_eq!(SlotState::decode(s.encode()), s);
+        }
+        assert_eq!(SlotState::decode(3 << 62), SlotState::Invalid);
+    }
+
+    #[test]
+    fn ofd_locks_conflict_between_open_file_descriptions() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l");
+        let a = File::create(&p).unwrap();
+        let b = File::options().write(true).open(&p).unwrap();
+        assert!(try_lock(&a, 3).unwrap());
+        assert!(!try_lock(&b, 3).unwrap(), "same byte, other description");
+        assert!(try_lock(&b, 4).unwrap(), "other byte");
+        unlock(&a, 3).unwrap();
+        assert!(try_lock(&b, 3).unwrap());
+        drop(b); // closing releases
+        assert!(try_lock(&a, 3).unwrap());
+        assert!(try_lock(&a, 4).unwrap());
+    }
+}
