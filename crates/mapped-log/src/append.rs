@@ -16,6 +16,7 @@
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{Ordering, fence};
+use std::sync::{Arc, Mutex, mpsc};
 
 use crate::error::{LogError, Result};
 use crate::format::{self, State, Word};
@@ -23,6 +24,7 @@ use crate::log::{Log, open_lock_file};
 use crate::repair;
 use crate::segment::Segment;
 use crate::slots::{self, SlotState};
+use crate::sync::Durability;
 
 /// A handle that appends to a log. Each holds one of the log's appender
 /// slots, proved alive by a lock the kernel releases when the process dies.
@@ -32,8 +34,28 @@ pub struct Appender {
     log: Log,
     slot: u32,
     /// Our own open file description of the lock file, holding byte `slot`.
-    _lock: std::fs::File,
+    lock: std::fs::File,
     seg: Option<Segment>,
+    durability: Durability,
+    background: Option<Background>,
+}
+
+/// The thread that syncs an [`Durability::Interval`] appender's log.
+#[derive(Debug)]
+struct Background {
+    stop: mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The first failure of a background sync, reported by the next append.
+    failed: Arc<Mutex<Option<String>>>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Appender {
@@ -49,8 +71,10 @@ impl Appender {
                 return Ok(Appender {
                     log: log.clone(),
                     slot,
-                    _lock: lock,
+                    lock,
                     seg: None,
+                    durability: Durability::None,
+                    background: None,
                 });
             }
         }
@@ -60,6 +84,57 @@ impl Appender {
         })
     }
 
+    /// Sets when appends are durable: see [`Durability`].
+    pub fn set_durability(&mut self, durability: Durability) {
+        self.background = None;
+        self.durability = durability;
+        if let Durability::Interval(every) = durability {
+            let (stop, rx) = mpsc::channel::<()>();
+            let failed = Arc::new(Mutex::new(None));
+            let log = self.log.clone();
+            let record = failed.clone();
+            let thread = std::thread::Builder::new()
+                .name("mapped-log-sync".into())
+                .spawn(move || {
+                    while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                        if let Err(e) = log.sync() {
+                            let mut f = record.lock().unwrap_or_else(|p| p.into_inner());
+                            f.get_or_insert(e.to_string());
+                        }
+                    }
+                    // One last sync, so nothing appended waits longer than
+                    // the interval even when the appender goes away.
+                    let _ = log.sync();
+                })
+                .ok();
+            self.background = Some(Background {
+                stop,
+                thread,
+                failed,
+            });
+        }
+    }
+
+    /// The durability of this appender's appends.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// Fails if a background sync has failed: data appended before it may
+    /// not be durable (see `docs/durability.md`).
+    fn check_background(&self) -> Result<()> {
+        if let Some(bg) = &self.background {
+            let failed = bg.failed.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(msg) = failed.as_ref() {
+                return Err(LogError::SyncFailed {
+                    path: self.log.dir().to_path_buf(),
+                    what: msg.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The log this appender writes to.
     pub fn log(&self) -> &Log {
         &self.log
@@ -67,7 +142,8 @@ impl Appender {
 
     /// Appends `payload` as one message; returns its id once committed:
     /// from then on every reader of the log can see it, and it survives the
-    /// death of this process (not a power loss: see the durability modes).
+    /// death of this process. Under [`Durability::Sync`] it is also on
+    /// stable storage when this returns.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
         let mut claim = self.claim(payload.len())?;
         claim.write_payload(payload)?;
@@ -78,6 +154,7 @@ impl Appender {
     /// [`Claim::as_mut_slice`] and then [`Claim::commit`]ted. Dropping the
     /// claim abandons it (it becomes padding that readers skip).
     pub fn claim(&mut self, len: usize) -> Result<Claim<'_>> {
+        self.check_background()?;
         let max = self.log.max_message();
         if len > max as usize {
             return Err(LogError::TooLarge {
@@ -287,8 +364,12 @@ impl Claim<'_> {
                 .store(committed.encode(), Ordering::Release)
         })?;
         let id = seg.id_of(self.offset);
+        let end = id + self.size as u64;
         self.done = true;
         self.finish();
+        if self.app.durability == Durability::Sync {
+            self.app.log.sync_to(end, &self.app.lock)?;
+        }
         Ok(id)
     }
 

@@ -67,6 +67,33 @@ pub enum LogError {
         /// The number of slots.
         slots: u32,
     },
+    /// A sync failed: data appended since the last successful one may not be
+    /// on stable storage, and retrying cannot tell (see `docs/durability.md`).
+    #[error("{}: sync failed, recent appends may not be durable: {what}", path.display())]
+    SyncFailed {
+        /// The log directory.
+        path: PathBuf,
+        /// The failure.
+        what: String,
+    },
+    /// A reader name is not allowed.
+    #[error("{}: bad reader name {name:?}: use 1 to 64 of A-Z a-z 0-9 _ - . not starting with a dot", path.display())]
+    BadName {
+        /// The log directory.
+        path: PathBuf,
+        /// The name.
+        name: String,
+    },
+    /// The messages asked for were removed by retention.
+    #[error("{}: id {id} was removed by retention; the oldest message still available is id {oldest}", path.display())]
+    Behind {
+        /// The log directory.
+        path: PathBuf,
+        /// The id asked for or reached.
+        id: u64,
+        /// The oldest id still available.
+        oldest: u64,
+    },
     /// The id does not name a record of this log.
     #[error("{}: no record starts at id {id}", path.display())]
     NoSuchId {

@@ -32,12 +32,24 @@ pub const CONTROL_NOTIFY: u64 = 128;
 pub const CONTROL_WAITERS: u64 = 132;
 /// Offset of the durable position (`AtomicU64`), a record id.
 pub const CONTROL_DURABLE: u64 = 192;
+/// Offset of the boot id (36 ASCII bytes, zero-padded to 40) of the boot
+/// in which the log was last opened: a different boot id at open means the
+/// system restarted, so every appender of the log is dead and unsynced data
+/// may be torn.
+pub const CONTROL_BOOT_ID: u64 = 256;
+/// Length of the boot id field.
+pub const BOOT_ID_LEN: usize = 40;
 /// Offset of the first appender slot.
 pub const CONTROL_SLOTS: u64 = 1024;
 /// Bytes per appender slot (one cache line).
 pub const SLOT_LEN: u64 = 64;
 /// Number of appender slots: at most this many appenders at once.
 pub const SLOTS: u32 = ((CONTROL_LEN - CONTROL_SLOTS) / SLOT_LEN) as u32;
+
+/// Byte of the lock file locked by the process syncing (group commit).
+pub const SYNC_LOCK_BYTE: u32 = SLOTS;
+/// Byte of the lock file locked during recovery.
+pub const RECOVERY_LOCK_BYTE: u32 = SLOTS + 1;
 
 /// Smallest segment size accepted.
 pub const MIN_SEGMENT_SIZE: u64 = 4096;

@@ -30,18 +30,26 @@
 #![deny(unsafe_code)]
 
 mod append;
+mod cursor;
 mod error;
 pub mod format;
+mod inspect;
 mod log;
 mod read;
+mod recovery;
 mod repair;
 mod segment;
 mod slots;
+mod sync;
 
 pub use append::{Appender, Claim};
+pub use cursor::READERS_DIR;
 pub use error::{LogError, Result};
+pub use inspect::{Problem, RetainReport, Retention, Stat};
 pub use log::{CONTROL_FILE, LOCK_FILE, Log, LogOptions};
 pub use read::{Message, Reader, Start, WaitStrategy};
+pub use recovery::RecoveryReport;
+pub use sync::Durability;
 
 /// A random number, for temporary file names and log identities: std's
 /// hasher keys are drawn from the OS's random source once per process and

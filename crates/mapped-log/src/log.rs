@@ -9,6 +9,7 @@ use mapped::{MapOptions, Mapping, Mode};
 
 use crate::error::{LogError, Result};
 use crate::format::{self, ControlHeader};
+use crate::recovery::RecoveryReport;
 use crate::segment::{Segment, not_a_log};
 use crate::slots::SlotState;
 
@@ -50,6 +51,7 @@ pub(crate) struct Inner {
     /// A descriptor of the lock file used to probe and repair slots; each
     /// appender opens its own, so its lock conflicts with this one.
     pub(crate) probe: File,
+    pub(crate) recovery: std::sync::OnceLock<RecoveryReport>,
 }
 
 impl Log {
@@ -95,6 +97,9 @@ impl Log {
                 .create_new(true)
                 .create(&tmp, format::CONTROL_LEN)?;
             map.write_at(0, &header.encode())?;
+            map.write_at(format::CONTROL_BOOT_ID, &crate::recovery::boot_id())?;
+            map.atomic_u64(format::CONTROL_DURABLE)?
+                .store(format::SEGMENT_HEADER_LEN, Ordering::Release);
             map.sync_data()?;
             Segment::create(dir, 0, &header)?;
             match std::fs::hard_link(&tmp, &control_path) {
@@ -144,14 +149,33 @@ impl Log {
         })?;
         let lock_path = dir.join(LOCK_FILE);
         let probe = open_lock_file(&lock_path)?;
-        Ok(Log {
+        let log = Log {
             inner: Arc::new(Inner {
                 dir,
                 header,
                 control,
                 probe,
+                recovery: std::sync::OnceLock::new(),
             }),
-        })
+        };
+        if let Some(report) = log.inner.recover_if_restarted()? {
+            let _ = log.inner.recovery.set(report);
+        }
+        Ok(log)
+    }
+
+    /// What restart recovery did when this handle opened the log, if the
+    /// system had restarted since the log was last opened.
+    pub fn restart_recovery(&self) -> Option<&RecoveryReport> {
+        self.inner.recovery.get()
+    }
+
+    /// Explicit recovery: releases the slots of dead appenders (turning
+    /// their unfinished records into padding) and, if no appender is alive,
+    /// validates every record past the durable position and cuts the log at
+    /// the first invalid one. Reports what it changed.
+    pub fn recover(&self) -> Result<RecoveryReport> {
+        self.inner.recover()
     }
 
     /// Opens the log in `dir`, creating it with `opts` if there is none.

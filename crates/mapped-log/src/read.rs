@@ -94,6 +94,7 @@ pub struct Reader {
     seg: Segment,
     offset: u64,
     strategy: WaitStrategy,
+    name: Option<String>,
 }
 
 impl Log {
@@ -112,9 +113,18 @@ impl Log {
         let seg = match inner.open_segment(index)? {
             Some(seg) => seg,
             None => {
+                let id = index * size + offset.min(size);
+                let first = self.first_segment()?;
+                if index < first {
+                    return Err(LogError::Behind {
+                        path: inner.dir.clone(),
+                        id,
+                        oldest: first * size + format::SEGMENT_HEADER_LEN,
+                    });
+                }
                 return Err(LogError::NoSuchId {
                     path: inner.dir.clone(),
-                    id: index * size + offset.min(size),
+                    id,
                 });
             }
         };
@@ -123,6 +133,7 @@ impl Log {
             seg,
             offset: format::SEGMENT_HEADER_LEN,
             strategy: WaitStrategy::default(),
+            name: None,
         };
         match start {
             Start::Beginning => {}
@@ -163,6 +174,55 @@ impl Log {
 }
 
 impl Reader {
+    /// A reader at the record boundary `id`, trusted to be one (the
+    /// log's own positions: the durable position, a frontier).
+    pub(crate) fn at(log: &Log, id: u64) -> Result<Reader> {
+        let size = log.segment_size();
+        let (index, offset) = (id / size, (id % size).max(format::SEGMENT_HEADER_LEN));
+        let seg = log
+            .inner
+            .open_segment(index)?
+            .ok_or_else(|| LogError::NoSuchId {
+                path: log.dir().to_path_buf(),
+                id,
+            })?;
+        if offset % format::RECORD_ALIGN != 0 {
+            return Err(LogError::NoSuchId {
+                path: log.dir().to_path_buf(),
+                id,
+            });
+        }
+        Ok(Reader {
+            log: log.clone(),
+            seg,
+            offset,
+            strategy: WaitStrategy::default(),
+            name: None,
+        })
+    }
+
+    pub(crate) fn set_name(&mut self, name: String) {
+        self.name = Some(name);
+    }
+
+    /// The name of a named reader.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Stores a named reader's position durably: after a restart it resumes
+    /// at the first message not yet returned. Call it after processing
+    /// (at-least-once delivery). Fails for an unnamed reader.
+    pub fn save(&self) -> Result<()> {
+        match &self.name {
+            Some(name) => self.log.save_reader_position(name, self.position()),
+            None => Err(LogError::BadName {
+                path: self.log.dir().to_path_buf(),
+                name: String::new(),
+            }),
+        }
+    }
+
     /// Sets how [`next`](Self::next) waits.
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
         self.strategy = strategy;
@@ -171,6 +231,11 @@ impl Reader {
     /// The id the next message will have, or the position the reader waits
     /// at.
     pub fn position(&self) -> u64 {
+        if self.offset >= self.seg.size() {
+            // Past the last record of the segment: the next one starts the
+            // next segment.
+            return (self.seg.index + 1) * self.seg.size() + format::SEGMENT_HEADER_LEN;
+        }
         self.seg.id_of(self.offset)
     }
 
@@ -371,14 +436,24 @@ impl Reader {
                 self.offset = format::SEGMENT_HEADER_LEN;
                 Ok(true)
             }
-            None => Err(LogError::io(
-                inner.dir.join(crate::segment::file_name(next)),
-                "open",
-                std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "the log's next segment is missing",
-                ),
-            )),
+            None => {
+                let first = self.log.first_segment()?;
+                if first > next {
+                    return Err(LogError::Behind {
+                        path: inner.dir.clone(),
+                        id: self.position(),
+                        oldest: first * self.seg.size() + format::SEGMENT_HEADER_LEN,
+                    });
+                }
+                Err(LogError::io(
+                    inner.dir.join(crate::segment::file_name(next)),
+                    "open",
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "the log's next segment is missing",
+                    ),
+                ))
+            }
         }
     }
 

@@ -106,8 +106,14 @@ impl Segment {
             map.write_at(0, &header.encode())?;
             map.atomic_u64(format::SEGMENT_TAIL_OFFSET)?
                 .store(format::SEGMENT_HEADER_LEN, Ordering::Release);
+            // The header must be on disk before the name is, or a power loss
+            // could leave a segment whose name exists and header does not.
+            map.sync_data()?;
             match std::fs::hard_link(&tmp, &path) {
-                Ok(()) => Ok(true),
+                Ok(()) => {
+                    crate::log::sync_dir(dir)?;
+                    Ok(true)
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
                 Err(e) => Err(LogError::io(&path, "link", e)),
             }

@@ -64,12 +64,27 @@ pub(crate) fn try_lock(file: &File, slot: u32) -> std::io::Result<bool> {
     ofd_lock(file, slot, libc::F_WRLCK as libc::c_short)
 }
 
+/// Takes the OFD write lock on byte `byte`, waiting for it.
+pub(crate) fn lock_wait(file: &File, byte: u32) -> std::io::Result<()> {
+    ofd(
+        file,
+        byte,
+        libc::F_WRLCK as libc::c_short,
+        libc::F_OFD_SETLKW,
+    )
+    .map(|_| ())
+}
+
 /// Releases the lock on byte `slot`.
 pub(crate) fn unlock(file: &File, slot: u32) -> std::io::Result<()> {
     ofd_lock(file, slot, libc::F_UNLCK as libc::c_short).map(|_| ())
 }
 
 fn ofd_lock(file: &File, slot: u32, kind: libc::c_short) -> std::io::Result<bool> {
+    ofd(file, slot, kind, libc::F_OFD_SETLK)
+}
+
+fn ofd(file: &File, slot: u32, kind: libc::c_short, cmd: libc::c_int) -> std::io::Result<bool> {
     // SAFETY: `flock` is plain data; zero is a valid value for every field.
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
     fl.l_type = kind;
@@ -78,8 +93,8 @@ fn ofd_lock(file: &File, slot: u32, kind: libc::c_short) -> std::io::Result<bool
     fl.l_len = 1;
     // l_pid must be 0 for OFD locks.
     loop {
-        // SAFETY: F_OFD_SETLK reads a valid `flock` we own, on our own fd.
-        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+        // SAFETY: F_OFD_SETLK(W) reads a valid `flock` we own, on our own fd.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &fl) };
         if rc == 0 {
             return Ok(true);
         }

@@ -163,3 +163,137 @@ fn opening_a_non_log_is_a_clear_error() {
     let err = Log::create(dir.path(), small()).unwrap_err();
     assert!(matches!(err, LogError::AlreadyExists { .. }), "{err}");
 }
+
+#[test]
+fn named_readers_resume_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = Log::create(&path, small()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    for i in 0..300u32 {
+        app.append(&i.to_le_bytes()).unwrap();
+    }
+    let mut r = log.named_reader("worker", Start::Beginning).unwrap();
+    for i in 0..150u32 {
+        assert_eq!(r.try_next().unwrap().unwrap().payload(), i.to_le_bytes());
+    }
+    r.save().unwrap();
+    drop(r);
+    drop(log);
+    let log = Log::open(&path).unwrap();
+    assert_eq!(log.named_readers().unwrap().len(), 1);
+    let mut r = log.named_reader("worker", Start::Beginning).unwrap();
+    assert_eq!(
+        r.try_next().unwrap().unwrap().payload(),
+        150u32.to_le_bytes()
+    );
+    assert!(log.named_reader("../etc", Start::Beginning).is_err());
+    assert!(
+        log.reader(Start::Beginning).unwrap().save().is_err(),
+        "unnamed"
+    );
+}
+
+#[test]
+fn retention_respects_named_readers_and_reports_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::create(dir.path().join("log"), small()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let first = app.append(b"first").unwrap();
+    for _ in 0..400 {
+        app.append(&[1u8; 40]).unwrap();
+    }
+    let segs = log.segments().unwrap();
+    assert!(segs.len() > 4);
+    let mut slow = log.named_reader("slow", Start::Beginning).unwrap();
+    slow.save().unwrap();
+    let policy = mapped_log::Retention {
+        max_bytes: Some(2 * 4096),
+        ..Default::default()
+    };
+    let rep = log.retain(policy).unwrap();
+    assert!(rep.removed.is_empty(), "held by the named reader");
+    assert_eq!(rep.held_by, vec!["slow".to_string()]);
+    // The reader still reads from its mapping after a forced removal.
+    let rep = log
+        .retain(mapped_log::Retention {
+            force: true,
+            ..policy
+        })
+        .unwrap();
+    assert_eq!(rep.removed.len(), segs.len() - 2);
+    assert_eq!(slow.try_next().unwrap().unwrap().id(), first);
+    let err = log.reader(Start::Id(first)).unwrap_err();
+    assert!(matches!(err, LogError::Behind { .. }), "{err}");
+    assert!(
+        err.to_string().contains("oldest message still available"),
+        "{err}"
+    );
+    // Reading on from the removed segment's end reports the gap.
+    let mut saw_behind = false;
+    for _ in 0..1000 {
+        match slow.try_next() {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(LogError::Behind { .. }) => {
+                saw_behind = true;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(saw_behind);
+    assert_eq!(log.verify().unwrap(), None);
+    let stat = log.stat().unwrap();
+    assert_eq!(stat.segments.len(), 2);
+    assert_eq!(stat.live_appenders.len(), 1);
+}
+
+#[test]
+fn sync_durability_advances_the_durable_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::create(dir.path().join("log"), small()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let before = log.durable_position();
+    let id = app.append(b"volatile").unwrap();
+    assert!(log.durable_position() <= id, "no sync yet");
+    app.set_durability(mapped_log::Durability::Sync);
+    let id2 = app.append(b"durable").unwrap();
+    assert!(log.durable_position() > id2, "covers the synced record");
+    assert!(log.durable_position() > before);
+    app.set_durability(mapped_log::Durability::Interval(Duration::from_millis(5)));
+    let id3 = app.append(b"soon").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while log.durable_position() <= id3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "background sync never ran"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn concurrent_sync_appenders_share_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::create(dir.path().join("log"), small()).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut app = Appender::new(&log).unwrap();
+                app.set_durability(mapped_log::Durability::Sync);
+                let mut last = 0;
+                for _ in 0..50 {
+                    last = app.append(b"payload").unwrap();
+                    assert!(log.durable_position() > last);
+                }
+                last
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(log.stat().unwrap().messages, 200);
+}

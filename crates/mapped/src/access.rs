@@ -80,7 +80,8 @@ impl Mapping {
 
     /// Copies `buf.len()` bytes at `offset` (relative to the window) into
     /// `buf`. All or nothing: fails if the range is not entirely inside the
-    /// window, or if a page behind it is gone.
+    /// window, or if a page behind it is gone; after a failure `buf`'s
+    /// contents are unspecified.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), AccessError> {
         let start = self.check_range(offset, buf.len())?;
         if buf.is_empty() {
@@ -103,10 +104,11 @@ impl Mapping {
         self.finish(r)
     }
 
-    /// Copies `data` into the window at `offset`. All or nothing as for
-    /// [`read_at`](Self::read_at); on [`AccessError::Fault`] the bytes did
-    /// not reach the file. Other processes see the bytes at once; they reach
-    /// the disk on write-back ([`flush`](Self::flush) to wait for it).
+    /// Copies `data` into the window at `offset`. Fails without writing
+    /// anything if the range is not entirely inside the window; on
+    /// [`AccessError::Fault`] or [`AccessError::Poisoned`] the bytes may have
+    /// reached the file in part. Other processes see the bytes at once; they
+    /// reach the disk on write-back ([`flush`](Self::flush) to wait for it).
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), AccessError> {
         self.check_writable("writes")?;
         let start = self.check_range(offset, data.len())?;

@@ -291,8 +291,10 @@ pub enum AccessError {
         what: &'static str,
     },
     /// The pages behind the access were gone: the process would have died
-    /// of `SIGBUS`. Bytes read are not returned; bytes written did not reach
-    /// the file. The mapping is poisoned from now on.
+    /// of `SIGBUS`. Bytes read are not returned (the buffer's contents are
+    /// unspecified); a write may have reached the file in part (the pages of
+    /// the range that were not replaced). The mapping is poisoned from now
+    /// on.
     #[error("{}: access at offset {offset} faulted: {cause}", path.display())]
     Fault {
         /// The path.

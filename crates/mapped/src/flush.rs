@@ -26,7 +26,8 @@ impl Mapping {
     /// Writes the window's dirty pages to the disk and waits
     /// (`msync(MS_SYNC)`). On Linux this is `fdatasync` of the range: the
     /// data and the metadata needed to read it back (the file size), with
-    /// the drive's write cache flushed.
+    /// the drive's write cache flushed on file systems that do so (ext4 and
+    /// XFS by default).
     pub fn flush(&self) -> Result<(), SyncError> {
         self.flush_range(0, self.len)
     }

@@ -29,7 +29,8 @@ impl From<ReserveError> for GrowError {
 
 /// Makes the file at least `offset + len` bytes long with the blocks of
 /// `offset..offset + len` allocated, so that no store into that range can
-/// later fault for want of space.
+/// later fault for want of space (on file systems that overwrite in place;
+/// without `fallocate`, only the part past the old end is filled).
 ///
 /// The file size limit is checked first: past it the kernel would send
 /// `SIGXFSZ`, which kills a process that has not ignored it.
@@ -82,11 +83,12 @@ impl Mapping {
     /// Grows the file and the window to `new_len` bytes (counted from the
     /// window's start), reserving the new blocks first.
     ///
-    /// A full disk or a file size limit is an error here, with the file and
-    /// the mapping as they were, never a `SIGBUS` later. On Linux the window
-    /// is extended with `mremap`, which may move it: this takes `&mut self`,
-    /// so no reference into the old address range can still be alive. A
-    /// `new_len` not above the current one changes nothing.
+    /// A full disk or a file size limit is an error here, with the mapping
+    /// as it was (after a full disk the file may be partly extended), not a
+    /// `SIGBUS` later (with the exceptions listed in `docs/safety.md`). On
+    /// Linux the window is extended with `mremap`, which may move it: this
+    /// takes `&mut self`, so no reference into the old address range can
+    /// still be alive. A `new_len` not above the current one changes nothing.
     pub fn grow(&mut self, new_len: usize) -> Result<(), GrowError> {
         if self.mode != Mode::ReadWrite {
             return Err(GrowError::NotWritable {

@@ -3,8 +3,8 @@
 //! A shared mapping stays valid when another process truncates the file,
 //! but touching a page past the new end raises `SIGBUS`; so does a page the
 //! kernel cannot supply (an I/O error, no space to fill a hole). Without
-//! help the process dies. Java's `MappedByteBuffer` and facebook/sapling's
-//! `indexedlog` recover the same way we do:
+//! help the process dies. facebook/sapling's `indexedlog` recovers the same
+//! way we do (Java's HotSpot instead skips the faulting access and throws):
 //!
 //! 1. Before a guarded access a thread publishes, in a thread-local, the
 //!    address range it is about to touch and where to report a fault.
@@ -146,9 +146,13 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     // interrupted code's errno intact across our mmap.
     let saved_errno = unsafe { *libc::__errno_location() };
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
+    // Only a fault raised by the kernel for an access (si_code > 0:
+    // BUS_ADRERR, BUS_OBJERR, ...) can be ours; a SIGBUS sent with kill(2)
+    // carries no fault address worth trusting.
+    let from_kernel = code > 0;
     let active = ACTIVE.with(|a| a.get());
-    if !active.is_null() {
+    if from_kernel && !active.is_null() {
         // SAFETY: a non-null ACTIVE points at the `Active` of a guarded
         // access on this thread's stack, which is still running (we
         // interrupted it) and unpublishes it before returning.
@@ -199,27 +203,54 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             }
         }
     }
+    // SAFETY: forwarding the same arguments the kernel gave us.
+    let ran_handler = unsafe { chain(sig, info, ctx) };
+    if ran_handler && !from_kernel {
+        // A signal sent with kill(2) is not repeated, so a previous handler
+        // that reset the action to the default (Rust's own does, expecting
+        // the fault to recur and kill) would leave the process alive without
+        // our handler. Put ours back.
+        reinstall();
+    }
     // SAFETY: see above.
     unsafe { *libc::__errno_location() = saved_errno };
-    // SAFETY: forwarding the same arguments the kernel gave us.
-    unsafe { chain(sig, info, ctx) }
 }
 
-/// Hands a fault that is not ours to the handler installed before ours.
+/// Installs our action again (async-signal-safe: one sigaction call).
+fn reinstall() {
+    // SAFETY: as in `install_once`.
+    unsafe {
+        let mut new: libc::sigaction = std::mem::zeroed();
+        new.sa_sigaction = on_sigbus as *const () as usize;
+        new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigemptyset(&mut new.sa_mask);
+        libc::sigaction(libc::SIGBUS, &new, ptr::null_mut());
+    }
+}
+
+/// Hands a fault that is not ours to the action in force before ours.
+/// Returns whether a previous handler function ran (rather than the
+/// default action or ignoring).
 ///
 /// # Safety
 /// Must only be called from the `SIGBUS` handler with the kernel's arguments.
-unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    let Some(prev) = PREVIOUS.get() else {
+unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) -> bool {
+    // SAFETY: the kernel passes a valid siginfo.
+    let from_kernel = unsafe { (*info).si_code } > 0;
+    let handler = PREVIOUS.get().map_or(libc::SIG_DFL, |p| p.sa_sigaction);
+    if handler == libc::SIG_DFL || (handler == libc::SIG_IGN && from_kernel) {
+        // The kernel cannot ignore a fault: it would recur for ever.
         // SAFETY: restoring the default action is async-signal-safe.
         unsafe { reset_default(sig, info) };
-        return;
+        return false;
+    }
+    if handler == libc::SIG_IGN {
+        return false;
+    }
+    let Some(prev) = PREVIOUS.get() else {
+        return false; // unreachable: a handler function implies a record
     };
-    let handler = prev.sa_sigaction;
-    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
-        // SAFETY: as above.
-        unsafe { reset_default(sig, info) };
-    } else if prev.sa_flags & libc::SA_SIGINFO != 0 {
+    if prev.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the previous action declared SA_SIGINFO, so its handler
         // has this signature.
         let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
@@ -230,6 +261,7 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
         let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
         f(sig);
     }
+    true
 }
 
 /// Restores the default action so the fault, repeated on return, kills the

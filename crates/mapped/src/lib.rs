@@ -12,8 +12,9 @@
 //!   an [`AccessError::Fault`] instead of killing the process.
 //! - **Space reserved up front.** [`MapOptions::create`] and
 //!   [`Mapping::grow`] reserve the file's blocks with `fallocate`, so a full
-//!   disk or a file size limit is an error from that call, never a `SIGBUS`
-//!   when a page is first written.
+//!   disk or a file size limit is an error from that call, not a `SIGBUS`
+//!   when a page is first written (except on copy-on-write file systems and
+//!   in holes of existing files: see `docs/safety.md`).
 //! - **Growth the borrow checker polices.** [`Mapping::grow`] takes
 //!   `&mut self`, so no reference into the old address range survives an
 //!   `mremap` that moves it.

@@ -139,8 +139,9 @@ impl Mapping {
     }
 
     /// True once a fault (truncation, I/O error) has replaced pages of this
-    /// mapping with anonymous memory: every access fails from then on, and
-    /// the file must be opened again.
+    /// mapping with anonymous memory: every access fails from then on (an
+    /// atomic reference taken earlier is not re-checked), and the file must
+    /// be opened again.
     pub fn is_poisoned(&self) -> bool {
         self.fault.poisoned.load(Ordering::Acquire)
     }

@@ -150,6 +150,12 @@ impl MapOptions {
         let path = path.as_ref();
         let mut oo = OpenOptions::new();
         oo.read(true).write(self.mode == Mode::ReadWrite);
+        if self.mode != Mode::ReadWrite {
+            // A read-only open of a FIFO would wait for a writer; with
+            // O_NONBLOCK it returns and `map_file` refuses it. (No effect on
+            // regular files; a read-write open of a FIFO never waits.)
+            oo.custom_flags(libc::O_NONBLOCK);
+        }
         let file = oo.open(path).map_err(|e| IoError::new(path, Op::Open, e))?;
         self.map_file(file, path)
     }
@@ -159,7 +165,9 @@ impl MapOptions {
     ///
     /// An existing file is never shortened and its contents are kept. Because
     /// the blocks are reserved here, a full disk or a file size limit is an
-    /// error from this call, never a `SIGBUS` when a page is first written.
+    /// error from this call, not a `SIGBUS` when a page is first written
+    /// (except on copy-on-write file systems, and in holes below an existing
+    /// file's end where `fallocate` is unsupported: see `docs/safety.md`).
     pub fn create(&self, path: impl AsRef<Path>, len: u64) -> Result<Mapping, OpenError> {
         let path = path.as_ref();
         let mut oo = OpenOptions::new();

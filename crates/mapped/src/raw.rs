@@ -137,14 +137,25 @@ impl RawRegion {
             // SAFETY: the old region is ours and no borrow into it is alive
             // (`&mut self`); MAYMOVE lets the kernel pick a new address that
             // it knows to be free, and on failure the old region is untouched.
-            let base = unsafe {
+            let r = unsafe {
                 rustix::mm::mremap(
                     self.base.as_ptr().cast(),
                     self.region_len,
                     new_region_len,
                     MremapFlags::MAYMOVE,
                 )
-            }?;
+            };
+            let base = match r {
+                Ok(base) => base,
+                // mremap refuses a region that advice or locking on part of
+                // it split into several VMAs. A shared mapping holds only the
+                // file's pages, so mapping the file afresh is equivalent.
+                Err(rustix::io::Errno::FAULT) if prot.shared => {
+                    *self = RawRegion::map(fd, file_offset, new_len, prot, false)?;
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            };
             self.base = NonNull::new(base.cast()).expect("mremap returned null");
             self.region_len = new_region_len;
             Ok(())

@@ -1,0 +1,200 @@
+//! Named readers: a reader whose position is kept in the log directory, so
+//! that it resumes where it stopped after a restart.
+//!
+//! `readers/NAME` holds 32 bytes: magic `MLOGRDR\0`, format version (u32
+//! LE), 4 zero bytes, the position (u64 LE, the id of the next message to
+//! read), CRC32C of bytes 0..24 (u32 LE), 4 zero bytes. It is replaced
+//! atomically (write a temporary file, `fsync`, `rename`, `fsync` the
+//! directory), so a crash leaves the old position or the new one, never a
+//! mix.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{LogError, Result};
+use crate::format::{self, HeaderError};
+use crate::log::{Log, sync_dir};
+use crate::read::{Reader, Start};
+
+/// The folder of named readers inside the log directory.
+pub const READERS_DIR: &str = "readers";
+const MAGIC: [u8; 8] = *b"MLOGRDR\0";
+
+/// Checks a reader name: 1 to 64 of `A-Z a-z 0-9 _ - .`, not starting with
+/// a dot.
+pub(crate) fn check_name(dir: &Path, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(LogError::BadName {
+            path: dir.to_path_buf(),
+            name: name.to_string(),
+        })
+    }
+}
+
+fn encode(position: u64) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    b[0..8].copy_from_slice(&MAGIC);
+    b[8..12].copy_from_slice(&format::VERSION.to_le_bytes());
+    b[16..24].copy_from_slice(&position.to_le_bytes());
+    let crc = crc32c::crc32c(&b[0..24]);
+    b[24..28].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+fn decode(path: &Path, b: &[u8]) -> Result<u64> {
+    let bad = |why: HeaderError| LogError::NotALog {
+        path: path.to_path_buf(),
+        why,
+    };
+    if b.len() != 32 {
+        return Err(bad(HeaderError::Field(format!(
+            "reader position file is {} bytes, expected 32",
+            b.len()
+        ))));
+    }
+    let mut m = [0u8; 8];
+    m.copy_from_slice(&b[0..8]);
+    if m != MAGIC {
+        return Err(bad(HeaderError::Magic(m)));
+    }
+    let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
+    if version != format::VERSION {
+        return Err(bad(HeaderError::Version(version)));
+    }
+    let stored = u32::from_le_bytes(b[24..28].try_into().expect("4 bytes"));
+    let computed = crc32c::crc32c(&b[0..24]);
+    if stored != computed {
+        return Err(bad(HeaderError::Checksum { stored, computed }));
+    }
+    Ok(u64::from_le_bytes(b[16..24].try_into().expect("8 bytes")))
+}
+
+impl Log {
+    fn reader_path(&self, name: &str) -> PathBuf {
+        self.dir().join(READERS_DIR).join(name)
+    }
+
+    /// The saved position of the named reader `name`, if it has one.
+    pub fn reader_position(&self, name: &str) -> Result<Option<u64>> {
+        check_name(self.dir(), name)?;
+        let path = self.reader_path(name);
+        match std::fs::read(&path) {
+            Ok(b) => decode(&path, &b).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(LogError::io(&path, "read", e)),
+        }
+    }
+
+    /// Every named reader and its saved position, sorted by name.
+    pub fn named_readers(&self) -> Result<Vec<(String, u64)>> {
+        let dir = self.dir().join(READERS_DIR);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(LogError::io(&dir, "read directory", e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| LogError::io(&dir, "read directory", e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if check_name(self.dir(), &name).is_err() {
+                continue; // temporary files and strangers
+            }
+            if let Some(pos) = self.reader_position(&name)? {
+                out.push((name, pos));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// A named reader: resumes at its saved position, or starts at `start`
+    /// if it has none. Save its position with [`Reader::save`].
+    pub fn named_reader(&self, name: &str, start: Start) -> Result<Reader> {
+        let mut reader = match self.reader_position(name)? {
+            Some(pos) => self.reader(Start::Id(pos))?,
+            None => self.reader(start)?,
+        };
+        reader.set_name(name.to_string());
+        Ok(reader)
+    }
+
+    /// Stores `position` as the named reader's position, durably.
+    pub(crate) fn save_reader_position(&self, name: &str, position: u64) -> Result<()> {
+        check_name(self.dir(), name)?;
+        let dir = self.dir().join(READERS_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| LogError::io(&dir, "create directory", e))?;
+        let path = self.reader_path(name);
+        let tmp = dir.join(format!(
+            ".{name}.tmp-{}-{}",
+            std::process::id(),
+            crate::random_u64()
+        ));
+        let written = (|| -> std::io::Result<()> {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = File::options()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&encode(position))?;
+            f.sync_data()?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(LogError::io(&path, "save reader position", e));
+        }
+        sync_dir(&dir)
+    }
+
+    /// Removes the named reader `name` (retention stops waiting for it).
+    pub fn remove_named_reader(&self, name: &str) -> Result<()> {
+        check_name(self.dir(), name)?;
+        let path = self.reader_path(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.dir().join(READERS_DIR)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(LogError::io(&path, "remove", e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_file_round_trips_and_rejects_damage() {
+        let p = Path::new("r");
+        assert_eq!(decode(p, &encode(12345)).unwrap(), 12345);
+        for i in 0..28 {
+            let mut b = encode(12345);
+            b[i] ^= 1;
+            assert!(decode(p, &b).is_err(), "flipped byte {i}");
+        }
+        assert!(decode(p, &encode(1)[..31]).is_err());
+    }
+
+    #[test]
+    fn names_are_checked() {
+        let d = Path::new("d");
+        for good in ["a", "reader-1", "A_b.c"] {
+            assert!(check_name(d, good).is_ok(), "{good}");
+        }
+        for bad in ["", ".hidden", "a/b", "..", &"x".repeat(65), "sp ace"] {
+            assert!(check_name(d, bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Looking at a log from outside: `stat`, `verify`, retention.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use crate::error::{LogError, Result};
+use crate::format::{self, State, Word};
+use crate::log::Log;
+use crate::segment::Segment;
+use crate::slots::{self, SlotState};
+
+/// A summary of a log, for `mapped log stat`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    /// Indexes of the segment files present.
+    pub segments: Vec<u64>,
+    /// Size of each segment file.
+    pub segment_size: u64,
+    /// Largest message.
+    pub max_message: u32,
+    /// Id of the first committed message, if any.
+    pub first_id: Option<u64>,
+    /// Id of the last committed message, if any.
+    pub last_id: Option<u64>,
+    /// Committed messages.
+    pub messages: u64,
+    /// Payload bytes of the committed messages.
+    pub payload_bytes: u64,
+    /// Bytes of the segment files.
+    pub file_bytes: u64,
+    /// The durable position.
+    pub durable: u64,
+    /// Named readers and their positions.
+    pub readers: Vec<(String, u64)>,
+    /// Appender slots held by live processes.
+    pub live_appenders: Vec<u32>,
+}
+
+/// The first problem `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The record's id.
+    pub id: u64,
+    /// What is wrong.
+    pub what: String,
+}
+
+/// Which segments retention may remove.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Remove segments whose last write is older than this.
+    pub max_age: Option<Duration>,
+    /// Remove the oldest segments while the log's files exceed this.
+    pub max_bytes: Option<u64>,
+    /// Remove the oldest segments while the log holds more messages.
+    pub max_messages: Option<u64>,
+    /// Also remove segments that named readers have not finished.
+    pub force: bool,
+}
+
+/// What retention removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetainReport {
+    /// Segments removed.
+    pub removed: Vec<u64>,
+    /// Named readers that kept a segment the policy would have removed.
+    pub held_by: Vec<String>,
+}
+
+/// One record as seen by a scan.
+enum Seen {
+    Message {
+        len: u32,
+    },
+    Padding,
+    /// The end of what is committed in this segment.
+    End,
+}
+
+impl Log {
+    /// The segment indexes present, in order.
+    pub fn segments(&self) -> Result<Vec<u64>> {
+        let dir = self.dir();
+        let mut v = Vec::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, "read directory", e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| LogError::io(dir, "read directory", e))?;
+            if let Some(i) = entry
+                .file_name()
+                .to_str()
+                .and_then(crate::segment::parse_name)
+            {
+                v.push(i);
+            }
+        }
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    /// Walks the records of one segment, checking each committed one fully.
+    fn scan_segment(
+        &self,
+        seg: &Segment,
+        mut each: impl FnMut(u64, &Seen),
+    ) -> std::result::Result<(), Problem> {
+        let size = seg.size();
+        let mut off = format::SEGMENT_HEADER_LEN;
+        let problem = |off: u64, what: String| Problem {
+            id: seg.id_of(off),
+            what,
+        };
+        while off < size {
+            let w = seg
+                .map
+                .guarded(|| seg.word(off).load(Ordering::Acquire))
+                .map_err(|e| problem(off, e.to_string()))?;
+            let Some(word) = Word::decode(w) else {
+                return Err(problem(off, format!("invalid header word {w:#018x}")));
+            };
+            let s = word.size as u64;
+            if word.state != State::Empty && off + s > size {
+                return Err(problem(
+                    off,
+                    format!("record of {s} bytes runs past the segment's end"),
+                ));
+            }
+            match word.state {
+                State::Empty | State::Writing { .. } => {
+                    each(off, &Seen::End);
+                    return Ok(());
+                }
+                State::Padding => each(off, &Seen::Padding),
+                State::Committed => {
+                    let mut meta = [0u8; 8];
+                    seg.map
+                        .read_at(off + 8, &mut meta)
+                        .map_err(|e| problem(off, e.to_string()))?;
+                    let (len, crc) = format::decode_meta(u64::from_le_bytes(meta));
+                    if !format::committed_fits(off, word.size, len, size) {
+                        return Err(problem(
+                            off,
+                            format!("payload length {len} does not match record size {s}"),
+                        ));
+                    }
+                    let mut payload = vec![0u8; len as usize];
+                    seg.map
+                        .read_at(off + format::RECORD_HEADER_LEN, &mut payload)
+                        .map_err(|e| problem(off, e.to_string()))?;
+                    let computed = format::checksum(&payload);
+                    if computed != crc {
+                        return Err(problem(
+                            off,
+                            format!(
+                                "checksum mismatch (stored {crc:#010x}, computed {computed:#010x})"
+                            ),
+                        ));
+                    }
+                    each(off, &Seen::Message { len });
+                }
+            }
+            off += s;
+        }
+        Ok(())
+    }
+
+    /// Reads every record of every segment and checks every checksum.
+    /// `Ok(None)` if the log is consistent, else the first problem.
+    pub fn verify(&self) -> Result<Option<Problem>> {
+        for index in self.segments()? {
+            let seg = match self.inner.open_segment(index) {
+                Ok(Some(seg)) => seg,
+                Ok(None) => continue, // removed meanwhile by retention
+                Err(e @ LogError::NotALog { .. }) => {
+                    return Ok(Some(Problem {
+                        id: index * self.segment_size(),
+                        what: e.to_string(),
+                    }));
+                }
+                Err(e) => return Err(e),
+            };
+            if let Err(p) = self.scan_segment(&seg, |_, _| {}) {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Counts a segment's messages and payload bytes.
+    fn count_segment(&self, seg: &Segment) -> Result<(u64, u64, Option<u64>, Option<u64>)> {
+        let (mut n, mut bytes, mut first, mut last) = (0, 0, None, None);
+        self.scan_segment(seg, |off, seen| {
+            if let Seen::Message { len } = seen {
+                n += 1;
+                bytes += *len as u64;
+                first.get_or_insert(seg.id_of(off));
+                last = Some(seg.id_of(off));
+            }
+        })
+        .map_err(|p| seg.corrupt(p.id % seg.size(), p.what))?;
+        Ok((n, bytes, first, last))
+    }
+
+    /// A summary of the log: segments, ids, counts, durable position,
+    /// named readers, live appenders.
+    pub fn stat(&self) -> Result<Stat> {
+        let segments = self.segments()?;
+        let (mut messages, mut payload_bytes, mut first_id, mut last_id) = (0, 0, None, None);
+        let mut file_bytes = 0;
+        for &index in &segments {
+            let Some(seg) = self.inner.open_segment(index)? else {
+                continue;
+            };
+            file_bytes += seg.size();
+            let (n, b, f, l) = self.count_segment(&seg)?;
+            messages += n;
+            payload_bytes += b;
+            if first_id.is_none() {
+                first_id = f;
+            }
+            if l.is_some() {
+                last_id = l;
+            }
+        }
+        let (live_appenders, _) = self.appender_slots()?;
+        Ok(Stat {
+            segments,
+            segment_size: self.segment_size(),
+            max_message: self.max_message(),
+            first_id,
+            last_id,
+            messages,
+            payload_bytes,
+            file_bytes,
+            durable: self.durable_position(),
+            readers: self.named_readers()?,
+            live_appenders,
+        })
+    }
+
+    /// Removes whole segments from the front of the log as `policy` says.
+    /// Never the segment being appended to; never one a named reader has not
+    /// finished, unless `policy.force`. Processes that still have a removed
+    /// segment mapped keep reading it safely (the file lives on until
+    /// unmapped); readers that reach removed data get [`LogError::Behind`].
+    pub fn retain(&self, policy: Retention) -> Result<RetainReport> {
+        let size = self.segment_size();
+        let tail = self.inner.tail_segment().load(Ordering::Acquire);
+        let segments: Vec<u64> = self.segments()?;
+        let readers = self.named_readers()?;
+        let mut counts = Vec::new();
+        let mut total_messages = 0;
+        if policy.max_messages.is_some() {
+            for &i in &segments {
+                let n = match self.inner.open_segment(i)? {
+                    Some(seg) => self.count_segment(&seg)?.0,
+                    None => 0,
+                };
+                counts.push(n);
+                total_messages += n;
+            }
+        }
+        let mut total_bytes = segments.len() as u64 * size;
+        let mut report = RetainReport::default();
+        let now = SystemTime::now();
+        for (k, &index) in segments.iter().enumerate() {
+            if index >= tail {
+                break;
+            }
+            let path = self.dir().join(crate::segment::file_name(index));
+            let too_old = match policy.max_age {
+                Some(age) => std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .map(|t| now.duration_since(t).unwrap_or_default() > age)
+                    .unwrap_or(false),
+                None => false,
+            };
+            let too_big = policy.max_bytes.is_some_and(|b| total_bytes > b);
+            let too_many = policy.max_messages.is_some_and(|m| total_messages > m);
+            if !(too_old || too_big || too_many) {
+                break;
+            }
+            let end = (index + 1) * size;
+            let holders: Vec<String> = readers
+                .iter()
+                .filter(|(_, pos)| *pos < end)
+                .map(|(n, _)| n.clone())
+                .collect();
+            if !holders.is_empty() && !policy.force {
+                report.held_by = holders;
+                break;
+            }
+            std::fs::remove_file(&path).map_err(|e| LogError::io(&path, "remove", e))?;
+            report.removed.push(index);
+            total_bytes -= size;
+            if let Some(n) = counts.get(k) {
+                total_messages -= n;
+            }
+        }
+        if !report.removed.is_empty() {
+            crate::log::sync_dir(self.dir())?;
+        }
+        Ok(report)
+    }
+
+    /// The ids of live appenders' slots, and of slots left busy by dead ones.
+    pub fn appender_slots(&self) -> Result<(Vec<u32>, Vec<u32>)> {
+        let lock_path = self.dir().join(crate::log::LOCK_FILE);
+        let (mut live, mut dead_busy) = (Vec::new(), Vec::new());
+        for i in 0..format::SLOTS {
+            if slots::try_lock(&self.inner.probe, i)
+                .map_err(|e| LogError::io(&lock_path, "lock", e))?
+            {
+                if self.inner.slot_state(i) != SlotState::Idle {
+                    dead_busy.push(i);
+                }
+                let _ = slots::unlock(&self.inner.probe, i);
+            } else {
+                live.push(i);
+            }
+        }
+        Ok((live, dead_busy))
+    }
+}

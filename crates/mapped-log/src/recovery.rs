@@ -1,0 +1,283 @@
+//! Recovery: after a system restart (power loss, kernel crash), and on
+//! request.
+//!
+//! A process crash needs no recovery: the page cache keeps everything any
+//! process committed, and unfinished records of dead appenders are repaired
+//! as they are met (`repair.rs`). A system restart is different: only what
+//! was synced is known to be on disk, and pages written back after the last
+//! sync may hold records torn at any byte. So the first process to open the
+//! log in a new boot (the control file records the boot id) validates every
+//! record past the durable position, keeps each valid committed one, and
+//! cuts the log at the first record that is not: the rest of that segment is
+//! zeroed and later segments are removed. The report says what was cut.
+
+use std::sync::atomic::Ordering;
+
+use crate::error::{LogError, Result};
+use crate::format::{self, State, Word};
+use crate::log::Inner;
+use crate::slots::{self, SlotState};
+
+/// What recovery found and changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Validation started at this id (the durable position).
+    pub from: u64,
+    /// Valid committed records found past it, and kept.
+    pub kept: u64,
+    /// Where the log was cut, if it was.
+    pub cut_at: Option<u64>,
+    /// Why.
+    pub reason: Option<String>,
+    /// Bytes of reserved space past the cut that were zeroed.
+    pub bytes_zeroed: u64,
+    /// Segments removed because they lay past the cut.
+    pub segments_removed: Vec<u64>,
+    /// Appender slots of dead processes that were repaired or released.
+    pub slots_released: u32,
+}
+
+impl RecoveryReport {
+    /// True if recovery changed nothing.
+    pub fn is_clean(&self) -> bool {
+        self.cut_at.is_none() && self.segments_removed.is_empty() && self.slots_released == 0
+    }
+}
+
+/// The boot id of the running system.
+pub(crate) fn boot_id() -> [u8; format::BOOT_ID_LEN] {
+    let mut id = [0u8; format::BOOT_ID_LEN];
+    if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+        let s = s.trim().as_bytes();
+        let n = s.len().min(format::BOOT_ID_LEN);
+        id[..n].copy_from_slice(&s[..n]);
+    }
+    id
+}
+
+impl Inner {
+    pub(crate) fn stored_boot_id(&self) -> Result<[u8; format::BOOT_ID_LEN]> {
+        let mut id = [0u8; format::BOOT_ID_LEN];
+        self.control.read_at(format::CONTROL_BOOT_ID, &mut id)?;
+        Ok(id)
+    }
+
+    pub(crate) fn store_boot_id(&self, id: &[u8; format::BOOT_ID_LEN]) -> Result<()> {
+        self.control.write_at(format::CONTROL_BOOT_ID, id)?;
+        self.control
+            .flush_range(format::CONTROL_BOOT_ID, format::BOOT_ID_LEN)?;
+        Ok(())
+    }
+
+    /// Runs restart recovery if the log was last opened in another boot.
+    /// Every opener calls this; the recovery lock makes one of them do it.
+    pub(crate) fn recover_if_restarted(&self) -> Result<Option<RecoveryReport>> {
+        let now = boot_id();
+        if self.stored_boot_id()? == now {
+            return Ok(None);
+        }
+        let lock_path = self.dir.join(crate::log::LOCK_FILE);
+        slots::lock_wait(&self.probe, format::RECOVERY_LOCK_BYTE)
+            .map_err(|e| LogError::io(&lock_path, "lock", e))?;
+        let result = (|| {
+            if self.stored_boot_id()? == now {
+                return Ok(None); // another opener recovered meanwhile
+            }
+            let report = self.cut_after_durable()?;
+            self.store_boot_id(&now)?;
+            Ok(Some(report))
+        })();
+        let _ = slots::unlock(&self.probe, format::RECOVERY_LOCK_BYTE);
+        result
+    }
+
+    /// Explicit recovery (`mapped log recover`): repairs the slots of dead
+    /// appenders; and if no appender is alive, validates past the durable
+    /// position and cuts at the first invalid record, as after a restart.
+    pub(crate) fn recover(&self) -> Result<RecoveryReport> {
+        let lock_path = self.dir.join(crate::log::LOCK_FILE);
+        slots::lock_wait(&self.probe, format::RECOVERY_LOCK_BYTE)
+            .map_err(|e| LogError::io(&lock_path, "lock", e))?;
+        let result = (|| {
+            let mut released = 0;
+            let mut live = 0;
+            for i in 0..format::SLOTS {
+                if slots::try_lock(&self.probe, i)
+                    .map_err(|e| LogError::io(&lock_path, "lock", e))?
+                {
+                    if self.slot_state(i) != SlotState::Idle {
+                        crate::repair::repair_slot(self, i)?;
+                        released += 1;
+                    }
+                    let _ = slots::unlock(&self.probe, i);
+                } else {
+                    live += 1;
+                }
+            }
+            let mut report = if live == 0 {
+                self.cut_after_durable()?
+            } else {
+                RecoveryReport::default()
+            };
+            report.slots_released += released;
+            Ok(report)
+        })();
+        let _ = slots::unlock(&self.probe, format::RECOVERY_LOCK_BYTE);
+        result
+    }
+
+    /// Validates every record past the durable position and cuts at the
+    /// first that is not a valid committed record or padding. Only safe
+    /// when no appender is alive.
+    fn cut_after_durable(&self) -> Result<RecoveryReport> {
+        let size = self.header.segment_size;
+        let from = self.durable().load(Ordering::Acquire);
+        let mut report = RecoveryReport {
+            from,
+            ..RecoveryReport::default()
+        };
+        let (mut index, mut off) = (from / size, (from % size).max(format::SEGMENT_HEADER_LEN));
+        let mut seg = match self.open_segment(index) {
+            Ok(Some(seg)) => seg,
+            // The durable position's segment must exist; if it does not,
+            // there is nothing of it to keep.
+            Ok(None) | Err(LogError::NotALog { .. }) => {
+                return Err(LogError::Corrupt {
+                    path: self.dir.join(crate::segment::file_name(index)),
+                    id: from,
+                    offset: off,
+                    what: "the segment holding the durable position is missing or unreadable"
+                        .into(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let cut_reason: String = loop {
+            if off >= size {
+                match self.open_segment(index + 1) {
+                    Ok(Some(next)) => {
+                        seg = next;
+                        index += 1;
+                        off = format::SEGMENT_HEADER_LEN;
+                        continue;
+                    }
+                    Ok(None) => break String::new(),
+                    Err(LogError::NotALog { why, .. }) => {
+                        break format!("segment {} is unreadable: {why}", index + 1);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let w = seg.map.guarded(|| seg.word(off).load(Ordering::Acquire))?;
+            let word = Word::decode(w);
+            let bad = match word {
+                None => Some(format!("invalid header word {w:#018x}")),
+                Some(Word { size: s, .. }) if off + s as u64 > size => {
+                    Some(format!("record of {s} bytes runs past the segment's end"))
+                }
+                Some(Word {
+                    state: State::Empty,
+                    ..
+                }) => {
+                    let tail = seg.map.guarded(|| seg.tail().load(Ordering::Acquire))?;
+                    if off < tail.min(size) {
+                        Some("reserved record never announced".to_string())
+                    } else {
+                        Some(String::new()) // the clean end
+                    }
+                }
+                Some(Word {
+                    state: State::Writing { .. },
+                    ..
+                }) => Some("record never committed".to_string()),
+                Some(Word {
+                    state: State::Padding,
+                    size: s,
+                }) => {
+                    off += s as u64;
+                    None
+                }
+                Some(Word {
+                    state: State::Committed,
+                    size: s,
+                }) => {
+                    let mut meta = [0u8; 8];
+                    seg.map.read_at(off + 8, &mut meta)?;
+                    let (len, crc) = format::decode_meta(u64::from_le_bytes(meta));
+                    if !format::committed_fits(off, s, len, size) {
+                        Some(format!(
+                            "payload length {len} does not match record size {s}"
+                        ))
+                    } else {
+                        let mut payload = vec![0u8; len as usize];
+                        seg.map
+                            .read_at(off + format::RECORD_HEADER_LEN, &mut payload)?;
+                        if format::checksum(&payload) != crc {
+                            Some("checksum mismatch (torn write)".to_string())
+                        } else {
+                            report.kept += 1;
+                            off += s as u64;
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some(reason) = bad {
+                break reason;
+            }
+        };
+        // Cut at (index, off): zero what lies between it and the tail, reset
+        // the tail, and remove later segments.
+        let tail = seg.map.guarded(|| seg.tail().load(Ordering::Acquire))?;
+        let cut = off.min(size);
+        let zero_end = tail.clamp(cut, size);
+        if !cut_reason.is_empty() || zero_end > cut {
+            if !cut_reason.is_empty() {
+                report.cut_at = Some(index * size + cut);
+                report.reason = Some(cut_reason);
+            }
+            seg.map.fill(cut, (zero_end - cut) as usize, 0)?;
+            report.bytes_zeroed = zero_end - cut;
+        }
+        seg.map
+            .guarded(|| seg.tail().store(cut, Ordering::Release))?;
+        seg.map.sync_data()?;
+        let mut later = Vec::new();
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| LogError::io(&self.dir, "read directory", e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| LogError::io(&self.dir, "read directory", e))?;
+            if let Some(i) = entry
+                .file_name()
+                .to_str()
+                .and_then(crate::segment::parse_name)
+            {
+                if i > index {
+                    later.push((i, entry.path()));
+                }
+            }
+        }
+        later.sort();
+        for (i, path) in later {
+            std::fs::remove_file(&path).map_err(|e| LogError::io(&path, "remove", e))?;
+            report.segments_removed.push(i);
+        }
+        self.tail_segment().store(index, Ordering::Release);
+        for i in 0..format::SLOTS {
+            if self.slot_state(i) != SlotState::Idle {
+                self.slot(i)
+                    .store(SlotState::Idle.encode(), Ordering::SeqCst);
+                report.slots_released += 1;
+            }
+        }
+        // Sleepers counted before the restart are gone.
+        self.waiters().store(0, Ordering::SeqCst);
+        let end = index * size + cut;
+        if self.durable().load(Ordering::Acquire) < end {
+            self.durable().store(end, Ordering::Release);
+        }
+        self.control.flush()?;
+        crate::log::sync_dir(&self.dir)?;
+        Ok(report)
+    }
+}

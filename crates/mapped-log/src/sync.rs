@@ -1,0 +1,153 @@
+//! Durability: the durable position and group commit.
+//!
+//! The log's durable position (`control.durable`) is an id: every record
+//! below it is on stable storage. It only ever covers a contiguous prefix of
+//! committed records, so that recovery after a power loss can trust
+//! everything below it and never has to parse an unsynced record to reach a
+//! synced one.
+//!
+//! To make a record durable an appender waits until the durable position
+//! passes it. Whoever holds the sync lock (an OFD lock, released by the
+//! kernel if the holder dies) is the leader: it finds the end of the
+//! committed prefix, `fdatasync`s the segments up to it, publishes the new
+//! durable position and syncs the control file. Appenders that queued on the
+//! lock meanwhile usually find their records covered when they get it: one
+//! sync serves them all (group commit).
+
+use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::error::{LogError, Result};
+use crate::format::{self, State, Word};
+use crate::log::{Inner, Log};
+use crate::read::Reader;
+use crate::segment::Segment;
+use crate::slots;
+
+/// When an append's record must be on stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// In the page cache when the append returns: survives the death of any
+    /// process, not a power loss or kernel crash.
+    #[default]
+    None,
+    /// Synced in the background, at most this long after the append.
+    Interval(Duration),
+    /// On stable storage when the append returns. Concurrent appenders share
+    /// syncs (group commit).
+    Sync,
+}
+
+impl Inner {
+    pub(crate) fn durable(&self) -> &AtomicU64 {
+        self.control
+            .atomic_u64(format::CONTROL_DURABLE)
+            .expect("control offsets are in bounds and aligned")
+    }
+
+    /// The id just past the end of the committed prefix that starts at
+    /// `from`, following padding and segment ends.
+    pub(crate) fn committed_frontier(&self, from: u64) -> Result<u64> {
+        let size = self.header.segment_size;
+        let (mut index, mut off) = (from / size, (from % size).max(format::SEGMENT_HEADER_LEN));
+        let Some(mut seg) = self.open_segment(index)? else {
+            return Ok(from);
+        };
+        loop {
+            if off >= size {
+                if self.tail_segment().load(Ordering::Acquire) <= index {
+                    break;
+                }
+                match self.open_segment(index + 1)? {
+                    Some(next) => {
+                        seg = next;
+                        index += 1;
+                        off = format::SEGMENT_HEADER_LEN;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            let w = seg.map.guarded(|| seg.word(off).load(Ordering::Acquire))?;
+            match Word::decode(w) {
+                Some(Word {
+                    size: s,
+                    state: State::Committed | State::Padding,
+                }) if off + s as u64 <= size => off += s as u64,
+                _ => break,
+            }
+        }
+        Ok(index * size + off)
+    }
+
+    /// Syncs the segments holding `from..to` and publishes `to` as durable.
+    fn publish_durable(&self, from: u64, to: u64) -> Result<()> {
+        let size = self.header.segment_size;
+        let last = (to - 1) / size;
+        for index in from / size..=last {
+            if let Some(seg) = self.open_segment(index)? {
+                sync_segment(&seg)?;
+            }
+        }
+        self.durable().fetch_max(to, Ordering::AcqRel);
+        self.control
+            .flush_range(format::CONTROL_DURABLE, 8)
+            .map_err(LogError::from)
+    }
+}
+
+fn sync_segment(seg: &Segment) -> Result<()> {
+    seg.map.sync_data().map_err(LogError::from)
+}
+
+impl Log {
+    /// The durable position: every message with a smaller id is on stable
+    /// storage.
+    pub fn durable_position(&self) -> u64 {
+        self.inner.durable().load(Ordering::Acquire)
+    }
+
+    /// Makes every message committed so far durable; returns the new
+    /// durable position.
+    pub fn sync(&self) -> Result<u64> {
+        let d = self.durable_position();
+        let target = self.inner.committed_frontier(d)?;
+        self.sync_to(target, &self.inner.probe)
+    }
+
+    /// Waits until the durable position reaches `end`, leading a group
+    /// commit when no one else is. `lock` is a descriptor of the lock file.
+    pub(crate) fn sync_to(&self, end: u64, lock: &File) -> Result<u64> {
+        let inner = &self.inner;
+        let lock_path = || inner.dir.join(crate::log::LOCK_FILE);
+        loop {
+            let d = inner.durable().load(Ordering::Acquire);
+            if d >= end {
+                return Ok(d);
+            }
+            slots::lock_wait(lock, format::SYNC_LOCK_BYTE)
+                .map_err(|e| LogError::io(lock_path(), "lock", e))?;
+            let led = (|| -> Result<u64> {
+                let d = inner.durable().load(Ordering::Acquire);
+                if d >= end {
+                    return Ok(d);
+                }
+                let frontier = inner.committed_frontier(d)?;
+                if frontier > d {
+                    inner.publish_durable(d, frontier)?;
+                }
+                Ok(frontier)
+            })();
+            let _ = slots::unlock(lock, format::SYNC_LOCK_BYTE);
+            let frontier = led?;
+            if frontier >= end {
+                return Ok(frontier);
+            }
+            // A record before ours is unfinished: wait for it (repairing it
+            // if its appender died), then lead again.
+            let mut r = Reader::at(self, frontier)?;
+            let _ = r.next(Some(Duration::from_millis(50)))?;
+        }
+    }
+}
