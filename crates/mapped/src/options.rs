@@ -171,18 +171,35 @@ impl MapOptions {
     pub fn create(&self, path: impl AsRef<Path>, len: u64) -> Result<Mapping, OpenError> {
         let path = path.as_ref();
         let mut oo = OpenOptions::new();
-        oo.read(true).write(true).mode(self.permissions);
-        if self.create_new {
-            oo.create_new(true);
-        } else {
-            oo.create(true);
-        }
-        let file = oo.open(path).map_err(|e| IoError::new(path, Op::Open, e))?;
+        oo.read(true)
+            .write(true)
+            .mode(self.permissions)
+            .create_new(true);
+        // Try to make the file first, so that we know whether we made it and
+        // can take it away again if reserving its space fails.
+        let (file, created) = match oo.open(path) {
+            Ok(file) => (file, true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !self.create_new => {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| IoError::new(path, Op::Open, e))?;
+                (file, false)
+            }
+            Err(e) => return Err(IoError::new(path, Op::Open, e).into()),
+        };
         check_regular(&file, path)?;
-        reserve(&file, path, 0, len).map_err(|e| match e {
-            ReserveError::Io(e) => OpenError::Io(e),
-            ReserveError::Limit(e) => OpenError::FileSizeLimit(e),
-        })?;
+        if let Err(e) = reserve(&file, path, 0, len) {
+            if created {
+                // Leave nothing behind: a retry with `create_new` must work.
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(match e {
+                ReserveError::Io(e) => OpenError::Io(e),
+                ReserveError::Limit(e) => OpenError::FileSizeLimit(e),
+            });
+        }
         self.map_file(file, path)
     }
 
