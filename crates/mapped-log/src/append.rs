@@ -65,17 +65,30 @@ impl Appender {
         let inner = &log.inner;
         let lock_path = inner.dir.join(crate::log::LOCK_FILE);
         let lock = open_lock_file(&lock_path)?;
+        let io = |e| LogError::io(&lock_path, "lock", e);
+        // Recovery holds this byte exclusively while it decides that no
+        // appender is alive and cuts the log: join only outside it.
+        slots::lock_shared_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(io)?;
+        let taken = Self::take_slot(inner, &lock);
+        let _ = slots::unlock(&lock, format::RECOVERY_LOCK_BYTE);
+        let slot = taken?;
+        Ok(Appender {
+            log: log.clone(),
+            slot,
+            lock,
+            seg: None,
+            durability: Durability::None,
+            background: None,
+        })
+    }
+
+    /// Finds a free slot, locks it, and repairs what its last owner left.
+    fn take_slot(inner: &crate::log::Inner, lock: &std::fs::File) -> Result<u32> {
+        let lock_path = inner.dir.join(crate::log::LOCK_FILE);
         for slot in 0..format::SLOTS {
-            if slots::try_lock(&lock, slot).map_err(|e| LogError::io(&lock_path, "lock", e))? {
+            if slots::try_lock(lock, slot).map_err(|e| LogError::io(&lock_path, "lock", e))? {
                 repair::repair_slot(inner, slot)?;
-                return Ok(Appender {
-                    log: log.clone(),
-                    slot,
-                    lock,
-                    seg: None,
-                    durability: Durability::None,
-                    background: None,
-                });
+                return Ok(slot);
             }
         }
         Err(LogError::TooManyAppenders {
@@ -170,32 +183,24 @@ impl Appender {
             offset,
             len: len as u32,
             size: size as u32,
+            crc: None,
             done: false,
         })
     }
 
-    fn current_segment(&mut self, index: u64) -> Result<&Segment> {
+    fn current_segment(&mut self, index: u64) -> Result<()> {
         if self.seg.as_ref().is_none_or(|s| s.index != index) {
             let inner = &self.log.inner;
-            let seg = match inner.open_segment(index)? {
-                Some(seg) => seg,
-                None => {
-                    // The tail segment is always created before it is
-                    // published, but retention or an operator may have
-                    // removed it: make it again.
-                    crate::segment::Segment::create(&inner.dir, index, &inner.header)?;
-                    inner.open_segment(index)?.ok_or_else(|| {
-                        LogError::io(
-                            inner.dir.join(crate::segment::file_name(index)),
-                            "open",
-                            std::io::Error::from(std::io::ErrorKind::NotFound),
-                        )
-                    })?
-                }
-            };
+            let seg = inner.segment_or_create(index)?.ok_or_else(|| {
+                LogError::io(
+                    inner.dir.join(crate::segment::file_name(index)),
+                    "open",
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                )
+            })?;
             self.seg = Some(seg);
         }
-        Ok(self.seg.as_ref().expect("just set"))
+        Ok(())
     }
 
     /// Reserves `size` bytes in the tail segment, rolling to a new segment
@@ -205,8 +210,9 @@ impl Appender {
         let slot = self.slot;
         loop {
             let index = self.log.inner.tail_segment().load(Ordering::Acquire);
-            let inner = self.log.inner.clone();
-            let seg = self.current_segment(index)?;
+            self.current_segment(index)?;
+            let inner = &self.log.inner;
+            let seg = self.seg.as_ref().expect("just opened");
             let cap = seg.size();
             let slot_word = inner.slot(slot);
             // Step 1 (see module docs). SeqCst: pairs with `pad_gap`'s
@@ -291,6 +297,8 @@ pub struct Claim<'a> {
     offset: u64,
     len: u32,
     size: u32,
+    /// The checksum, when the payload came from our own memory (`append`).
+    crc: Option<u32>,
     done: bool,
 }
 
@@ -336,6 +344,8 @@ impl Claim<'_> {
     fn write_payload(&mut self, payload: &[u8]) -> Result<()> {
         let start = self.offset + format::RECORD_HEADER_LEN;
         self.seg().map.write_at(start, payload)?;
+        // From our own copy: no need to read the shared bytes back.
+        self.crc = Some(format::checksum(payload));
         Ok(())
     }
 
@@ -344,13 +354,16 @@ impl Claim<'_> {
     pub fn commit(mut self) -> Result<u64> {
         let seg = self.seg();
         let start = self.offset + format::RECORD_HEADER_LEN;
-        let crc = seg.map.guarded(|| {
-            // SAFETY: the payload lies inside the segment; see `as_mut_slice`
-            // for who may touch it. Read under `guarded`, so a truncated
-            // file is an error, not a signal.
-            let payload = unsafe { seg.map.slice(start, self.len as usize) }.expect("inside");
-            format::checksum(payload)
-        })?;
+        let crc = match self.crc {
+            Some(crc) => crc,
+            None => seg.map.guarded(|| {
+                // SAFETY: the payload lies inside the segment; see `as_mut_slice`
+                // for who may touch it. Read under `guarded`, so a truncated
+                // file is an error, not a signal.
+                let payload = unsafe { seg.map.slice(start, self.len as usize) }.expect("inside");
+                format::checksum(payload)
+            })?,
+        };
         let meta = format::encode_meta(self.len, crc);
         seg.map.write_pod(self.offset + 8, &meta.to_le_bytes())?;
         let committed = Word {

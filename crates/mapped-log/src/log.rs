@@ -101,7 +101,6 @@ impl Log {
             map.atomic_u64(format::CONTROL_DURABLE)?
                 .store(format::SEGMENT_HEADER_LEN, Ordering::Release);
             map.sync_data()?;
-            Segment::create(dir, 0, &header)?;
             match std::fs::hard_link(&tmp, &control_path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -114,6 +113,10 @@ impl Log {
         })();
         let _ = std::fs::remove_file(&tmp);
         made?;
+        // Segment 0 comes after the control file: a crash in between leaves
+        // a log whose first segment is made on first use (see
+        // `Inner::segment_or_create`), never a stray segment of no log.
+        Segment::create(dir, 0, &header)?;
         sync_dir(dir)?;
         Log::open(dir)
     }
@@ -235,6 +238,19 @@ impl Inner {
 
     pub(crate) fn open_segment(&self, index: u64) -> Result<Option<Segment>> {
         Segment::open(&self.dir, index, &self.header)
+    }
+
+    /// Opens segment `index`, making it first if it is the tail segment and
+    /// missing (a crash between creating the control file and segment 0).
+    pub(crate) fn segment_or_create(&self, index: u64) -> Result<Option<Segment>> {
+        if let Some(seg) = self.open_segment(index)? {
+            return Ok(Some(seg));
+        }
+        if index != self.tail_segment().load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        Segment::create(&self.dir, index, &self.header)?;
+        self.open_segment(index)
     }
 
     /// Wakes sleeping readers, if any. The caller has already published

@@ -110,7 +110,7 @@ impl Log {
             }
             Start::Id(id) => (id / size, id % size),
         };
-        let seg = match inner.open_segment(index)? {
+        let seg = match inner.segment_or_create(index)? {
             Some(seg) => seg,
             None => {
                 let id = index * size + offset.min(size);

@@ -83,12 +83,41 @@ impl Inner {
             if self.stored_boot_id()? == now {
                 return Ok(None); // another opener recovered meanwhile
             }
+            // A live appender holds a lock taken in this boot, so this is
+            // not a restart after all (the boot id was unreadable, or the
+            // file was copied): cutting now could race it.
+            let (live, _) = self.live_slots()?;
+            if live > 0 {
+                self.store_boot_id(&now)?;
+                return Ok(None);
+            }
             let report = self.cut_after_durable()?;
             self.store_boot_id(&now)?;
             Ok(Some(report))
         })();
         let _ = slots::unlock(&self.probe, format::RECOVERY_LOCK_BYTE);
         result
+    }
+
+    /// Counts live slots; repairs and counts the busy slots of dead owners.
+    fn live_slots(&self) -> Result<(u32, u32)> {
+        let lock_path = self.dir.join(crate::log::LOCK_FILE);
+        let (mut live, mut released) = (0, 0);
+        for i in 0..format::SLOTS {
+            if slots::try_lock(&self.probe, i).map_err(|e| LogError::io(&lock_path, "lock", e))? {
+                let repaired = if self.slot_state(i) != SlotState::Idle {
+                    released += 1;
+                    crate::repair::repair_slot(self, i)
+                } else {
+                    Ok(())
+                };
+                let _ = slots::unlock(&self.probe, i);
+                repaired?;
+            } else {
+                live += 1;
+            }
+        }
+        Ok((live, released))
     }
 
     /// Explicit recovery (`mapped log recover`): repairs the slots of dead
@@ -99,21 +128,7 @@ impl Inner {
         slots::lock_wait(&self.probe, format::RECOVERY_LOCK_BYTE)
             .map_err(|e| LogError::io(&lock_path, "lock", e))?;
         let result = (|| {
-            let mut released = 0;
-            let mut live = 0;
-            for i in 0..format::SLOTS {
-                if slots::try_lock(&self.probe, i)
-                    .map_err(|e| LogError::io(&lock_path, "lock", e))?
-                {
-                    if self.slot_state(i) != SlotState::Idle {
-                        crate::repair::repair_slot(self, i)?;
-                        released += 1;
-                    }
-                    let _ = slots::unlock(&self.probe, i);
-                } else {
-                    live += 1;
-                }
-            }
+            let (live, released) = self.live_slots()?;
             let mut report = if live == 0 {
                 self.cut_after_durable()?
             } else {

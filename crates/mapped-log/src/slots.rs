@@ -75,6 +75,17 @@ pub(crate) fn lock_wait(file: &File, byte: u32) -> std::io::Result<()> {
     .map(|_| ())
 }
 
+/// Takes a shared (read) OFD lock on byte `byte`, waiting for it.
+pub(crate) fn lock_shared_wait(file: &File, byte: u32) -> std::io::Result<()> {
+    ofd(
+        file,
+        byte,
+        libc::F_RDLCK as libc::c_short,
+        libc::F_OFD_SETLKW,
+    )
+    .map(|_| ())
+}
+
 /// Releases the lock on byte `slot`.
 pub(crate) fn unlock(file: &File, slot: u32) -> std::io::Result<()> {
     ofd_lock(file, slot, libc::F_UNLCK as libc::c_short).map(|_| ())
