@@ -51,6 +51,12 @@ pub use read::{Message, Reader, Start, WaitStrategy};
 pub use recovery::RecoveryReport;
 pub use sync::Durability;
 
+/// The README's examples (of this crate and of `mapped`), compiled and run
+/// as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 /// A random number, for temporary file names and log identities: std's
 /// hasher keys are drawn from the OS's random source once per process and
 /// advanced per call, so each call differs.

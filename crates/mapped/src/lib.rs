@@ -100,11 +100,6 @@ pub use options::{MapOptions, Mode};
 pub use residency::{Residency, residency};
 pub use wait::{WaitOutcome, wait, wake, wake_all};
 
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
-
 /// The system page size in bytes.
 pub fn page_size() -> usize {
     raw::page_size()
