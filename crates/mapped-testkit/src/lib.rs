@@ -1,0 +1,112 @@
+//! Test helpers shared by the fuzz target (`fuzz/`) and the test suite.
+//!
+//! [`open_arbitrary_log`] lays arbitrary bytes out as a log directory (a
+//! control file and segment files) and then does everything a reader does
+//! with it. Whatever the bytes, it must return, never panic, never hang and
+//! never fault: that is the contract the fuzz target checks.
+
+use std::time::Duration;
+
+use mapped_log::{Log, Start, format};
+
+/// What happened when arbitrary bytes were opened as a log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The log opened.
+    pub opened: bool,
+    /// Messages read before the end or an error.
+    pub messages: usize,
+    /// The read ended in an error (corruption, not-a-log, ...).
+    pub read_error: bool,
+    /// `verify` found a problem or failed.
+    pub verify_failed: bool,
+}
+
+/// Lays `bytes` out as a log directory and reads it.
+///
+/// Layout: the first 4096 bytes (zero-padded) are the control file, with
+/// the control header re-sealed (valid checksum) when the input asks for it
+/// (first byte odd), so the fuzzer gets past the header quickly; the
+/// second byte chooses between a plain open and restart recovery; the rest is
+/// cut into segment files of the size the header names (when plausible),
+/// with each segment header re-sealed likewise.
+pub fn open_arbitrary_log(bytes: &[u8]) -> Outcome {
+    let Ok(dir) = tempfile::tempdir() else {
+        return Outcome::default();
+    };
+    let mut outcome = Outcome::default();
+    let seal = bytes.first().is_some_and(|b| b & 1 == 1);
+    let mut control = vec![0u8; format::CONTROL_LEN as usize];
+    let n = bytes.len().min(control.len());
+    control[..n].copy_from_slice(&bytes[..n]);
+    let segment_size = 4096u64;
+    let header = format::ControlHeader {
+        segment_size,
+        max_message: 1024,
+        log_id: [7; 16],
+    };
+    if seal {
+        control[..64].copy_from_slice(&header.encode());
+    }
+    // The second byte chooses whether the log looks last opened in this
+    // boot (plain open) or in another (restart recovery runs on the bytes).
+    if bytes.get(1).is_some_and(|b| b & 1 == 1) {
+        if let Ok(id) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+            let id = id.trim().as_bytes();
+            let at = format::CONTROL_BOOT_ID as usize;
+            let len = id.len().min(format::BOOT_ID_LEN);
+            control[at..at + format::BOOT_ID_LEN].fill(0);
+            control[at..at + len].copy_from_slice(&id[..len]);
+        }
+    }
+    let rest = &bytes[n..];
+    if std::fs::write(dir.path().join(mapped_log::CONTROL_FILE), &control).is_err() {
+        return outcome;
+    }
+    for (i, chunk) in rest.chunks(segment_size as usize).take(8).enumerate() {
+        let mut seg = chunk.to_vec();
+        if seal && seg.len() >= 64 {
+            let h = format::SegmentHeader {
+                segment_size,
+                index: i as u64,
+                log_id: [7; 16],
+            };
+            seg[..64].copy_from_slice(&h.encode());
+            seg.resize(segment_size as usize, 0);
+        }
+        let name = format!("{i:020}.seg");
+        if std::fs::write(dir.path().join(name), &seg).is_err() {
+            return outcome;
+        }
+    }
+    let Ok(log) = Log::open(dir.path()) else {
+        return outcome;
+    };
+    outcome.opened = true;
+    match log.reader(Start::Beginning) {
+        Ok(mut r) => loop {
+            match r.try_next() {
+                Ok(Some(m)) => {
+                    std::hint::black_box(m.payload());
+                    outcome.messages += 1;
+                    if outcome.messages > 100_000 {
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    // A blocking read must give up at its timeout.
+                    let _ = r.next(Some(Duration::from_millis(1)));
+                    break;
+                }
+                Err(_) => {
+                    outcome.read_error = true;
+                    break;
+                }
+            }
+        },
+        Err(_) => outcome.read_error = true,
+    }
+    outcome.verify_failed = !matches!(log.verify(), Ok(None));
+    let _ = log.stat();
+    outcome
+}
