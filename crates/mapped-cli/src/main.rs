@@ -1,2 +1,55 @@
-//! The `mapped` command-line tool.
-fn main() {}
+//! `mapped`: shared file mappings from the command line.
+//!
+//! `mapped cat`, `write`, `info` and `watch` read, store, examine and follow
+//! bytes of a file through shared mappings; `mapped demo` is a guided tour.
+//! Exit status: 0 on success, 1 on failure (with `mapped: <error>` on
+//! stderr), 2 on bad usage. A closed output pipe ends a command quietly,
+//! with status 0.
+
+mod cli;
+mod cmd;
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // A file size limit (RLIMIT_FSIZE) should be an error from the call that
+    // hits it, not death by SIGXFSZ.
+    // SAFETY: setting a signal's disposition to SIG_IGN runs no code of ours
+    // and affects nothing else in the process.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == cmd::demo::T_MMAP_COMMAND) {
+        // The demo's child processes: exactly the `t_mmap` binary's code.
+        let rest = &args[2..];
+        return ExitCode::from(mapped_cli::t_mmap::run(
+            rest,
+            &mut io::stdout(),
+            &mut io::stderr(),
+        ));
+    }
+
+    let cli = cli::Cli::parse_from(args);
+    match cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "mapped: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// True if the error comes from writing to a pipe whose reader is gone (Rust
+/// ignores `SIGPIPE`, so the write fails with `EPIPE`): `mapped cat | head`.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

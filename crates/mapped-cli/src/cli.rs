@@ -1,0 +1,36 @@
+//! The command line of `mapped`: subcommands and their dispatch.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::cmd::{cat, demo, info, watch, write};
+
+/// Shared file mappings from the command line.
+///
+/// Sizes and offsets accept binary units: 4096, 4k, 4KiB, 1M, 1GiB, 0x1000.
+#[derive(Debug, Parser)]
+#[command(name = "mapped", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Cat(cat::CatArgs),
+    Write(write::WriteArgs),
+    Info(info::InfoArgs),
+    Watch(watch::WatchArgs),
+    Demo(demo::DemoArgs),
+}
+
+/// Runs the subcommand.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Cat(args) => cat::run(&args),
+        Command::Write(args) => write::run(&args),
+        Command::Info(args) => info::run(&args),
+        Command::Watch(args) => watch::run(&args),
+        Command::Demo(args) => demo::run(&args),
+    }
+}

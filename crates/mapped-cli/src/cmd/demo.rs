@@ -1,0 +1,376 @@
+//! `mapped demo`: a guided tour of shared file mappings, in a temporary
+//! folder.
+//!
+//! Each section is a function in [`SECTIONS`]; the tour runs them in order,
+//! under a heading each. Other processes are this same program, run again
+//! ([`std::env::current_exe`]), so the tour needs nothing but the `mapped`
+//! binary: `t_mmap` runs as the hidden subcommand [`T_MMAP_COMMAND`], which
+//! is exactly the `t_mmap` binary's code.
+
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use mapped::{MapOptions, Mapping, Mode};
+use mapped_cli::od;
+
+/// The hidden subcommand that runs `t_mmap`: `mapped __t_mmap FILE [VALUE]`.
+pub const T_MMAP_COMMAND: &str = "__t_mmap";
+
+/// How long the tour waits for a child process to say something.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A guided tour of shared file mappings, in a temporary folder.
+///
+/// The book's t_mmap session, two processes sharing a mapping live, a value
+/// surviving a restart, and a truncation that gives an error, not SIGBUS.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Work in DIR (created if needed) and keep the files there, instead of
+    /// in a temporary folder removed at the end.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+}
+
+/// One section of the tour.
+struct Section {
+    title: &'static str,
+    run: fn(&mut Tour) -> Result<()>,
+}
+
+/// The tour, in order. A new section is a function and a line here.
+const SECTIONS: &[Section] = &[
+    Section {
+        title: "The book's session: TLPI Listing 49-2, t_mmap",
+        run: book_session,
+    },
+    Section {
+        title: "Two processes, one mapping, live",
+        run: live_sharing,
+    },
+    Section {
+        title: "Persistence across a restart",
+        run: persistence,
+    },
+    Section {
+        title: "Truncation under a live mapping: an error, not SIGBUS",
+        run: truncation,
+    },
+];
+
+/// Runs `mapped demo`.
+pub fn run(args: &DemoArgs) -> Result<()> {
+    let (temp, dir) = match &args.keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("create directory {}", dir.display()))?;
+            (None, dir.clone())
+        }
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("mapped-demo.")
+                .tempdir()
+                .context("create a temporary directory")?;
+            let dir = temp.path().to_path_buf();
+            (Some(temp), dir)
+        }
+    };
+    let exe = std::env::current_exe().context("find this program, to run it as a child")?;
+    let mut tour = Tour {
+        dir,
+        exe,
+        out: io::stdout().lock(),
+    };
+    tour.say(&format!(
+        "mapped demo: shared file mappings, in {}\n\
+         Each `$ t_mmap` and `$ mapped` line is a separate process: this\n\
+         program, run again.",
+        tour.dir.display()
+    ))?;
+    for (i, section) in SECTIONS.iter().enumerate() {
+        let heading = format!("{}. {}", i + 1, section.title);
+        tour.say(&format!("\n{heading}\n{}\n", "=".repeat(heading.len())))?;
+        (section.run)(&mut tour)?;
+    }
+    match temp {
+        Some(temp) => {
+            let shown = temp.path().display().to_string();
+            temp.close()
+                .with_context(|| format!("remove the demo's directory {shown}"))?;
+            tour.say(&format!("\nDone; {shown} has been removed."))
+        }
+        None => tour.say(&format!("\nDone; the files are in {}.", tour.dir.display())),
+    }
+}
+
+/// The tour's state: where its files are, how to run a child, where to print.
+struct Tour {
+    dir: PathBuf,
+    exe: PathBuf,
+    out: io::StdoutLock<'static>,
+}
+
+impl Tour {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Prints `text` and a newline.
+    fn say(&mut self, text: &str) -> Result<()> {
+        writeln!(self.out, "{text}")
+            .and_then(|()| self.out.flush())
+            .context("write to stdout")
+    }
+
+    /// Prints a child's output, indented, ending with a newline.
+    fn echo(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        for line in text.split(|&b| b == b'\n') {
+            self.out
+                .write_all(b"    ")
+                .and_then(|()| self.out.write_all(line))
+                .and_then(|()| self.out.write_all(b"\n"))
+                .context("write to stdout")?;
+        }
+        self.out.flush().context("write to stdout")
+    }
+
+    /// A child process of this program, in the tour's directory.
+    fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(args).current_dir(&self.dir);
+        cmd
+    }
+
+    /// Shows `$ shown`, runs this program with `args` in the tour's
+    /// directory, and shows what it printed. Fails if the child does.
+    fn shell(&mut self, shown: &str, args: &[&str]) -> Result<()> {
+        self.say(&format!("    $ {shown}"))?;
+        let output = self
+            .command(args)
+            .output()
+            .with_context(|| format!("run `{shown}`"))?;
+        self.echo(&output.stdout)?;
+        self.echo(&output.stderr)?;
+        if !output.status.success() {
+            bail!("`{shown}` failed ({})", output.status);
+        }
+        Ok(())
+    }
+}
+
+/// (a) The book's session, byte for byte, each `t_mmap` a separate process.
+fn book_session(t: &mut Tour) -> Result<()> {
+    t.say(
+        "t_mmap maps the first 10 bytes of a file MAP_SHARED, prints them, and\n\
+         stores a new value there. Each run is a new process, so the second run\n\
+         finds what the first stored: the mapping *is* the file. (The tour\n\
+         does the dd and the od itself, with the same result.)\n",
+    )?;
+    let path = t.path("s.txt");
+    t.say("    $ dd if=/dev/zero of=s.txt bs=1 count=1024")?;
+    std::fs::write(&path, [0u8; 1024]).with_context(|| format!("write {}", path.display()))?;
+    for value in ["hello", "goodbye"] {
+        t.shell(
+            &format!("t_mmap s.txt {value}"),
+            &[T_MMAP_COMMAND, "s.txt", value],
+        )?;
+    }
+    t.say("    $ od -c -w8 s.txt")?;
+    let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+    t.echo(od::dump_c(&bytes, 8).as_bytes())?;
+    t.say(
+        "\nThe value reached the file itself: msync(MS_SYNC) wrote it back before\n\
+         t_mmap said \"Copied\".",
+    )
+}
+
+/// A child process, killed and reaped if the tour gives up on it.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// (b) A watcher process sees each store the tour makes, without reopening.
+fn live_sharing(t: &mut Tour) -> Result<()> {
+    const LEN: usize = 16;
+    let values = ["hello", "from the", "other process"];
+    t.say(
+        "The tour maps shared.bin read-write; a child process maps it read-only\n\
+         and polls the mapping (`mapped watch`). Each store below is a plain\n\
+         memory copy: no write(2), no msync. The child sees it at once, because\n\
+         both mappings are the same physical pages of the page cache.\n",
+    )?;
+    let path = t.path("shared.bin");
+    let map = Mapping::create(&path, 4096)?;
+
+    let count = (values.len() + 1).to_string();
+    let len = LEN.to_string();
+    let args = [
+        "watch",
+        "shared.bin",
+        "--len",
+        &len,
+        "--count",
+        &count,
+        "--interval",
+        "5",
+        "--cstr",
+    ];
+    t.say(&format!("    $ mapped {} &", args.join(" ")))?;
+    let mut child = Reaped(
+        t.command(&args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("run mapped watch")?,
+    );
+    let stdout = child
+        .0
+        .stdout
+        .take()
+        .context("the watcher's output is not a pipe")?;
+    let (lines, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n') {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = |t: &mut Tour| -> Result<()> {
+        let line = match rx.recv_timeout(CHILD_TIMEOUT) {
+            Ok(line) => line.context("read the watcher's output")?,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                bail!("the watcher printed nothing for {CHILD_TIMEOUT:?}")
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => bail!("the watcher exited early"),
+        };
+        let mut shown = b"    watcher | \"".to_vec();
+        shown.extend_from_slice(&line);
+        shown.extend_from_slice(b"\"\n");
+        t.out
+            .write_all(&shown)
+            .and_then(|()| t.out.flush())
+            .context("write to stdout")
+    };
+    // The initial contents: the watcher has mapped the file.
+    next_line(t)?;
+    for value in values {
+        let mut bytes = [0u8; LEN];
+        bytes[..value.len()].copy_from_slice(value.as_bytes());
+        map.write_at(0, &bytes)?;
+        t.say(&format!("    writer  | stored \"{value}\""))?;
+        next_line(t)?;
+    }
+    let status = child.0.wait().context("wait for the watcher")?;
+    if !status.success() {
+        bail!("mapped watch failed ({status})");
+    }
+    t.say(
+        "\nThe watcher printed its initial view, then each change, and exited after\n\
+         --count lines. Readers that must not spin can sleep on a futex in the\n\
+         mapping instead (the library's wait/wake).",
+    )
+}
+
+/// (c) One process stores and flushes, exits; a fresh one reads the value.
+fn persistence(t: &mut Tour) -> Result<()> {
+    t.say(
+        "A process creates state.bin (--grow), stores a value through a mapping,\n\
+         waits for the disk (--sync: msync MS_SYNC) and exits. A fresh process\n\
+         maps the file and reads the value back.\n",
+    )?;
+    t.shell(
+        "mapped write state.bin --offset 0 'survives a restart' --grow --sync",
+        &[
+            "write",
+            "state.bin",
+            "--offset",
+            "0",
+            "survives a restart",
+            "--grow",
+            "--sync",
+        ],
+    )?;
+    t.shell("mapped cat state.bin", &["cat", "state.bin"])?;
+    t.say(
+        "\nWithout --sync the bytes would still be in the page cache for the next\n\
+         process; --sync is what makes them survive a system crash or power loss too.",
+    )
+}
+
+/// (d) The file shrinks under a live mapping: the reader gets an error.
+fn truncation(t: &mut Tour) -> Result<()> {
+    let page = mapped::page_size() as u64;
+    let path = t.path("victim.bin");
+    {
+        let writer = Mapping::create(&path, 2 * page)?;
+        writer.write_at(0, b"page one")?;
+        writer.write_at(page, b"page two")?;
+    }
+    let open = |path: &Path| -> Result<Mapping> {
+        let file = File::open(path).with_context(|| format!("open {}", path.display()))?;
+        // Messages name the file as the user sees it in the tour.
+        Ok(MapOptions::new()
+            .mode(Mode::ReadOnly)
+            .map_file(file, "victim.bin")?)
+    };
+    let reader = open(&path)?;
+    t.say(&format!(
+        "A reader maps all of victim.bin ({} bytes: two pages) and reads both:\n",
+        2 * page
+    ))?;
+    let mut buf = [0u8; 8];
+    for offset in [0, page] {
+        reader.read_at(offset, &mut buf)?;
+        t.say(&format!(
+            "    reader  | offset {offset}: \"{}\"",
+            buf.escape_ascii()
+        ))?;
+    }
+    t.say(
+        "\nNow the file is cut to 100 bytes behind the reader's back (ftruncate,\n\
+         which any process that may write the file can call at any time). The\n\
+         mapping still spans two pages, but the second has no file behind it:\n\
+         with plain mmap, touching it kills the reader with SIGBUS.\n",
+    )?;
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_len(100))
+        .with_context(|| format!("truncate {}", path.display()))?;
+    t.say("    other   | ftruncate(victim.bin, 100)")?;
+    for offset in [page, 0] {
+        match reader.read_at(offset, &mut buf) {
+            Ok(()) => bail!("reading offset {offset} of the truncated file did not fail"),
+            Err(e) => t.say(&format!("    reader  | offset {offset}: error: {e}"))?,
+        }
+    }
+    t.say(
+        "\nThe library caught the SIGBUS and turned it into an error. The mapping\n\
+         is now poisoned (even page one fails), since it no longer mirrors the\n\
+         file. Opening the file again maps what is there:\n",
+    )?;
+    let again = open(&path)?;
+    again.read_at(0, &mut buf)?;
+    t.say(&format!(
+        "    reader  | reopened: {} bytes mapped; offset 0: \"{}\"",
+        again.len(),
+        buf.escape_ascii()
+    ))
+}

@@ -1,0 +1,8 @@
+//! The subcommands of `mapped`, one file each, and what they share.
+
+pub mod cat;
+pub mod demo;
+pub mod file;
+pub mod info;
+pub mod watch;
+pub mod write;

@@ -1,0 +1,60 @@
+//! Helpers shared by the integration tests: running the real binaries, and
+//! reading a child's output with a timeout so that a hung child fails the
+//! test instead of hanging it.
+
+// Each test file uses only some of these.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+/// The `t_mmap` binary.
+pub const T_MMAP: &str = env!("CARGO_BIN_EXE_t_mmap");
+/// The `mapped` binary.
+pub const MAPPED: &str = env!("CARGO_BIN_EXE_mapped");
+
+/// How long a test waits for a child to print a line.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A fresh temporary directory.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("create a temporary directory")
+}
+
+/// Runs `program args...` in `dir` and returns what it did.
+pub fn run_in(dir: &Path, program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"))
+}
+
+/// stdout and stderr as text, for assertions and failure messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Reads `reader` line by line on a thread; the lines (without newline)
+/// arrive on the returned channel.
+pub fn lines(reader: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The next line, or a panic naming `what` after [`TIMEOUT`].
+pub fn next_line(rx: &Receiver<String>, what: &str) -> String {
+    rx.recv_timeout(TIMEOUT)
+        .unwrap_or_else(|e| panic!("no line from {what} ({e})"))
+}
