@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::cmd::{cat, demo, info, watch, write};
+use crate::cmd::{cat, demo, info, log, watch, write};
 
 /// Shared file mappings from the command line.
 ///
@@ -21,7 +21,10 @@ enum Command {
     Write(write::WriteArgs),
     Info(info::InfoArgs),
     Watch(watch::WatchArgs),
+    Log(log::LogArgs),
     Demo(demo::DemoArgs),
+    #[command(name = log::spam::COMMAND, hide = true)]
+    LogSpam(log::spam::SpamArgs),
 }
 
 /// Runs the subcommand.
@@ -31,6 +34,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Write(args) => write::run(&args),
         Command::Info(args) => info::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Log(args) => log::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::LogSpam(args) => log::spam::run(&args),
     }
 }

@@ -3,9 +3,11 @@
 //! - [`t_mmap`]: TLPI Listing 49-2, run by the `t_mmap` binary and by the
 //!   demo's child processes (`mapped __t_mmap`);
 //! - [`size`]: sizes on the command line (`4096`, `4k`, `1GiB`);
+//! - [`duration`]: durations on the command line (`30s`, `10m`, `7d`);
 //! - [`od`]: an `od -c` dump, for showing files the way the book does;
 //! - [`errno`]: errno names, for TLPI-style error messages.
 
+pub mod duration;
 pub mod errno;
 pub mod od;
 pub mod size;

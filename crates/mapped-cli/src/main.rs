@@ -1,7 +1,9 @@
 //! `mapped`: shared file mappings from the command line.
 //!
 //! `mapped cat`, `write`, `info` and `watch` read, store, examine and follow
-//! bytes of a file through shared mappings; `mapped demo` is a guided tour.
+//! bytes of a file through shared mappings; `mapped log ...` creates, appends
+//! to, follows, checks, repairs and trims a `mapped-log` message log;
+//! `mapped demo` is a guided tour.
 //! Exit status: 0 on success, 1 on failure (with `mapped: <error>` on
 //! stderr), 2 on bad usage. A closed output pipe ends a command quietly,
 //! with status 0.

@@ -29,7 +29,8 @@ const CHILD_TIMEOUT: Duration = Duration::from_secs(5);
 /// A guided tour of shared file mappings, in a temporary folder.
 ///
 /// The book's t_mmap session, two processes sharing a mapping live, a value
-/// surviving a restart, and a truncation that gives an error, not SIGBUS.
+/// surviving a restart, a truncation that gives an error, not SIGBUS, and a
+/// message log shared by processes, one of them killed mid-message.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Work in DIR (created if needed) and keep the files there, instead of
@@ -61,6 +62,10 @@ const SECTIONS: &[Section] = &[
     Section {
         title: "Truncation under a live mapping: an error, not SIGBUS",
         run: truncation,
+    },
+    Section {
+        title: "A message log: followers, restarts and a killed writer",
+        run: message_log,
     },
 ];
 
@@ -154,10 +159,31 @@ impl Tour {
     /// Shows `$ shown`, runs this program with `args` in the tour's
     /// directory, and shows what it printed. Fails if the child does.
     fn shell(&mut self, shown: &str, args: &[&str]) -> Result<()> {
+        self.shell_input(shown, args, b"")
+    }
+
+    /// [`shell`](Self::shell), with `input` as the child's stdin (never
+    /// the tour's own: a child reading it would wait for the terminal).
+    fn shell_input(&mut self, shown: &str, args: &[&str], input: &[u8]) -> Result<()> {
         self.say(&format!("    $ {shown}"))?;
-        let output = self
+        let mut child = self
             .command(args)
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("run `{shown}`"))?;
+        // Small inputs fit in the pipe: written before the output is read.
+        let mut stdin = child
+            .stdin
+            .take()
+            .context("the child's input is not a pipe")?;
+        stdin
+            .write_all(input)
+            .with_context(|| format!("write the input of `{shown}`"))?;
+        drop(stdin);
+        let output = child
+            .wait_with_output()
             .with_context(|| format!("run `{shown}`"))?;
         self.echo(&output.stdout)?;
         self.echo(&output.stderr)?;
@@ -206,6 +232,45 @@ impl Drop for Reaped {
     }
 }
 
+/// A child's stdout, line by line (without the newline), read on a thread
+/// so that the tour can give up on a silent child.
+struct ChildLines {
+    who: &'static str,
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+}
+
+impl ChildLines {
+    /// Takes `child`'s piped stdout; `who` names the child in errors.
+    fn of(child: &mut Reaped, who: &'static str) -> Result<ChildLines> {
+        let stdout = child
+            .0
+            .stdout
+            .take()
+            .with_context(|| format!("the output of {who} is not a pipe"))?;
+        let (lines, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).split(b'\n') {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(ChildLines { who, rx })
+    }
+
+    /// The next line, waiting at most [`CHILD_TIMEOUT`].
+    fn next(&self) -> Result<Vec<u8>> {
+        let who = self.who;
+        match self.rx.recv_timeout(CHILD_TIMEOUT) {
+            Ok(line) => line.with_context(|| format!("read the output of {who}")),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                bail!("{who} printed nothing for {CHILD_TIMEOUT:?}")
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => bail!("{who} exited early"),
+        }
+    }
+}
+
 /// (b) A watcher process sees each store the tour makes, without reopening.
 fn live_sharing(t: &mut Tour) -> Result<()> {
     const LEN: usize = 16;
@@ -239,27 +304,9 @@ fn live_sharing(t: &mut Tour) -> Result<()> {
             .spawn()
             .context("run mapped watch")?,
     );
-    let stdout = child
-        .0
-        .stdout
-        .take()
-        .context("the watcher's output is not a pipe")?;
-    let (lines, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).split(b'\n') {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = ChildLines::of(&mut child, "the watcher")?;
     let next_line = |t: &mut Tour| -> Result<()> {
-        let line = match rx.recv_timeout(CHILD_TIMEOUT) {
-            Ok(line) => line.context("read the watcher's output")?,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                bail!("the watcher printed nothing for {CHILD_TIMEOUT:?}")
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => bail!("the watcher exited early"),
-        };
+        let line = rx.next()?;
         let mut shown = b"    watcher | \"".to_vec();
         shown.extend_from_slice(&line);
         shown.extend_from_slice(b"\"\n");
@@ -373,4 +420,152 @@ fn truncation(t: &mut Tour) -> Result<()> {
         again.len(),
         buf.escape_ascii()
     ))
+}
+
+/// Sends `signal` to a child the tour started and has not reaped.
+fn signal(child: &Reaped, signal: libc::c_int) -> Result<()> {
+    let pid = libc::pid_t::try_from(child.0.id()).context("a child's pid out of range")?;
+    // SAFETY: kill(2) runs no code of ours; the child is not reaped yet, so
+    // its pid still names it.
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        return Err(io::Error::last_os_error()).context("signal a child process");
+    }
+    Ok(())
+}
+
+/// (e) `mapped log`: a follower and an appender, a named reader across a
+/// restart, and a writer killed in the middle of a message.
+fn message_log(t: &mut Tour) -> Result<()> {
+    t.say(
+        "mapped-log keeps messages in a directory of segment files that any\n\
+         number of processes append to and read from at once, through shared\n\
+         mappings: no server, no locks on the way of a message.\n",
+    )?;
+    // A previous tour's log, left by --keep in the same directory.
+    let events = t.path("events");
+    if events.exists() {
+        std::fs::remove_dir_all(&events).with_context(|| format!("remove {}", events.display()))?;
+    }
+    t.shell(
+        "mapped log create events --segment-size 1M --max-message 64k",
+        &[
+            "log",
+            "create",
+            "events",
+            "--segment-size",
+            "1M",
+            "--max-message",
+            "64k",
+        ],
+    )?;
+
+    t.say(
+        "\nA follower waits for messages (`--follow`, like tail -f: it sleeps on a\n\
+         futex in the mapping). An appender makes each line of its stdin one\n\
+         message and prints the message's id once it is committed (`--ids`).\n\
+         The tour types one line at a time and waits for the follower to print it.\n",
+    )?;
+    t.say("    $ mapped log tail events --follow &")?;
+    let mut follower = Reaped(
+        t.command(&["log", "tail", "events", "--follow"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("run mapped log tail")?,
+    );
+    let followed = ChildLines::of(&mut follower, "the follower")?;
+    t.say("    $ mapped log append events --ids")?;
+    let mut appender = Reaped(
+        t.command(&["log", "append", "events", "--ids"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("run mapped log append")?,
+    );
+    let ids = ChildLines::of(&mut appender, "the appender")?;
+    let mut typed = appender
+        .0
+        .stdin
+        .take()
+        .context("the appender's input is not a pipe")?;
+    for line in ["hello", "from another process", "third message"] {
+        t.say(&format!("    appender < {line}"))?;
+        typed
+            .write_all(format!("{line}\n").as_bytes())
+            .context("write to the appender")?;
+        let id = ids.next()?;
+        t.say(&format!("    appender | id {}", id.escape_ascii()))?;
+        let got = followed.next()?;
+        t.say(&format!("    follower | {}", got.escape_ascii()))?;
+    }
+    drop(typed);
+    let status = appender.0.wait().context("wait for the appender")?;
+    if !status.success() {
+        bail!("mapped log append failed ({status})");
+    }
+    t.say("    appender < (end of input: it exits)\n    $ kill -TERM %1")?;
+    signal(&follower, libc::SIGTERM)?;
+    let status = follower.0.wait().context("wait for the follower")?;
+    if status.code() != Some(0) {
+        bail!("mapped log tail --follow did not exit 0 on SIGTERM ({status})");
+    }
+    t.say("    (the follower exited with status 0)")?;
+
+    t.say(
+        "\nA named reader keeps its position in the log directory (readers/NAME).\n\
+         This one reads two messages and exits; a new process of the same name\n\
+         resumes with the third:\n",
+    )?;
+    t.shell(
+        "mapped log tail events --name audit --count 2",
+        &["log", "tail", "events", "--name", "audit", "--count", "2"],
+    )?;
+    t.shell(
+        "mapped log tail events --name audit",
+        &["log", "tail", "events", "--name", "audit"],
+    )?;
+
+    t.say(
+        "\nNow a writer dies with SIGKILL in the middle of a message: it has\n\
+         reserved the record and written half of it. (A hidden helper appends\n\
+         three messages, then stops there, so that the tour prints the same\n\
+         every time; killed at any other instant, the story ends the same way.)\n",
+    )?;
+    t.say("    $ mapped __log_spam events --hold-after 3 &")?;
+    let mut writer = Reaped(
+        t.command(&[super::log::spam::COMMAND, "events", "--hold-after", "3"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("run the writer")?,
+    );
+    let said = ChildLines::of(&mut writer, "the writer")?.next()?;
+    t.say(&format!("    writer   | {}", said.escape_ascii()))?;
+    t.say("    $ kill -KILL %1")?;
+    signal(&writer, libc::SIGKILL)?;
+    writer.0.wait().context("wait for the writer")?;
+    t.say(
+        "\nThe kernel dropped the writer's lock with the process, so the log knows\n\
+         it is dead, not slow: no live appenders. The reader meets the unfinished\n\
+         record, repairs it (it becomes padding, in about 10 ms) and reads on; a\n\
+         new appender goes ahead at once.\n",
+    )?;
+    t.shell("mapped log stat events", &["log", "stat", "events"])?;
+    t.shell(
+        "mapped log tail events --name audit",
+        &["log", "tail", "events", "--name", "audit"],
+    )?;
+    t.shell_input(
+        "echo 'after the crash' | mapped log append events --ids",
+        &["log", "append", "events", "--ids"],
+        b"after the crash\n",
+    )?;
+    t.shell(
+        "mapped log tail events --name audit",
+        &["log", "tail", "events", "--name", "audit"],
+    )?;
+    t.shell("mapped log recover events", &["log", "recover", "events"])?;
+    t.shell("mapped log verify events", &["log", "verify", "events"])?;
+    t.say(
+        "\nThe half-written message never appeared and nothing was lost: every\n\
+         committed message is there, in order, and every checksum holds.",
+    )
 }

@@ -4,5 +4,7 @@ pub mod cat;
 pub mod demo;
 pub mod file;
 pub mod info;
+pub mod log;
+pub mod stop;
 pub mod watch;
 pub mod write;

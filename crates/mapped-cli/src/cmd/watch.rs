@@ -17,8 +17,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -26,6 +25,7 @@ use mapped::{AccessError, MapOptions, Mapping, OpenError};
 use mapped_cli::size::parse_size;
 
 use super::file;
+use super::stop::{catch_stop_signals, sleep_unless_stopped};
 
 /// Print a range of FILE each time another process changes it.
 ///
@@ -55,29 +55,6 @@ pub struct WatchArgs {
     /// after it are still detected).
     #[arg(long)]
     cstr: bool,
-}
-
-/// Set by `SIGINT` and `SIGTERM`.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop(_signal: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-/// Makes `SIGINT` and `SIGTERM` set [`STOP`] instead of killing us.
-fn catch_stop_signals() {
-    let handler = on_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `on_stop` only stores to an atomic, which is
-        // async-signal-safe; it has the signature `signal` expects.
-        let previous = unsafe { libc::signal(signal, handler) };
-        if previous == libc::SIG_IGN {
-            // Ignored by whoever started us (`nohup`, a background job of a
-            // script): keep it so.
-            // SAFETY: restoring SIG_IGN runs no code of ours.
-            unsafe { libc::signal(signal, libc::SIG_IGN) };
-        }
-    }
 }
 
 /// What one poll found.
@@ -244,20 +221,4 @@ fn print_line(out: &mut impl Write, bytes: &[u8], args: &WatchArgs) -> Result<()
 /// A notice on stderr (the watch goes on).
 fn notice(text: &str) {
     let _ = writeln!(io::stderr(), "mapped: watch: {text}");
-}
-
-/// Sleeps for `interval`, in short steps so that a stop signal ends the
-/// watch promptly; returns false if one arrived.
-fn sleep_unless_stopped(interval: Duration) -> bool {
-    let deadline = Instant::now() + interval;
-    loop {
-        if STOP.load(Ordering::Relaxed) {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return true;
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
-    }
 }

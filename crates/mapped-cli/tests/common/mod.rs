@@ -5,9 +5,9 @@
 // Each test file uses only some of these.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
@@ -31,6 +31,29 @@ pub fn run_in(dir: &Path, program: &str, args: &[&str]) -> Output {
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| panic!("run {program}: {e}"))
+}
+
+/// Runs `program args...` in `dir` with `input` on its stdin.
+pub fn run_with_input(dir: &Path, program: &str, args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    // On a thread: a large input must not wait for output nobody reads.
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("wait for {program}: {e}"));
+    writer.join().expect("stdin writer");
+    out
 }
 
 /// stdout and stderr as text, for assertions and failure messages.

@@ -1,0 +1,80 @@
+//! `mapped log append DIR [--durability none|sync|interval=MS] [--ids]`:
+//! each line of stdin becomes one message.
+//!
+//! Lines are read as they arrive (so it works interactively and at the end
+//! of a pipeline that trickles), and each is appended at once. A message is
+//! the line's bytes without its `\n`: any bytes, not checked as UTF-8; a
+//! `\r` before the `\n` is kept (strip it first, e.g. with `tr -d '\r'`, for
+//! CRLF text); a last line without `\n` is a message too; an empty line is
+//! an empty message.
+
+use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use mapped_log::{Appender, Durability, Log, LogOptions};
+
+/// Append each line of stdin to the log in DIR as one message.
+///
+/// The message is the line without its newline (a `\r` before it is kept);
+/// a last line without a newline counts too. Creates the log, with the
+/// default options, if DIR holds none.
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    /// The log's directory.
+    dir: PathBuf,
+    /// When each message must be on stable storage: `none` (in the page
+    /// cache: survives the death of any process, not a power loss), `sync`
+    /// (on disk before the next line is read) or `interval=MS` (synced in
+    /// the background at most MS milliseconds later).
+    #[arg(long, value_name = "WHEN", default_value = "none", value_parser = parse_durability)]
+    durability: Durability,
+    /// Print each message's id on its own line as soon as it is committed
+    /// (and durable, with --durability sync).
+    #[arg(long)]
+    ids: bool,
+}
+
+/// `none`, `sync` or `interval=MS`.
+fn parse_durability(s: &str) -> Result<Durability, String> {
+    match s {
+        "none" => Ok(Durability::None),
+        "sync" => Ok(Durability::Sync),
+        _ => match s.strip_prefix("interval=").map(str::parse::<u64>) {
+            Some(Ok(ms)) if ms > 0 => Ok(Durability::Interval(Duration::from_millis(ms))),
+            _ => Err(
+                "expected none, sync or interval=MS (MS a number of milliseconds, at least 1)"
+                    .into(),
+            ),
+        },
+    }
+}
+
+/// Runs `mapped log append`.
+pub fn run(args: &AppendArgs) -> Result<()> {
+    let log = Log::open_or_create(&args.dir, LogOptions::default())?;
+    let mut appender = Appender::new(&log)?;
+    appender.set_durability(args.durability);
+
+    let mut stdin = io::stdin().lock();
+    let mut out = io::stdout().lock();
+    let mut line = Vec::new();
+    for number in 1u64.. {
+        line.clear();
+        if stdin.read_until(b'\n', &mut line).context("read stdin")? == 0 {
+            break;
+        }
+        let message = line.strip_suffix(b"\n").unwrap_or(&line);
+        let id = appender
+            .append(message)
+            .with_context(|| format!("line {number} of stdin"))?;
+        if args.ids {
+            writeln!(out, "{id}")
+                .and_then(|()| out.flush())
+                .context("write to stdout")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! `mapped log ...`: create, append to, follow, examine, check, repair and
+//! trim a `mapped-log` message log, one file per subcommand.
+//!
+//! Every subcommand takes the log's directory first. Errors from the
+//! library name the file or directory they concern; they are printed as
+//! `mapped: <error>` with exit status 1 by `main`.
+
+pub mod append;
+pub mod create;
+pub mod recover;
+pub mod retain;
+pub mod spam;
+pub mod stat;
+pub mod tail;
+pub mod verify;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use mapped_cli::size::parse_size;
+use mapped_log::Log;
+
+/// A persistent, multi-process message log: a directory of segment files.
+///
+/// Any number of processes append and read at once; messages survive the
+/// death of any process (and, once synced, of the system).
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    #[command(subcommand)]
+    command: LogCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    Create(create::CreateArgs),
+    Append(append::AppendArgs),
+    Tail(tail::TailArgs),
+    Stat(stat::StatArgs),
+    Verify(verify::VerifyArgs),
+    Recover(recover::RecoverArgs),
+    Retain(retain::RetainArgs),
+}
+
+/// Runs `mapped log ...`.
+pub fn run(args: &LogArgs) -> Result<()> {
+    match &args.command {
+        LogCommand::Create(a) => create::run(a),
+        LogCommand::Append(a) => append::run(a),
+        LogCommand::Tail(a) => tail::run(a),
+        LogCommand::Stat(a) => stat::run(a),
+        LogCommand::Verify(a) => verify::run(a),
+        LogCommand::Recover(a) => recover::run(a),
+        LogCommand::Retain(a) => retain::run(a),
+    }
+}
+
+/// Opens the log in `dir`. A directory without a log is an error naming it
+/// (the library's message suggests `mapped log create`).
+fn open(dir: &Path) -> Result<Log> {
+    // A missing directory is named as such, like a missing file elsewhere.
+    std::fs::metadata(dir).with_context(|| format!("open {}", dir.display()))?;
+    Ok(Log::open(dir)?)
+}
+
+/// Reports bad usage of `mapped log SUBCOMMAND` the way clap does (message
+/// and usage on stderr, exit status 2), for what only the combination of
+/// options can tell.
+fn usage_error(subcommand: &str, message: &str) -> ! {
+    use clap::CommandFactory;
+    let mut cli = crate::cli::Cli::command();
+    cli.build();
+    match cli
+        .find_subcommand_mut("log")
+        .and_then(|log| log.find_subcommand_mut(subcommand))
+    {
+        Some(cmd) => cmd.error(clap::error::ErrorKind::ValueValidation, message),
+        None => cli.error(clap::error::ErrorKind::ValueValidation, message),
+    }
+    .exit()
+}
+
+/// A size that fits the library's 32-bit message lengths.
+fn parse_size_u32(s: &str) -> Result<u32, String> {
+    let n = parse_size(s).map_err(|e| e.to_string())?;
+    u32::try_from(n).map_err(|_| format!("{s} is too large (at most 4 GiB - 1)"))
+}
+
+/// `n thing` or `n things`.
+fn plural(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("{n} {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// `0, 1, 2`.
+fn list<T: ToString>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,127 @@
+//! `mapped log stat DIR [--json]`: a summary of a log.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use mapped_cli::size::format_size;
+use mapped_log::Stat;
+
+use super::{list, plural};
+
+/// Show a summary of the log in DIR.
+///
+/// Segments, first and last id, message count, sizes, durable position,
+/// named readers (and their positions) and live appenders (their slots).
+#[derive(Debug, Args)]
+pub struct StatArgs {
+    /// The log's directory.
+    dir: PathBuf,
+    /// Print one JSON object instead, with the keys dir, segments,
+    /// first_segment, last_segment, segment_size, max_message, first_id,
+    /// last_id, messages, payload_bytes, file_bytes, durable_position,
+    /// named_readers (an object: name to position) and live_appenders (slot
+    /// numbers). Absent values are null.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `mapped log stat`.
+pub fn run(args: &StatArgs) -> Result<()> {
+    let log = super::open(&args.dir)?;
+    let stat = log.stat()?;
+    let dir = args.dir.to_string_lossy();
+    let text = if args.json {
+        json(&dir, &stat)
+    } else {
+        human(&dir, &stat)
+    };
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("write to stdout")
+}
+
+fn json(dir: &str, s: &Stat) -> String {
+    let readers: serde_json::Map<String, serde_json::Value> = s
+        .readers
+        .iter()
+        .map(|(name, pos)| (name.clone(), (*pos).into()))
+        .collect();
+    let value = serde_json::json!({
+        "dir": dir,
+        "segments": s.segments.len(),
+        "first_segment": s.segments.first(),
+        "last_segment": s.segments.last(),
+        "segment_size": s.segment_size,
+        "max_message": s.max_message,
+        "first_id": s.first_id,
+        "last_id": s.last_id,
+        "messages": s.messages,
+        "payload_bytes": s.payload_bytes,
+        "file_bytes": s.file_bytes,
+        "durable_position": s.durable,
+        "named_readers": readers,
+        "live_appenders": s.live_appenders,
+    });
+    format!("{value}\n")
+}
+
+fn human(dir: &str, s: &Stat) -> String {
+    let or_none = |v: Option<u64>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
+    let segments = match (s.segments.first(), s.segments.last()) {
+        (Some(first), Some(last)) if first == last => format!("1 (index {first})"),
+        (Some(first), Some(last)) => {
+            format!("{} (indexes {first}..={last})", s.segments.len())
+        }
+        _ => "0".to_owned(),
+    };
+    let readers = if s.readers.is_empty() {
+        "none".to_owned()
+    } else {
+        s.readers
+            .iter()
+            .map(|(name, pos)| format!("{name} at {pos}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let appenders = if s.live_appenders.is_empty() {
+        "none".to_owned()
+    } else {
+        format!(
+            "{} (slot {})",
+            s.live_appenders.len(),
+            list(&s.live_appenders)
+        )
+    };
+    let lines = [
+        ("log", dir.to_owned()),
+        ("segments", segments),
+        ("segment size", bytes(s.segment_size)),
+        ("max message", bytes(s.max_message.into())),
+        ("first id", or_none(s.first_id)),
+        ("last id", or_none(s.last_id)),
+        ("messages", s.messages.to_string()),
+        ("payload", bytes(s.payload_bytes)),
+        ("files", bytes(s.file_bytes)),
+        ("durable position", s.durable.to_string()),
+        ("named readers", readers),
+        ("live appenders", appenders),
+    ];
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
+    lines
+        .iter()
+        .map(|(key, value)| format!("{:<width$} {value}\n", format!("{key}:")))
+        .collect()
+}
+
+/// `4096 bytes (4.0 KiB)`, or `100 bytes` below a KiB.
+fn bytes(n: u64) -> String {
+    let b = plural(n, "byte");
+    if n < 1024 {
+        b
+    } else {
+        format!("{b} ({})", format_size(n))
+    }
+}

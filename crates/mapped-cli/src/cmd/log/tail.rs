@@ -1,0 +1,219 @@
+//! `mapped log tail DIR [--from begin|end|ID] [--name NAME] [--count N]
+//! [--follow] [--format text|json]`: print messages.
+//!
+//! Without `--follow` it prints the messages reserved when it starts and
+//! exits: it waits a little (at most [`GRACE`]) for a record another
+//! appender is still writing, and the reader repairs one whose appender died
+//! (about 10 ms), so a crashed writer does not hide the messages after its
+//! record. With `--follow` it blocks for new messages like `tail -f`, in
+//! waits of [`POLL`] so that `SIGINT` and `SIGTERM` (status 0) are noticed.
+//!
+//! A named reader (`--name`) resumes at its saved position and saves it
+//! again as it goes: every [`SAVE_EVERY`] while messages flow, when it
+//! catches up, and at exit. It saves only positions whose messages were
+//! written to stdout (flushed first), so a message may be printed twice
+//! after a crash (at least once), never skipped.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use base64::Engine;
+use clap::{Args, ValueEnum};
+use mapped_log::{Message, Reader, Start};
+
+use crate::cmd::stop;
+
+/// How long one wait for a message lasts when following.
+const POLL: Duration = Duration::from_millis(100);
+/// How often a named reader saves its position while messages flow.
+const SAVE_EVERY: Duration = Duration::from_millis(100);
+/// Without --follow: how long to wait, in all, for records that were
+/// reserved before the start but are not committed yet.
+const GRACE: Duration = Duration::from_millis(500);
+/// Without --follow: one wait, within [`GRACE`].
+const GRACE_STEP: Duration = Duration::from_millis(20);
+
+/// Print the messages of the log in DIR, one per line.
+///
+/// Prints what is there and exits, or with --follow waits for more
+/// (SIGINT or SIGTERM end it with status 0).
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// The log's directory.
+    dir: PathBuf,
+    /// Where to start: `begin` (the oldest message left), `end` (only
+    /// messages appended from now on) or a message id. A named reader
+    /// with a saved position starts there instead.
+    #[arg(long, value_name = "WHERE", default_value = "begin", value_parser = parse_start)]
+    from: Start,
+    /// A named reader: resume where the last reader of this name stopped,
+    /// and save the position (in DIR/readers/NAME) as messages are printed.
+    /// Retention keeps what a named reader has not read.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Wait for new messages and print them as they come, until SIGINT or
+    /// SIGTERM.
+    #[arg(long, short = 'f')]
+    follow: bool,
+    /// Exit after printing N messages.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// `text`: each payload's raw bytes and a newline (a payload holding a
+    /// newline, which `mapped log append` never makes, spans lines). `json`:
+    /// one object per line with `id`, `len` and `payload` (the payload as
+    /// text if it is UTF-8, else base64 with `"encoding":"base64"`).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// How messages are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// `begin`, `end` or an id.
+fn parse_start(s: &str) -> Result<Start, String> {
+    match s {
+        "begin" | "beginning" => Ok(Start::Beginning),
+        "end" => Ok(Start::End),
+        _ => s
+            .parse()
+            .map(Start::Id)
+            .map_err(|_| "expected begin, end or a message id".to_string()),
+    }
+}
+
+/// Where the messages go, and the named reader's saving.
+struct Printer<W: Write> {
+    out: W,
+    format: Format,
+    follow: bool,
+    named: bool,
+    /// Messages printed since the position was last saved.
+    unsaved: bool,
+    last_save: Instant,
+    printed: u64,
+}
+
+impl<W: Write> Printer<W> {
+    fn print(&mut self, msg: &Message<'_>) -> Result<()> {
+        let written = match self.format {
+            Format::Text => self
+                .out
+                .write_all(msg.payload())
+                .and_then(|()| self.out.write_all(b"\n")),
+            Format::Json => self.out.write_all(json_line(msg).as_bytes()),
+        };
+        written
+            .and_then(|()| {
+                if self.follow {
+                    self.out.flush()
+                } else {
+                    Ok(())
+                }
+            })
+            .context("write to stdout")?;
+        self.printed += 1;
+        self.unsaved = true;
+        Ok(())
+    }
+
+    /// Saves a named reader's position (after flushing what it covers) if
+    /// messages were printed since the last save and `now` is set or
+    /// [`SAVE_EVERY`] has passed.
+    fn save(&mut self, reader: &Reader, now: bool) -> Result<()> {
+        if !self.named || !self.unsaved || !(now || self.last_save.elapsed() >= SAVE_EVERY) {
+            return Ok(());
+        }
+        self.out.flush().context("write to stdout")?;
+        reader.save()?;
+        self.unsaved = false;
+        self.last_save = Instant::now();
+        Ok(())
+    }
+}
+
+/// One message as a JSON object and a newline.
+fn json_line(msg: &Message<'_>) -> String {
+    let payload = msg.payload();
+    let (text, encoding) = match std::str::from_utf8(payload) {
+        Ok(text) => (text.to_owned(), ""),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(payload),
+            r#","encoding":"base64""#,
+        ),
+    };
+    let text = serde_json::Value::String(text);
+    format!(
+        "{{\"id\":{},\"len\":{},\"payload\":{text}{encoding}}}\n",
+        msg.id(),
+        payload.len()
+    )
+}
+
+/// Runs `mapped log tail`.
+pub fn run(args: &TailArgs) -> Result<()> {
+    let log = super::open(&args.dir)?;
+    let mut reader = match &args.name {
+        Some(name) => log.named_reader(name, args.from)?,
+        None => log.reader(args.from)?,
+    };
+    // Where the log ends now: without --follow, read up to here.
+    let end = log.reader(Start::End)?.position();
+    if args.follow {
+        stop::catch_stop_signals();
+    }
+    // A new named reader saves where it started even if it prints nothing,
+    // so that `--from end` marks the point it will resume from.
+    let first_time = match &args.name {
+        Some(name) => log.reader_position(name)?.is_none(),
+        None => false,
+    };
+    let mut printer = Printer {
+        out: BufWriter::new(io::stdout().lock()),
+        format: args.format,
+        follow: args.follow,
+        named: args.name.is_some(),
+        unsaved: first_time,
+        last_save: Instant::now(),
+        printed: 0,
+    };
+    let done = |p: &Printer<_>| args.count.is_some_and(|n| p.printed >= n);
+    if args.follow {
+        while !done(&printer) && !stop::stopped() {
+            match reader.next(Some(POLL))? {
+                Some(msg) => {
+                    printer.print(&msg)?;
+                    printer.save(&reader, false)?;
+                }
+                // Idle: a good moment to save.
+                None => printer.save(&reader, true)?,
+            }
+        }
+    } else {
+        // Since when the reader has made no progress.
+        let mut stuck_since: Option<Instant> = None;
+        while !done(&printer) && reader.position() < end {
+            // Committed messages come at once; an unfinished record is
+            // waited for a little, or repaired if its appender died.
+            let msg = match reader.try_next()? {
+                Some(msg) => Some(msg),
+                None if stuck_since.get_or_insert_with(Instant::now).elapsed() < GRACE => {
+                    reader.next(Some(GRACE_STEP))?
+                }
+                None => break,
+            };
+            if let Some(msg) = msg {
+                printer.print(&msg)?;
+                stuck_since = None;
+            }
+            printer.save(&reader, false)?;
+        }
+    }
+    printer.save(&reader, true)?;
+    printer.out.flush().context("write to stdout")
+}

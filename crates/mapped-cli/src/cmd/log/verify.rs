@@ -1,0 +1,43 @@
+//! `mapped log verify DIR`: read every record and check every checksum.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::plural;
+
+/// Check every record of the log in DIR: headers, lengths, checksums.
+///
+/// Prints `ok: N messages in M segments` and exits 0 if the log is
+/// consistent; else prints the first problem (the record's id and what is
+/// wrong) and exits 1.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The log's directory.
+    dir: PathBuf,
+}
+
+/// Runs `mapped log verify`.
+pub fn run(args: &VerifyArgs) -> Result<()> {
+    let log = super::open(&args.dir)?;
+    if let Some(problem) = log.verify()? {
+        bail!(
+            "{}: corrupt record at id {}: {}",
+            args.dir.display(),
+            problem.id,
+            problem.what
+        );
+    }
+    let stat = log.stat()?;
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "ok: {} in {}",
+        plural(stat.messages, "message"),
+        plural(stat.segments.len() as u64, "segment")
+    )
+    .and_then(|()| out.flush())
+    .context("write to stdout")
+}

@@ -1,0 +1,750 @@
+//! `mapped log ...` through the real binary: create, append, tail (text,
+//! JSON, named, following), stat, verify, recover, retain, errors, and the
+//! demo's log section.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use common::{MAPPED, lines, next_line, run_in, run_with_input, tempdir, text};
+
+/// The first segment file of a log.
+const SEGMENT_0: &str = "00000000000000000000.seg";
+
+/// Runs `mapped args...` in `dir`.
+fn mapped(dir: &Path, args: &[&str]) -> Output {
+    run_in(dir, MAPPED, args)
+}
+
+/// Asserts success and returns stdout.
+fn ok(out: &Output) -> Vec<u8> {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out.stdout.clone()
+}
+
+/// Asserts a failure: exit status 1 and `mapped: ...` on stderr containing
+/// every one of `needles`.
+fn assert_fails(out: &Output, needles: &[&str]) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(err.starts_with("mapped: "), "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    }
+}
+
+/// Creates a log `name` in `dir` with small segments.
+fn create(dir: &Path, name: &str, segment_size: &str) {
+    ok(&mapped(
+        dir,
+        &["log", "create", name, "--segment-size", segment_size],
+    ));
+}
+
+/// Appends `input`'s lines with --ids and returns the ids.
+fn append(dir: &Path, log: &str, input: &[u8]) -> Vec<u64> {
+    let out = run_with_input(dir, MAPPED, &["log", "append", log, "--ids"], input);
+    text(&ok(&out))
+        .lines()
+        .map(|l| l.parse().unwrap_or_else(|_| panic!("not an id: {l:?}")))
+        .collect()
+}
+
+/// `mapped log stat --json` as a JSON value.
+fn stat(dir: &Path, log: &str) -> serde_json::Value {
+    let out = ok(&mapped(dir, &["log", "stat", log, "--json"]));
+    serde_json::from_slice(&out).expect("valid JSON")
+}
+
+/// Kills a child if the test fails before it exits.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn spawn(dir: &Path, args: &[&str]) -> Reaped {
+    Reaped(
+        Command::new(MAPPED)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mapped"),
+    )
+}
+
+fn kill(child: &Reaped, signal: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid, which it still is (not reaped).
+    let rc = unsafe { libc::kill(child.0.id() as libc::pid_t, signal) };
+    assert_eq!(rc, 0);
+}
+
+#[test]
+fn create_then_create_again_fails() {
+    let dir = tempdir();
+    let out = ok(&mapped(dir.path(), &["log", "create", "L"]));
+    assert_eq!(
+        text(&out),
+        "created log L: segments of 64.0 MiB, messages up to 1.0 MiB\n"
+    );
+    assert!(dir.path().join("L/control").exists());
+    assert!(dir.path().join("L").join(SEGMENT_0).exists());
+
+    let out = mapped(dir.path(), &["log", "create", "L", "--segment-size", "4k"]);
+    assert_fails(&out, &["L", "already exists"]);
+    // The first log is untouched.
+    assert_eq!(stat(dir.path(), "L")["segment_size"], 64 << 20);
+
+    // Small segments get a maximum message that fits; options are kept.
+    let out = ok(&mapped(
+        dir.path(),
+        &["log", "create", "S", "--segment-size", "4k"],
+    ));
+    assert!(text(&out).contains("segments of 4.0 KiB"), "{}", text(&out));
+    let s = stat(dir.path(), "S");
+    assert_eq!(s["segment_size"], 4096);
+    assert_eq!(s["max_message"], 4096 - 128 - 16);
+    ok(&mapped(
+        dir.path(),
+        &[
+            "log",
+            "create",
+            "M",
+            "--segment-size",
+            "1M",
+            "--max-message",
+            "1k",
+        ],
+    ));
+    assert_eq!(stat(dir.path(), "M")["max_message"], 1024);
+}
+
+#[test]
+fn append_prints_one_increasing_id_per_line() {
+    let dir = tempdir();
+    // The log is created if missing; an empty line is an empty message; a
+    // \r is kept; bytes need not be UTF-8; the last line has no newline.
+    let input = b"one\n\ntwo\r\n\xffbin\nlast";
+    let ids = append(dir.path(), "L", input);
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(ids[0], 128, "the first record follows the segment header");
+
+    let out = ok(&mapped(dir.path(), &["log", "tail", "L"]));
+    assert_eq!(out, b"one\n\ntwo\r\n\xffbin\nlast\n");
+
+    // Nothing in, nothing appended; without --ids, nothing printed.
+    assert!(append(dir.path(), "L", b"").is_empty());
+    let out = run_with_input(dir.path(), MAPPED, &["log", "append", "L"], b"six\n");
+    assert!(ok(&out).is_empty());
+    assert_eq!(stat(dir.path(), "L")["messages"], 6);
+}
+
+#[test]
+fn append_reads_lines_as_they_arrive() {
+    let dir = tempdir();
+    create(dir.path(), "L", "64k");
+    for durability in ["none", "sync", "interval=10"] {
+        let mut child = spawn(
+            dir.path(),
+            &["log", "append", "L", "--ids", "--durability", durability],
+        );
+        let ids = lines(child.0.stdout.take().unwrap());
+        let mut stdin = child.0.stdin.take().unwrap();
+        // Each id arrives while stdin is still open: line by line.
+        stdin.write_all(b"first\n").unwrap();
+        let a: u64 = next_line(&ids, "append").parse().unwrap();
+        stdin.write_all(b"second\n").unwrap();
+        let b: u64 = next_line(&ids, "append").parse().unwrap();
+        assert!(a < b);
+        drop(stdin);
+        assert!(child.0.wait().unwrap().success(), "{durability}");
+    }
+    let s = stat(dir.path(), "L");
+    assert_eq!(s["messages"], 6);
+    // --durability sync moved the durable position past its messages.
+    assert!(s["durable_position"].as_u64().unwrap() > 128, "{s}");
+}
+
+#[test]
+fn append_refuses_a_message_over_the_maximum() {
+    let dir = tempdir();
+    ok(&mapped(
+        dir.path(),
+        &[
+            "log",
+            "create",
+            "L",
+            "--segment-size",
+            "64k",
+            "--max-message",
+            "8",
+        ],
+    ));
+    let out = run_with_input(
+        dir.path(),
+        MAPPED,
+        &["log", "append", "L", "--ids"],
+        b"short\nmuch too long\n",
+    );
+    assert_fails(&out, &["line 2 of stdin", "L", "exceeds", "8 bytes"]);
+    assert_eq!(text(&out.stdout), "128\n", "the first line went in");
+}
+
+#[test]
+fn tail_json_is_one_object_per_line() {
+    let dir = tempdir();
+    let ids = append(dir.path(), "L", b"hello\n\n\xff\xfe\n\"q\"\n");
+    let out = ok(&mapped(
+        dir.path(),
+        &["log", "tail", "L", "--format", "json"],
+    ));
+    let objects: Vec<serde_json::Value> = text(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    assert_eq!(objects.len(), 4);
+    for (o, id) in objects.iter().zip(&ids) {
+        assert_eq!(o["id"], *id);
+    }
+    assert_eq!(objects[0]["payload"], "hello");
+    assert_eq!(objects[0]["len"], 5);
+    assert!(objects[0].get("encoding").is_none());
+    assert_eq!(objects[1]["payload"], "");
+    assert_eq!(objects[1]["len"], 0);
+    assert_eq!(objects[2]["encoding"], "base64");
+    assert_eq!(objects[2]["len"], 2);
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(objects[2]["payload"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(decoded, b"\xff\xfe");
+    assert_eq!(objects[3]["payload"], "\"q\"");
+
+    // --from an id, and --from end (nothing yet).
+    let from = ids[2].to_string();
+    let out = ok(&mapped(dir.path(), &["log", "tail", "L", "--from", &from]));
+    assert_eq!(out, b"\xff\xfe\n\"q\"\n");
+    let out = ok(&mapped(dir.path(), &["log", "tail", "L", "--from", "end"]));
+    assert!(out.is_empty());
+    // An id that is not a record's start.
+    let out = mapped(dir.path(), &["log", "tail", "L", "--from", "130"]);
+    assert_fails(&out, &["L", "130"]);
+}
+
+#[test]
+fn named_tail_resumes_after_a_restart() {
+    let dir = tempdir();
+    append(dir.path(), "L", b"a\nb\nc\nd\n");
+    let tail = |args: &[&str]| {
+        let mut all = vec!["log", "tail", "L", "--name", "r"];
+        all.extend_from_slice(args);
+        text(&ok(&mapped(dir.path(), &all)))
+    };
+    assert_eq!(tail(&["--count", "1"]), "a\n");
+    assert_eq!(tail(&["--count", "2"]), "b\nc\n");
+    assert_eq!(tail(&[]), "d\n");
+    assert_eq!(tail(&[]), "");
+    append(dir.path(), "L", b"e\n");
+    // A saved position wins over --from.
+    assert_eq!(tail(&["--from", "begin"]), "e\n");
+    // Another name starts at --from.
+    let out = ok(&mapped(
+        dir.path(),
+        &["log", "tail", "L", "--name", "other", "--from", "end"],
+    ));
+    assert!(out.is_empty());
+    let s = stat(dir.path(), "L");
+    let readers = s["named_readers"].as_object().unwrap();
+    assert_eq!(readers.len(), 2);
+    assert_eq!(readers["r"], readers["other"], "both at the end");
+
+    let out = mapped(dir.path(), &["log", "tail", "L", "--name", "no/slash"]);
+    assert_fails(&out, &["bad reader name"]);
+}
+
+#[test]
+fn follow_prints_later_messages_and_exits_0_on_sigterm() {
+    let dir = tempdir();
+    append(dir.path(), "L", b"before\n");
+    let mut child = spawn(dir.path(), &["log", "tail", "L", "--follow", "--name", "f"]);
+    let out = lines(child.0.stdout.take().unwrap());
+    assert_eq!(next_line(&out, "tail --follow"), "before");
+    append(dir.path(), "L", b"later\n");
+    assert_eq!(next_line(&out, "tail --follow"), "later");
+    kill(&child, libc::SIGTERM);
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status}");
+    let mut err = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.is_empty(), "{err}");
+    // It saved its position on the way out.
+    let out = ok(&mapped(dir.path(), &["log", "tail", "L", "--name", "f"]));
+    assert!(out.is_empty(), "{}", text(&out));
+
+    // SIGINT too, and JSON output while following.
+    let mut child = spawn(
+        dir.path(),
+        &[
+            "log", "tail", "L", "--follow", "--from", "end", "--format", "json",
+        ],
+    );
+    let out = lines(child.0.stdout.take().unwrap());
+    // It starts at the end as it is when it opens the log, which may be
+    // before or after an append: append until it prints one.
+    let line = (0..20)
+        .find_map(|_| {
+            append(dir.path(), "L", b"new\n");
+            out.recv_timeout(Duration::from_millis(250)).ok()
+        })
+        .expect("tail --follow --from end printed nothing");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["payload"], "new");
+    kill(&child, libc::SIGINT);
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn stat_json_keys_and_human_columns() {
+    let dir = tempdir();
+    create(dir.path(), "L", "64k");
+    let empty = stat(dir.path(), "L");
+    assert_eq!(empty["messages"], 0);
+    assert!(empty["first_id"].is_null() && empty["last_id"].is_null());
+
+    let ids = append(dir.path(), "L", b"abc\nde\n");
+    ok(&mapped(dir.path(), &["log", "tail", "L", "--name", "r"]));
+    let s = stat(dir.path(), "L");
+    let mut keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut expected = [
+        "dir",
+        "segments",
+        "first_segment",
+        "last_segment",
+        "segment_size",
+        "max_message",
+        "first_id",
+        "last_id",
+        "messages",
+        "payload_bytes",
+        "file_bytes",
+        "durable_position",
+        "named_readers",
+        "live_appenders",
+    ];
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    assert_eq!(s["dir"], "L");
+    assert_eq!(s["segments"], 1);
+    assert_eq!(s["first_segment"], 0);
+    assert_eq!(s["last_segment"], 0);
+    assert_eq!(s["first_id"], ids[0]);
+    assert_eq!(s["last_id"], ids[1]);
+    assert_eq!(s["messages"], 2);
+    assert_eq!(s["payload_bytes"], 5);
+    assert_eq!(s["file_bytes"], 65536);
+    assert!(s["durable_position"].is_u64());
+    assert!(s["named_readers"]["r"].as_u64().unwrap() > ids[1]);
+    assert_eq!(s["live_appenders"], serde_json::json!([]));
+
+    let human = text(&ok(&mapped(dir.path(), &["log", "stat", "L"])));
+    for key in [
+        "segments:",
+        "first id:",
+        "last id:",
+        "messages:",
+        "payload:",
+        "files:",
+        "durable position:",
+        "named readers:",
+        "live appenders:",
+    ] {
+        assert!(human.contains(key), "{key} missing from {human}");
+    }
+    assert!(human.contains("live appenders:   none"), "{human}");
+    let columns: Vec<usize> = human
+        .lines()
+        .map(|line| {
+            let after = line.find(':').unwrap() + 1;
+            after + line[after..].len() - line[after..].trim_start().len()
+        })
+        .collect();
+    assert!(columns.windows(2).all(|w| w[0] == w[1]), "{human}");
+
+    // A live appender shows up by its slot.
+    let mut child = spawn(dir.path(), &["log", "append", "L", "--ids"]);
+    let ids = lines(child.0.stdout.take().unwrap());
+    let mut stdin = child.0.stdin.take().unwrap();
+    stdin.write_all(b"x\n").unwrap();
+    next_line(&ids, "append");
+    let s = stat(dir.path(), "L");
+    assert_eq!(s["live_appenders"], serde_json::json!([0]));
+    drop(stdin);
+    assert!(child.0.wait().unwrap().success());
+}
+
+#[test]
+fn verify_ok_then_a_flipped_payload_byte_is_named_by_id() {
+    let dir = tempdir();
+    create(dir.path(), "L", "64k");
+    let ids = append(dir.path(), "L", b"first\nsecond\nthird\n");
+    let out = ok(&mapped(dir.path(), &["log", "verify", "L"]));
+    assert_eq!(text(&out), "ok: 3 messages in 1 segment\n");
+
+    // Flip a payload byte of the second committed record, behind the
+    // log's back.
+    let seg = dir.path().join("L").join(SEGMENT_0);
+    let mut bytes = fs::read(&seg).unwrap();
+    let payload = (ids[1] % 65536) as usize + 16;
+    assert_eq!(&bytes[payload..payload + 6], b"second");
+    bytes[payload] ^= 0x20;
+    fs::write(&seg, &bytes).unwrap();
+
+    let out = mapped(dir.path(), &["log", "verify", "L"]);
+    let id = format!("id {}", ids[1]);
+    assert_fails(&out, &["L", &id, "checksum mismatch"]);
+    assert!(out.stdout.is_empty());
+    // Readers refuse it too, naming the file and the id.
+    let out = mapped(dir.path(), &["log", "tail", "L"]);
+    assert_fails(&out, &[SEGMENT_0, &id, "checksum"]);
+    assert_eq!(out.stdout, b"first\n");
+}
+
+#[test]
+fn recover_releases_a_killed_writers_slot() {
+    let dir = tempdir();
+    create(dir.path(), "L", "64k");
+    append(dir.path(), "L", b"a\n");
+    let out = ok(&mapped(dir.path(), &["log", "recover", "L"]));
+    assert_eq!(
+        text(&out),
+        "nothing to repair\n\
+         checked 1 committed record past the durable position (id 128): all valid\n"
+    );
+
+    // A writer dies holding a half-written record.
+    let mut writer = spawn(dir.path(), &["__log_spam", "L", "--hold-after", "2"]);
+    let said = lines(writer.0.stdout.take().unwrap());
+    let line = next_line(&said, "the writer");
+    assert!(
+        line.starts_with("holding id ") && line.ends_with(" after 2 messages"),
+        "{line}"
+    );
+    // While it lives, its record is not checked.
+    let out = text(&ok(&mapped(dir.path(), &["log", "recover", "L"])));
+    assert!(
+        out.contains("not checked: 1 appender alive (slot 0)"),
+        "{out}"
+    );
+    kill(&writer, libc::SIGKILL);
+    writer.0.wait().unwrap();
+
+    let out = text(&ok(&mapped(dir.path(), &["log", "recover", "L"])));
+    assert!(
+        out.starts_with("released 1 appender slot of dead processes"),
+        "{out}"
+    );
+    // (The first recover may have moved the durable position past "a".)
+    assert!(out.contains("past the durable position"), "{out}");
+    assert!(out.trim_end().ends_with("all valid"), "{out}");
+    let out = ok(&mapped(dir.path(), &["log", "verify", "L"]));
+    assert_eq!(text(&out), "ok: 3 messages in 1 segment\n");
+    let out = ok(&mapped(dir.path(), &["log", "tail", "L"]));
+    assert_eq!(out, b"a\nspam 1\nspam 2\n");
+}
+
+#[test]
+fn a_writer_killed_mid_stream_blocks_nobody() {
+    let dir = tempdir();
+    create(dir.path(), "L", "1M");
+    let mut writer = spawn(dir.path(), &["__log_spam", "L"]);
+    let said = lines(writer.0.stdout.take().unwrap());
+    assert_eq!(next_line(&said, "the writer"), "appending");
+    std::thread::sleep(Duration::from_millis(20));
+    kill(&writer, libc::SIGKILL);
+    writer.0.wait().unwrap();
+
+    // No recover needed: a new appender and a reader go on at once.
+    let id = append(dir.path(), "L", b"after the crash\n")[0];
+    let out = ok(&mapped(
+        dir.path(),
+        &["log", "tail", "L", "--format", "json"],
+    ));
+    let out = text(&out);
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(last["payload"], "after the crash");
+    assert_eq!(last["id"], id);
+    let n = out.lines().count();
+    // Every spam message is there, in order, numbered from 1.
+    for (i, line) in out.lines().take(n - 1).enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["payload"], format!("spam {}", i + 1));
+    }
+    let s = stat(dir.path(), "L");
+    assert_eq!(s["live_appenders"], serde_json::json!([]));
+    assert_eq!(s["messages"], n);
+    let verdict = text(&ok(&mapped(dir.path(), &["log", "verify", "L"])));
+    assert!(
+        verdict.starts_with(&format!("ok: {n} messages in ")),
+        "{verdict}"
+    );
+}
+
+#[test]
+fn retain_removes_old_segments_unless_a_named_reader_needs_them() {
+    let dir = tempdir();
+    create(dir.path(), "L", "4096");
+    // Each record takes 24 bytes: about 165 per segment.
+    let input: String = (0..1000).map(|i| format!("m{i:05}\n")).collect();
+    append(dir.path(), "L", input.as_bytes());
+    let segments = stat(dir.path(), "L")["segments"].as_u64().unwrap();
+    assert!(segments >= 6, "{segments}");
+    // A named reader that has read nothing holds everything.
+    ok(&mapped(
+        dir.path(),
+        &["log", "tail", "L", "--name", "slow", "--count", "1"],
+    ));
+
+    let out = text(&ok(&mapped(
+        dir.path(),
+        &["log", "retain", "L", "--max-bytes", "8k"],
+    )));
+    assert_eq!(
+        out,
+        "removed nothing\nkept back by a named reader: slow \
+         (not finished with the next segment; --force removes it anyway)\n"
+    );
+    let out = text(&ok(&mapped(
+        dir.path(),
+        &["log", "retain", "L", "--max-bytes", "8k", "--force"],
+    )));
+    let removed = segments - 2;
+    let list: Vec<String> = (0..removed).map(|i| i.to_string()).collect();
+    assert_eq!(
+        out,
+        format!(
+            "removed {removed} segments: {} ({:.1} KiB)\n",
+            list.join(", "),
+            (removed * 4) as f64
+        )
+    );
+    let s = stat(dir.path(), "L");
+    assert_eq!(s["segments"], 2);
+    assert_eq!(s["first_segment"], removed);
+    // The reader left behind is told where the log now starts.
+    let out = mapped(dir.path(), &["log", "tail", "L", "--name", "slow"]);
+    assert_fails(&out, &["L", "removed by retention", "oldest"]);
+    // The rest still reads, ending with the last message.
+    let out = text(&ok(&mapped(dir.path(), &["log", "tail", "L"])));
+    assert_eq!(out.lines().last(), Some("m00999"));
+
+    // Nothing more to do by count or age.
+    let out = text(&ok(&mapped(
+        dir.path(),
+        &[
+            "log",
+            "retain",
+            "L",
+            "--max-messages",
+            "100000",
+            "--max-age",
+            "1h",
+        ],
+    )));
+    assert!(out.starts_with("removed nothing"), "{out}");
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let dir = tempdir();
+    create(dir.path(), "L", "64k");
+    for args in [
+        &["log"][..],
+        &["log", "frobnicate"],
+        &["log", "create"],
+        &["log", "create", "N", "--segment-size", "100"],
+        &["log", "create", "N", "--segment-size", "4q"],
+        &[
+            "log",
+            "create",
+            "N",
+            "--segment-size",
+            "4k",
+            "--max-message",
+            "8k",
+        ],
+        &["log", "create", "N", "--max-message", "8G"],
+        &["log", "append", "L", "--durability", "sometimes"],
+        &["log", "append", "L", "--durability", "interval=0"],
+        &["log", "tail", "L", "--from", "middle"],
+        &["log", "tail", "L", "--format", "xml"],
+        &["log", "stat"],
+        &["log", "verify", "L", "extra"],
+        &["log", "retain", "L"],
+        &["log", "retain", "L", "--force"],
+        &["log", "retain", "L", "--max-age", "3 days"],
+        &["log", "retain", "L", "--max-age", "3y"],
+    ] {
+        let out = mapped(dir.path(), args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "args {args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!out.stderr.is_empty(), "args {args:?}");
+    }
+    assert!(!dir.path().join("N").exists());
+    let help = text(&ok(&mapped(dir.path(), &["log", "--help"])));
+    for cmd in [
+        "create", "append", "tail", "stat", "verify", "recover", "retain",
+    ] {
+        assert!(help.contains(cmd), "{cmd} missing from {help}");
+    }
+    let help = text(&ok(&mapped(dir.path(), &["--help"])));
+    assert!(
+        help.contains("log") && !help.contains("__log_spam"),
+        "{help}"
+    );
+}
+
+#[test]
+fn missing_or_foreign_directory_fails_naming_it() {
+    let dir = tempdir();
+    for args in [
+        &["log", "tail", "nosuch"][..],
+        &["log", "stat", "nosuch"],
+        &["log", "verify", "nosuch"],
+        &["log", "recover", "nosuch"],
+        &["log", "retain", "nosuch", "--max-bytes", "1M"],
+    ] {
+        let out = mapped(dir.path(), args);
+        assert_fails(&out, &["nosuch", "No such file or directory"]);
+    }
+    assert!(!dir.path().join("nosuch").exists());
+    fs::create_dir(dir.path().join("empty")).unwrap();
+    let out = mapped(dir.path(), &["log", "stat", "empty"]);
+    assert_fails(&out, &["empty", "not a log directory", "mapped log create"]);
+}
+
+#[test]
+fn closed_output_pipe_ends_tail_quietly() {
+    let dir = tempdir();
+    create(dir.path(), "L", "1M");
+    let input: String = (0..20_000).map(|i| format!("message {i}\n")).collect();
+    let out = run_with_input(
+        dir.path(),
+        MAPPED,
+        &["log", "append", "L"],
+        input.as_bytes(),
+    );
+    ok(&out);
+    for follow in [false, true] {
+        let mut args = vec!["log", "tail", "L"];
+        if follow {
+            args.push("--follow");
+        }
+        let mut child = spawn(dir.path(), &args);
+        let mut stdout = child.0.stdout.take().unwrap();
+        let mut byte = [0u8; 1];
+        stdout.read_exact(&mut byte).unwrap();
+        assert_eq!(&byte, b"m");
+        drop(stdout);
+        let status = child.0.wait().unwrap();
+        let mut err = String::new();
+        child
+            .0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "follow {follow}, stderr: {err}");
+        assert!(err.is_empty(), "follow {follow}, stderr: {err}");
+    }
+}
+
+#[test]
+fn demo_shows_the_log_section() {
+    let dir = tempdir();
+    let out = mapped(dir.path(), &["demo"]);
+    let stdout = text(&ok(&out));
+    assert!(out.stderr.is_empty(), "stderr: {}", text(&out.stderr));
+    for fact in [
+        "5. A message log: followers, restarts and a killed writer",
+        "$ mapped log create events --segment-size 1M --max-message 64k",
+        // A follower and an appender, in lockstep.
+        "    appender < hello\n    appender | id 128\n    follower | hello\n",
+        "    follower | from another process\n",
+        "    follower | third message\n",
+        "(the follower exited with status 0)",
+        // The named reader resumes after a restart.
+        "$ mapped log tail events --name audit --count 2\n    hello\n    from another process\n",
+        "$ mapped log tail events --name audit\n    third message\n",
+        // The killed writer.
+        "writer   | holding id 296 after 3 messages",
+        "$ kill -KILL %1",
+        "live appenders:   none",
+        "$ mapped log tail events --name audit\n    spam 1\n    spam 2\n    spam 3\n",
+        "$ mapped log tail events --name audit\n    after the crash\n",
+        "$ mapped log recover events\n    nothing to repair\n",
+        "$ mapped log verify events\n    ok: 7 messages in 1 segment\n",
+    ] {
+        assert!(stdout.contains(fact), "{fact:?} missing from:\n{stdout}");
+    }
+}
+
+#[test]
+fn recover_reports_restart_recovery_run_by_the_open() {
+    let dir = tempdir();
+    create(dir.path(), "L", "64k");
+    append(dir.path(), "L", b"a\nb\n");
+    // Pretend the system restarted: the control file's boot id (40 bytes
+    // at offset 256) no longer matches the running system's.
+    let control = dir.path().join("L/control");
+    let mut bytes = fs::read(&control).unwrap();
+    bytes[256..296].copy_from_slice(&[b'x'; 40]);
+    fs::write(&control, &bytes).unwrap();
+
+    let out = text(&ok(&mapped(dir.path(), &["log", "recover", "L"])));
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("restart recovery ran on open (the system restarted since the log was last used):"),
+        "{out}"
+    );
+    assert_eq!(lines.next(), Some("  nothing to repair"), "{out}");
+    assert!(
+        out.contains("  checked 2 committed records past the durable position (id 128)"),
+        "{out}"
+    );
+    // Once only: the boot id is current again.
+    let out = text(&ok(&mapped(dir.path(), &["log", "recover", "L"])));
+    assert!(!out.contains("restart recovery"), "{out}");
+    assert_eq!(ok(&mapped(dir.path(), &["log", "tail", "L"])), b"a\nb\n");
+}
