@@ -15,15 +15,16 @@
 
 #![allow(unsafe_code)]
 
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 
 use crate::error::{LogError, Result};
-use crate::format::{self, State, Word};
+use crate::format;
 use crate::log::{Log, open_lock_file};
+use crate::protocol::{self, Reserve};
 use crate::repair;
 use crate::segment::Segment;
-use crate::slots::{self, SlotState};
+use crate::slots;
 use crate::sync::Durability;
 
 /// A handle that appends to a log. Each holds one of the log's appender
@@ -214,60 +215,19 @@ impl Appender {
             let inner = &self.log.inner;
             let seg = self.seg.as_ref().expect("just opened");
             let cap = seg.size();
-            let slot_word = inner.slot(slot);
-            // Step 1 (see module docs). SeqCst: pairs with `pad_gap`'s
-            // reads of the tail and then the slots.
-            slot_word.store(
-                SlotState::Reserving { segment: index }.encode(),
-                Ordering::SeqCst,
-            );
-            // Step 2.
-            let pos = seg.tail().fetch_add(size, Ordering::SeqCst);
-            if pos < format::SEGMENT_HEADER_LEN || pos % format::RECORD_ALIGN != 0 {
-                slot_word.store(SlotState::Idle.encode(), Ordering::SeqCst);
-                return Err(seg.corrupt(
-                    pos,
-                    format!("reservation counter holds {pos}, not a record boundary"),
-                ));
-            }
-            if pos + size <= cap {
-                // Steps 3 and 4.
-                slot_word.store(
-                    SlotState::Holding { id: seg.id_of(pos) }.encode(),
-                    Ordering::SeqCst,
-                );
-                let writing = Word {
-                    size: size as u32,
-                    state: State::Writing { slot },
-                };
-                if seg
-                    .word(pos)
-                    .compare_exchange(0, writing.encode(), Ordering::AcqRel, Ordering::Relaxed)
-                    .is_err()
-                {
-                    slot_word.store(SlotState::Idle.encode(), Ordering::SeqCst);
+            match protocol::reserve(seg, inner.slot(slot), slot, index, size) {
+                Reserve::At(pos) => return Ok(pos),
+                Reserve::Full => {}
+                Reserve::BadTail(pos) => {
+                    return Err(seg.corrupt(
+                        pos.min(cap.saturating_sub(8)),
+                        format!("reservation counter holds {pos}, not a record boundary"),
+                    ));
+                }
+                Reserve::NotZero(pos) => {
                     return Err(seg.corrupt(pos, "space past the tail is not zero"));
                 }
-                return Ok(pos);
             }
-            if pos < cap {
-                // Ours is the reservation that crosses the end: pad to it.
-                slot_word.store(
-                    SlotState::Holding { id: seg.id_of(pos) }.encode(),
-                    Ordering::SeqCst,
-                );
-                let pad = Word {
-                    size: (cap - pos) as u32,
-                    state: State::Padding,
-                };
-                let _ = seg.word(pos).compare_exchange(
-                    0,
-                    pad.encode(),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
-            }
-            slot_word.store(SlotState::Idle.encode(), Ordering::SeqCst);
             self.roll(index)?;
         }
     }
@@ -283,7 +243,6 @@ impl Appender {
             Ordering::SeqCst,
             Ordering::SeqCst,
         );
-        fence(Ordering::SeqCst);
         inner.wake_readers();
         Ok(())
     }
@@ -366,16 +325,10 @@ impl Claim<'_> {
         };
         let meta = format::encode_meta(self.len, crc);
         seg.map.write_pod(self.offset + 8, &meta.to_le_bytes())?;
-        let committed = Word {
-            size: self.size,
-            state: State::Committed,
-        };
-        // Step 6. Release: the payload and its length and checksum are
-        // visible to any reader whose acquire load sees `Committed`.
-        seg.map.guarded(|| {
-            seg.word(self.offset)
-                .store(committed.encode(), Ordering::Release)
-        })?;
+        // Step 6 (C1 in `protocol`): the payload and its length and
+        // checksum are visible to any reader that sees `Committed`.
+        seg.map
+            .guarded(|| protocol::commit(seg, self.offset, self.size))?;
         let id = seg.id_of(self.offset);
         let end = id + self.size as u64;
         self.done = true;
@@ -389,13 +342,10 @@ impl Claim<'_> {
     /// Step 7, and waking sleeping readers.
     fn finish(&mut self) {
         let inner = &self.app.log.inner;
-        inner
-            .slot(self.app.slot)
-            .store(SlotState::Idle.encode(), Ordering::SeqCst);
-        // Pairs with the reader's SeqCst increment of `waiters`: see
-        // `Inner::wake_readers`.
-        fence(Ordering::SeqCst);
-        inner.wake_readers();
+        // C2/W1 in `protocol`: no system call unless a reader sleeps.
+        if protocol::release_slot(inner.slot(self.app.slot), inner.waiters()) {
+            inner.wake_now();
+        }
     }
 }
 
@@ -406,24 +356,9 @@ impl Drop for Claim<'_> {
         }
         // Abandoned: turn it into padding so readers move past it.
         let seg = self.seg();
-        let writing = Word {
-            size: self.size,
-            state: State::Writing {
-                slot: self.app.slot,
-            },
-        };
-        let pad = Word {
-            size: self.size,
-            state: State::Padding,
-        };
-        let _ = seg.map.guarded(|| {
-            seg.word(self.offset).compare_exchange(
-                writing.encode(),
-                pad.encode(),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-        });
+        let _ = seg
+            .map
+            .guarded(|| protocol::abandon(seg, self.offset, self.size, self.app.slot));
         self.finish();
     }
 }

@@ -305,15 +305,14 @@ impl Log {
     /// The ids of live appenders' slots, and of slots left busy by dead ones.
     pub fn appender_slots(&self) -> Result<(Vec<u32>, Vec<u32>)> {
         let lock_path = self.dir().join(crate::log::LOCK_FILE);
+        let probe = self.inner.lock_file()?;
         let (mut live, mut dead_busy) = (Vec::new(), Vec::new());
         for i in 0..format::SLOTS {
-            if slots::try_lock(&self.inner.probe, i)
-                .map_err(|e| LogError::io(&lock_path, "lock", e))?
-            {
+            if slots::try_lock(&probe, i).map_err(|e| LogError::io(&lock_path, "lock", e))? {
                 if self.inner.slot_state(i) != SlotState::Idle {
                     dead_busy.push(i);
                 }
-                let _ = slots::unlock(&self.inner.probe, i);
+                let _ = slots::unlock(&probe, i);
             } else {
                 live.push(i);
             }

@@ -9,6 +9,7 @@ use mapped::{MapOptions, Mapping, Mode};
 
 use crate::error::{LogError, Result};
 use crate::format::{self, ControlHeader};
+use crate::protocol;
 use crate::recovery::RecoveryReport;
 use crate::segment::{Segment, not_a_log};
 use crate::slots::SlotState;
@@ -48,9 +49,6 @@ pub(crate) struct Inner {
     pub(crate) dir: PathBuf,
     pub(crate) header: ControlHeader,
     pub(crate) control: Mapping,
-    /// A descriptor of the lock file used to probe and repair slots; each
-    /// appender opens its own, so its lock conflicts with this one.
-    pub(crate) probe: File,
     pub(crate) recovery: std::sync::OnceLock<RecoveryReport>,
 }
 
@@ -150,14 +148,14 @@ impl Log {
             path: control_path.clone(),
             why,
         })?;
-        let lock_path = dir.join(LOCK_FILE);
-        let probe = open_lock_file(&lock_path)?;
+        // Make sure the lock file exists (appenders, repairs and recovery
+        // each open their own descriptor of it).
+        open_lock_file(&dir.join(LOCK_FILE))?;
         let log = Log {
             inner: Arc::new(Inner {
                 dir,
                 header,
                 control,
-                probe,
                 recovery: std::sync::OnceLock::new(),
             }),
         };
@@ -256,13 +254,26 @@ impl Inner {
     /// Wakes sleeping readers, if any. The caller has already published
     /// what they wait for, followed by a `SeqCst` fence.
     pub(crate) fn wake_readers(&self) {
-        // Pairs with the `SeqCst` increment of `waiters` in `Reader::sleep`:
-        // either the reader sees our publication when it re-checks, or we
-        // see its increment here.
-        if self.waiters().load(Ordering::SeqCst) > 0 {
-            self.notify().fetch_add(1, Ordering::SeqCst);
-            let _ = mapped::wake_all(self.notify());
+        // W1 (see `protocol`): pairs with a sleeper's increment of `waiters`
+        // and re-check: either it sees what we published, or we see it.
+        protocol::fence(protocol::Ordering::SeqCst);
+        if self.waiters().load(protocol::Ordering::SeqCst) > 0 {
+            self.wake_now();
         }
+    }
+
+    /// Wakes every sleeping reader (after `protocol::release_slot` said one
+    /// sleeps).
+    pub(crate) fn wake_now(&self) {
+        protocol::announce_wake(self.notify());
+        let _ = mapped::wake_all(self.notify());
+    }
+
+    /// A new descriptor (a new open file description) of the lock file.
+    /// Each locking session takes its own: OFD locks held through one
+    /// description do not exclude each other.
+    pub(crate) fn lock_file(&self) -> Result<File> {
+        open_lock_file(&self.dir.join(LOCK_FILE))
     }
 }
 

@@ -10,12 +10,13 @@
 
 #![allow(unsafe_code)]
 
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::error::{LogError, Result};
-use crate::format::{self, State, Word};
+use crate::format;
 use crate::log::Log;
+use crate::protocol::{self, Look};
 use crate::repair::{self, Gap};
 use crate::segment::Segment;
 
@@ -113,6 +114,24 @@ impl Log {
         let seg = match inner.segment_or_create(index)? {
             Some(seg) => seg,
             None => {
+                // The first record of the segment after the tail segment,
+                // not made yet: where a reader that finished a segment
+                // whose records fill it exactly stands (`position`). Wait
+                // at the end of the tail segment instead.
+                if offset == format::SEGMENT_HEADER_LEN
+                    && index > 0
+                    && index == inner.tail_segment().load(Ordering::Acquire).wrapping_add(1)
+                {
+                    if let Some(prev) = inner.open_segment(index - 1)? {
+                        return Ok(Reader {
+                            log: self.clone(),
+                            seg: prev,
+                            offset: size,
+                            strategy: WaitStrategy::default(),
+                            name: None,
+                        });
+                    }
+                }
                 let id = index * size + offset.min(size);
                 let first = self.first_segment()?;
                 if index < first {
@@ -273,34 +292,36 @@ impl Reader {
         // Everything read from the mapping is untrusted: a peer may have
         // written anything, or truncated the file (hence `guarded`).
         seg.map.guarded(|| -> Result<Step> {
-            let w = seg.word(off).load(Ordering::Acquire);
-            let Some(word) = Word::decode(w) else {
-                return Err(seg.corrupt(off, format!("invalid record header word {w:#018x}")));
-            };
-            let size = word.size as u64;
-            if word.state != State::Empty && off + size > cap {
-                return Err(seg.corrupt(
-                    off,
-                    format!("record of {size} bytes runs past the segment's end"),
-                ));
-            }
-            Ok(match word.state {
-                State::Empty => {
-                    let tail = seg.tail().load(Ordering::Acquire);
-                    if off < tail.min(cap) {
-                        Step::Unannounced
-                    } else {
-                        Step::AtTail
-                    }
+            Ok(match protocol::look(seg, off) {
+                Look::Invalid { word } => {
+                    return Err(
+                        seg.corrupt(off, format!("invalid record header word {word:#018x}"))
+                    );
                 }
-                State::Writing { slot } => Step::Writing { word: w, slot },
-                State::Padding => Step::Skip(size),
-                State::Committed => {
+                Look::Overrun { size } => {
+                    return Err(seg.corrupt(
+                        off,
+                        format!("record of {size} bytes runs past the segment's end"),
+                    ));
+                }
+                Look::Empty { reserved: true } => Step::Unannounced,
+                Look::Empty { reserved: false } => Step::AtTail,
+                Look::Writing { word, slot, .. } => Step::Writing { word, slot },
+                Look::Padding { size } => Step::Skip(size),
+                Look::Committed { size } => {
                     let mut meta = [0u8; 8];
-                    // SAFETY-free: a guarded copy.
                     seg.map.read_at(off + 8, &mut meta)?;
                     let (len, crc) = format::decode_meta(u64::from_le_bytes(meta));
-                    if !format::committed_fits(off, word.size, len, cap) {
+                    if len > self.log.max_message() {
+                        return Err(seg.corrupt(
+                            off,
+                            format!(
+                                "payload length {len} exceeds the log's maximum of {}",
+                                self.log.max_message()
+                            ),
+                        ));
+                    }
+                    if !format::committed_fits(off, size as u32, len, cap) {
                         return Err(seg.corrupt(
                             off,
                             format!("payload length {len} does not match record size {size}"),
@@ -458,14 +479,18 @@ impl Reader {
     }
 
     /// Repairs the unfinished record at the position if its appender died.
+    /// Runs under `guarded`, like `step`: the repair reads (and pads) this
+    /// segment's words, which another process may have truncated away.
     fn try_repair(&self, step: Step) -> Result<bool> {
         let inner = &self.log.inner;
+        let seg = &self.seg;
         match step {
-            Step::Writing { word, slot } => {
-                repair::check_writer(inner, &self.seg, self.offset, word, slot)
-            }
+            Step::Writing { word, slot } => seg
+                .map
+                .guarded(|| repair::check_writer(inner, seg, self.offset, word, slot))?,
             Step::Unannounced => Ok(!matches!(
-                repair::pad_gap(inner, &self.seg, self.offset, None)?,
+                seg.map
+                    .guarded(|| repair::pad_gap(inner, seg, self.offset, None))??,
                 Gap::Blocked
             )),
             _ => Ok(false),
@@ -506,9 +531,7 @@ impl Reader {
         let notify = inner.notify();
         // Announce ourselves, then re-check: pairs with the appender's
         // publish; fence; load of `waiters` (see `Inner::wake_readers`).
-        waiters.fetch_add(1, Ordering::SeqCst);
-        let seq = notify.load(Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        let seq = protocol::begin_sleep(waiters, notify);
         let still_waiting = match self.step() {
             Ok(Step::AtTail | Step::Unannounced | Step::Writing { .. }) => true,
             Ok(Step::NextSegment) => inner.tail_segment().load(Ordering::SeqCst) <= self.seg.index,
@@ -521,7 +544,7 @@ impl Reader {
             }
             let _ = mapped::wait(notify, seq, timeout);
         }
-        waiters.fetch_sub(1, Ordering::SeqCst);
+        protocol::end_sleep(waiters);
         Ok(!still_waiting || deadline.is_none_or(|d| Instant::now() < d))
     }
 }

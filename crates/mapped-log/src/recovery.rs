@@ -29,7 +29,9 @@ pub struct RecoveryReport {
     pub cut_at: Option<u64>,
     /// Why.
     pub reason: Option<String>,
-    /// Bytes of reserved space past the cut that were zeroed.
+    /// Bytes past the cut that were zeroed: reserved space, and stale
+    /// records past the reservation counter (pages written back before a
+    /// power loss while the counter's page was not).
     pub bytes_zeroed: u64,
     /// Segments removed because they lay past the cut.
     pub segments_removed: Vec<u64>,
@@ -76,86 +78,114 @@ impl Inner {
         if self.stored_boot_id()? == now {
             return Ok(None);
         }
-        let lock_path = self.dir.join(crate::log::LOCK_FILE);
-        slots::lock_wait(&self.probe, format::RECOVERY_LOCK_BYTE)
-            .map_err(|e| LogError::io(&lock_path, "lock", e))?;
+        let lock = self.lock_file()?;
+        let lock_error = |e| LogError::io(self.dir.join(crate::log::LOCK_FILE), "lock", e);
+        slots::lock_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(lock_error)?;
         let result = (|| {
             if self.stored_boot_id()? == now {
                 return Ok(None); // another opener recovered meanwhile
             }
             // A live appender holds a lock taken in this boot, so this is
             // not a restart after all (the boot id was unreadable, or the
-            // file was copied): cutting now could race it.
-            let (live, _) = self.live_slots()?;
-            if live > 0 {
+            // file was copied): cutting now could race it. Dead slots are
+            // not repaired here: after a power loss a hole's interior need
+            // not be zero, which repair assumes; the cut below handles them.
+            if self.live_slots(&lock, false)?.0 > 0 {
                 self.store_boot_id(&now)?;
                 return Ok(None);
             }
-            let report = self.cut_after_durable()?;
+            let report = self.cut_after_durable(true)?;
             self.store_boot_id(&now)?;
             Ok(Some(report))
         })();
-        let _ = slots::unlock(&self.probe, format::RECOVERY_LOCK_BYTE);
+        let _ = slots::unlock(&lock, format::RECOVERY_LOCK_BYTE);
         result
     }
 
-    /// Counts live slots; repairs and counts the busy slots of dead owners.
-    fn live_slots(&self) -> Result<(u32, u32)> {
-        let lock_path = self.dir.join(crate::log::LOCK_FILE);
-        let (mut live, mut released) = (0, 0);
+    /// Counts the slots held by live appenders, and the busy slots of dead
+    /// ones, which it repairs if `repair`.
+    fn live_slots(&self, lock: &std::fs::File, repair: bool) -> Result<(u32, u32)> {
+        let lock_error = |e| LogError::io(self.dir.join(crate::log::LOCK_FILE), "lock", e);
+        let (mut live, mut dead_busy) = (0, 0);
         for i in 0..format::SLOTS {
-            if slots::try_lock(&self.probe, i).map_err(|e| LogError::io(&lock_path, "lock", e))? {
-                let repaired = if self.slot_state(i) != SlotState::Idle {
-                    released += 1;
+            if !slots::try_lock(lock, i).map_err(lock_error)? {
+                live += 1;
+                continue;
+            }
+            let repaired = if self.slot_state(i) != SlotState::Idle {
+                dead_busy += 1;
+                if repair {
                     crate::repair::repair_slot(self, i)
                 } else {
                     Ok(())
-                };
-                let _ = slots::unlock(&self.probe, i);
-                repaired?;
+                }
             } else {
-                live += 1;
-            }
+                Ok(())
+            };
+            let _ = slots::unlock(lock, i);
+            repaired?;
         }
-        Ok((live, released))
+        Ok((live, dead_busy))
     }
 
     /// Explicit recovery (`mapped log recover`): repairs the slots of dead
     /// appenders; and if no appender is alive, validates past the durable
     /// position and cuts at the first invalid record, as after a restart.
     pub(crate) fn recover(&self) -> Result<RecoveryReport> {
-        let lock_path = self.dir.join(crate::log::LOCK_FILE);
-        slots::lock_wait(&self.probe, format::RECOVERY_LOCK_BYTE)
-            .map_err(|e| LogError::io(&lock_path, "lock", e))?;
+        let lock = self.lock_file()?;
+        let lock_error = |e| LogError::io(self.dir.join(crate::log::LOCK_FILE), "lock", e);
+        slots::lock_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(lock_error)?;
         let result = (|| {
-            let (live, released) = self.live_slots()?;
+            let (live, released) = self.live_slots(&lock, true)?;
             let mut report = if live == 0 {
-                self.cut_after_durable()?
+                self.cut_after_durable(false)?
             } else {
                 RecoveryReport::default()
             };
             report.slots_released += released;
             Ok(report)
         })();
-        let _ = slots::unlock(&self.probe, format::RECOVERY_LOCK_BYTE);
+        let _ = slots::unlock(&lock, format::RECOVERY_LOCK_BYTE);
         result
     }
 
     /// Validates every record past the durable position and cuts at the
     /// first that is not a valid committed record or padding. Only safe
-    /// when no appender is alive.
-    fn cut_after_durable(&self) -> Result<RecoveryReport> {
+    /// when no appender is alive. Unless the system `restarted`, a zero
+    /// hole below the tail is a dead appender's reservation (the page cache
+    /// lost nothing) and becomes padding, as a reader would make it.
+    fn cut_after_durable(&self, restarted: bool) -> Result<RecoveryReport> {
         let size = self.header.segment_size;
         let from = self.durable().load(Ordering::Acquire);
         let mut report = RecoveryReport {
             from,
             ..RecoveryReport::default()
         };
-        let (mut index, mut off) = (from / size, (from % size).max(format::SEGMENT_HEADER_LEN));
-        let mut seg = match self.open_segment(index) {
-            Ok(Some(seg)) => seg,
-            // The durable position's segment must exist; if it does not,
-            // there is nothing of it to keep.
+        let (mut index, mut off) = if from % size == 0 && from > 0 {
+            // The end of the previous segment: the sync leader stops there
+            // when the segment is full and the next one not made yet.
+            (from / size - 1, size)
+        } else {
+            (from / size, (from % size).max(format::SEGMENT_HEADER_LEN))
+        };
+        if from % format::RECORD_ALIGN != 0 {
+            return Err(crate::sync::bad_durable(self, from));
+        }
+        let opened = match self.open_segment(index) {
+            // Retention removed it (and maybe more): validate from the first
+            // segment kept.
+            Ok(None) => self.first_kept_after(index),
+            other => other,
+        };
+        let mut seg = match opened {
+            Ok(Some(seg)) => {
+                if seg.index != index {
+                    (index, off) = (seg.index, format::SEGMENT_HEADER_LEN);
+                }
+                seg
+            }
+            // Otherwise the durable position's segment must exist; if it
+            // does not, there is nothing of it to keep.
             Ok(None) | Err(LogError::NotALog { .. }) => {
                 return Err(LogError::Corrupt {
                     path: self.dir.join(crate::segment::file_name(index)),
@@ -171,6 +201,9 @@ impl Inner {
             if off >= size {
                 match self.open_segment(index + 1) {
                     Ok(Some(next)) => {
+                        // Everything up to the cut becomes durable below:
+                        // sync each segment as we leave it.
+                        seg.map.sync_data()?;
                         seg = next;
                         index += 1;
                         off = format::SEGMENT_HEADER_LEN;
@@ -196,6 +229,14 @@ impl Inner {
                 }) => {
                     let tail = seg.map.guarded(|| seg.tail().load(Ordering::Acquire))?;
                     if off < tail.min(size) {
+                        if !restarted
+                            && seg
+                                .map
+                                .guarded(|| crate::repair::pad_gap(self, &seg, off, None))??
+                                != crate::repair::Gap::Blocked
+                        {
+                            continue; // look again: padding now
+                        }
                         Some("reserved record never announced".to_string())
                     } else {
                         Some(String::new()) // the clean end
@@ -254,6 +295,27 @@ impl Inner {
             seg.map.fill(cut, (zero_end - cut) as usize, 0)?;
             report.bytes_zeroed = zero_end - cut;
         }
+        // Past the tail too: after a power loss the page holding the tail
+        // counter may be older than pages of records written after it, and
+        // appends must find zeros wherever they reserve.
+        let mut page = [0u8; 4096];
+        let mut at = zero_end;
+        while at < size {
+            let n = (size - at).min(page.len() as u64) as usize;
+            seg.map.read_at(at, &mut page[..n])?;
+            if page[..n].iter().any(|&b| b != 0) {
+                seg.map.fill(at, n, 0)?;
+                report.bytes_zeroed += n as u64;
+                if report.cut_at.is_none() {
+                    report.cut_at = Some(index * size + cut);
+                    report.reason = Some(
+                        "stale records past the reservation counter (written back after the last sync)"
+                            .into(),
+                    );
+                }
+            }
+            at += n as u64;
+        }
         seg.map
             .guarded(|| seg.tail().store(cut, Ordering::Release))?;
         seg.map.sync_data()?;
@@ -278,15 +340,20 @@ impl Inner {
             report.segments_removed.push(i);
         }
         self.tail_segment().store(index, Ordering::Release);
-        for i in 0..format::SLOTS {
-            if self.slot_state(i) != SlotState::Idle {
-                self.slot(i)
-                    .store(SlotState::Idle.encode(), Ordering::SeqCst);
-                report.slots_released += 1;
+        if restarted {
+            // Every process of the last boot is gone: their slots and their
+            // sleeper counts are stale. (Explicit recovery repaired dead
+            // slots already, and must not touch `waiters`: readers of this
+            // boot may be asleep.)
+            for i in 0..format::SLOTS {
+                if self.slot_state(i) != SlotState::Idle {
+                    self.slot(i)
+                        .store(SlotState::Idle.encode(), Ordering::SeqCst);
+                    report.slots_released += 1;
+                }
             }
+            self.waiters().store(0, Ordering::SeqCst);
         }
-        // Sleepers counted before the restart are gone.
-        self.waiters().store(0, Ordering::SeqCst);
         let end = index * size + cut;
         if self.durable().load(Ordering::Acquire) < end {
             self.durable().store(end, Ordering::Release);

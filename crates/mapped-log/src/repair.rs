@@ -10,102 +10,75 @@
 //!   dead appender left (`Writing` by that slot, or all-zero), so a repair
 //!   that loses a race changes nothing.
 
-use std::sync::atomic::Ordering;
+use std::fs::File;
 
-use crate::error::Result;
+use crate::error::{LogError, Result};
 use crate::format::{self, State, Word};
 use crate::log::Inner;
+pub(crate) use crate::protocol::Gap;
+use crate::protocol::{self, AtomicU64, Ordering, Slots};
 use crate::segment::Segment;
 use crate::slots::{self, SlotState};
 
-/// What [`pad_gap`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Gap {
-    /// The zero word now starts a padding record.
-    Padded,
-    /// A live appender may still write there: wait.
-    Blocked,
-    /// The position lies at or past the reservation tail: nothing to fill.
-    NotReserved,
-    /// The word is no longer zero: look again.
-    Filled,
+/// The appender slots as the protocol sees them, with proofs of death
+/// taken through a lock-file descriptor of this repair's own.
+///
+/// Its own: OFD locks taken through one open file description do not
+/// conflict with each other, so two threads probing through a shared
+/// descriptor could both "hold" a dead slot, and one's unlock would
+/// release the other's.
+pub(crate) struct Prober<'a> {
+    inner: &'a Inner,
+    file: File,
 }
 
-/// Is slot `j` dead? If so the probe descriptor now holds its lock, and the
-/// caller must release it with [`slots::unlock`].
-fn probe_dead(inner: &Inner, j: u32) -> Result<bool> {
-    slots::try_lock(&inner.probe, j)
-        .map_err(|e| crate::LogError::io(inner.dir.join(crate::log::LOCK_FILE), "lock", e))
+impl<'a> Prober<'a> {
+    pub(crate) fn new(inner: &'a Inner) -> Result<Prober<'a>> {
+        Ok(Prober {
+            inner,
+            file: inner.lock_file()?,
+        })
+    }
+
+    fn lock_error(&self, e: std::io::Error) -> LogError {
+        LogError::io(self.inner.dir.join(crate::log::LOCK_FILE), "lock", e)
+    }
 }
 
-/// Fills a hole that a dead appender reserved but never announced: the
-/// all-zero word at `offset`, below the reservation tail.
-///
-/// Safe against live appenders because it waits ([`Gap::Blocked`]) while any
-/// live appender might own the hole: one that is reserving in this segment
-/// (its position is not known yet) or that holds `offset` itself. The
-/// padding ends at the first non-zero word, at the first position a live
-/// appender holds, or at the tail, whichever comes first. `ignore` is a slot
-/// the caller holds and is repairing.
-///
-/// Ordering: the tail is read before the slots. An appender publishes
-/// `Reserving` before its `fetch_add` (both `SeqCst`), so one whose
-/// reservation lies below the tail we read is seen here as reserving or
-/// holding, or has already written its header.
+impl Slots for Prober<'_> {
+    type Error = LogError;
+
+    fn count(&self) -> u32 {
+        format::SLOTS
+    }
+
+    fn word(&self, j: u32) -> &AtomicU64 {
+        self.inner.slot(j)
+    }
+
+    fn probe_dead(&self, j: u32) -> Result<bool> {
+        slots::try_lock(&self.file, j).map_err(|e| self.lock_error(e))
+    }
+
+    fn release(&self, j: u32) {
+        let _ = slots::unlock(&self.file, j);
+    }
+}
+
+/// [`protocol::pad_gap`] over a real segment; see there.
 pub(crate) fn pad_gap(
     inner: &Inner,
     seg: &Segment,
     offset: u64,
     ignore: Option<u32>,
 ) -> Result<Gap> {
-    let cap = seg.size();
-    let tail = seg.tail().load(Ordering::SeqCst);
-    let mut bound = tail.min(cap);
-    if offset >= bound {
-        return Ok(Gap::NotReserved);
+    let prober = Prober::new(inner)?;
+    let gap = protocol::pad_gap(seg, seg.index, offset, &prober, ignore)?;
+    if gap == Gap::Padded {
+        // Other readers may sleep at this record: let them move on now.
+        inner.wake_readers();
     }
-    for j in 0..format::SLOTS {
-        if Some(j) == ignore {
-            continue;
-        }
-        let st = inner.slot_state(j);
-        let held = match st {
-            SlotState::Reserving { segment } if segment == seg.index => None,
-            SlotState::Holding { id } if id / cap == seg.index && id % cap >= offset => {
-                Some(id % cap)
-            }
-            _ => continue,
-        };
-        if probe_dead(inner, j)? {
-            // A dead slot's state is stale; its hole, if any, is part of
-            // the gap, and its `Writing` record is repaired when reached.
-            let _ = slots::unlock(&inner.probe, j);
-            continue;
-        }
-        match held {
-            None => return Ok(Gap::Blocked),
-            Some(h) if h == offset => return Ok(Gap::Blocked),
-            Some(h) => bound = bound.min(h),
-        }
-    }
-    let mut end = offset + format::RECORD_ALIGN;
-    while end < bound && seg.word(end).load(Ordering::Acquire) == 0 {
-        end += format::RECORD_ALIGN;
-    }
-    let pad = Word {
-        size: (end - offset) as u32,
-        state: State::Padding,
-    }
-    .encode();
-    Ok(
-        match seg
-            .word(offset)
-            .compare_exchange(0, pad, Ordering::SeqCst, Ordering::SeqCst)
-        {
-            Ok(_) => Gap::Padded,
-            Err(_) => Gap::Filled,
-        },
-    )
+    Ok(gap)
 }
 
 /// Finishes the work of slot `i`'s dead owner. The caller holds slot `i`'s
@@ -150,11 +123,9 @@ pub(crate) fn repair_slot(inner: &Inner, i: u32) -> Result<()> {
             }
         }
     }
-    inner
-        .slot(i)
-        .store(SlotState::Idle.encode(), Ordering::SeqCst);
-    std::sync::atomic::fence(Ordering::SeqCst);
-    inner.wake_readers();
+    if protocol::release_slot(inner.slot(i), inner.waiters()) {
+        inner.wake_now();
+    }
     Ok(())
 }
 
@@ -169,7 +140,8 @@ pub(crate) fn check_writer(
     w: u64,
     slot: u32,
 ) -> Result<bool> {
-    if !probe_dead(inner, slot)? {
+    let prober = Prober::new(inner)?;
+    if !prober.probe_dead(slot)? {
         // Alive. An honest owner holds this record while it is `Writing`;
         // if the slot says otherwise and the word is unchanged, the record
         // was forged.
@@ -190,7 +162,7 @@ pub(crate) fn check_writer(
         return Ok(false);
     }
     let result = repair_slot(inner, slot);
-    let _ = slots::unlock(&inner.probe, slot);
+    prober.release(slot);
     result?;
     if seg.word(offset).load(Ordering::SeqCst) == w {
         // The dead slot did not hold this record: a forged header.

@@ -39,6 +39,9 @@ impl Segment {
         expect: &format::ControlHeader,
     ) -> Result<Option<Segment>> {
         let path = dir.join(file_name(index));
+        if check_index(&path, index, expect.segment_size).is_err() {
+            return Ok(None); // cannot exist
+        }
         let map = match MapOptions::new().mode(Mode::ReadWrite).open(&path) {
             Ok(map) => map,
             Err(mapped::OpenError::Io(e))
@@ -84,6 +87,7 @@ impl Segment {
     /// ever sees a half-made segment. Returns whether this call created it.
     pub(crate) fn create(dir: &Path, index: u64, ctl: &format::ControlHeader) -> Result<bool> {
         let path = dir.join(file_name(index));
+        check_index(&path, index, ctl.segment_size)?;
         if path.exists() {
             return Ok(false);
         }
@@ -170,6 +174,34 @@ impl Segment {
             offset,
             what: what.into(),
         }
+    }
+}
+
+/// Refuses a segment index whose ids do not fit in 64 bits: only a
+/// hostile tail segment counter leads there.
+fn check_index(path: &Path, index: u64, segment_size: u64) -> Result<()> {
+    if index
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(segment_size))
+        .is_none()
+    {
+        return Err(not_a_log(
+            path,
+            format!("segment index {index} is out of range: its ids overflow 64 bits"),
+        ));
+    }
+    Ok(())
+}
+
+impl crate::protocol::Words for Segment {
+    fn cap(&self) -> u64 {
+        self.size()
+    }
+    fn tail(&self) -> &AtomicU64 {
+        Segment::tail(self)
+    }
+    fn word(&self, offset: u64) -> &AtomicU64 {
+        Segment::word(self, offset)
     }
 }
 

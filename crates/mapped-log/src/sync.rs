@@ -51,8 +51,20 @@ impl Inner {
     pub(crate) fn committed_frontier(&self, from: u64) -> Result<u64> {
         let size = self.header.segment_size;
         let (mut index, mut off) = (from / size, (from % size).max(format::SEGMENT_HEADER_LEN));
-        let Some(mut seg) = self.open_segment(index)? else {
-            return Ok(from);
+        if from % format::RECORD_ALIGN != 0 {
+            return Err(bad_durable(self, from));
+        }
+        let mut seg = match self.open_segment(index)? {
+            Some(seg) => seg,
+            // Retention removed the segment holding `from`: nothing of it
+            // is left to sync; go on from the first segment kept.
+            None => match self.first_kept_after(index)? {
+                Some(seg) => {
+                    (index, off) = (seg.index, format::SEGMENT_HEADER_LEN);
+                    seg
+                }
+                None => return Ok(from),
+            },
         };
         loop {
             if off >= size {
@@ -81,6 +93,29 @@ impl Inner {
         Ok(index * size + off)
     }
 
+    /// When segment `index` is missing: the first segment present, if
+    /// every segment present comes after `index` (retention removed it from
+    /// the front of the log); `None` otherwise.
+    pub(crate) fn first_kept_after(&self, index: u64) -> Result<Option<Segment>> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| LogError::io(&self.dir, "read directory", e))?;
+        let mut first: Option<u64> = None;
+        for entry in entries {
+            let entry = entry.map_err(|e| LogError::io(&self.dir, "read directory", e))?;
+            if let Some(i) = entry
+                .file_name()
+                .to_str()
+                .and_then(crate::segment::parse_name)
+            {
+                first = Some(first.map_or(i, |f| f.min(i)));
+            }
+        }
+        match first {
+            Some(f) if f > index => self.open_segment(f),
+            _ => Ok(None),
+        }
+    }
+
     /// Syncs the segments holding `from..to` and publishes `to` as durable.
     fn publish_durable(&self, from: u64, to: u64) -> Result<()> {
         let size = self.header.segment_size;
@@ -94,6 +129,20 @@ impl Inner {
         self.control
             .flush_range(format::CONTROL_DURABLE, 8)
             .map_err(LogError::from)
+    }
+}
+
+/// The control file's durable position is not a record boundary: written
+/// by someone else than this code.
+pub(crate) fn bad_durable(inner: &Inner, from: u64) -> LogError {
+    let size = inner.header.segment_size;
+    LogError::Corrupt {
+        path: inner.dir.join(crate::log::CONTROL_FILE),
+        id: from,
+        offset: format::CONTROL_DURABLE,
+        what: format!(
+            "durable position {from} is not a record boundary (segments of {size} bytes)"
+        ),
     }
 }
 
@@ -113,7 +162,7 @@ impl Log {
     pub fn sync(&self) -> Result<u64> {
         let d = self.durable_position();
         let target = self.inner.committed_frontier(d)?;
-        self.sync_to(target, &self.inner.probe)
+        self.sync_to(target, &self.inner.lock_file()?)
     }
 
     /// Waits until the durable position reaches `end`, leading a group

@@ -1,0 +1,329 @@
+//! The cross-process protocol on atomic words, apart from files, mappings
+//! and system calls, so that loom can check it (`--cfg loom`; see the tests
+//! at the end and `.ci/run`).
+//!
+//! Everything here acts on the atomics of one segment ([`Words`]), the
+//! appender slot words ([`Slots`]) and the control file's wake words. The
+//! rest of the crate finds those atomics in mappings and calls these
+//! functions; under loom, the tests give them loom atomics instead.
+//!
+//! Synchronisation points (each says what it pairs with):
+//!
+//! - **S1** appender: slot := `Reserving` (`SeqCst`), then **S2** the tail's
+//!   `fetch_add` (`SeqCst`). Pairs with **R1**/**R2** in [`pad_gap`]: the
+//!   repairer loads the tail, then the slots (`SeqCst`), so an appender whose
+//!   reservation lies below the tail it read is seen reserving or holding,
+//!   or has already published its header.
+//! - **S3** slot := `Holding` (`SeqCst`), **S4** header := `Writing`
+//!   (compare-and-swap from zero, `AcqRel`).
+//! - **C1** header := `Committed` (`Release`). Pairs with the reader's
+//!   `Acquire` load in [`look`]: whoever sees `Committed` sees the payload,
+//!   its length and its checksum.
+//! - **C2** slot := `Idle` (`SeqCst`), then a `SeqCst` fence and the load of
+//!   `waiters` (**W1**). Pairs with the sleeper's increment of `waiters`,
+//!   `SeqCst` fence and re-check (**W2**, [`begin_sleep`]): either the
+//!   appender sees the sleeper and wakes it, or the sleeper sees the commit
+//!   and does not sleep (Dekker's pattern; see Drepper, "Futexes Are
+//!   Tricky", for the futex side).
+//! - Repairs only ever compare-and-swap from the exact state a dead appender
+//!   left, so a repair that loses a race changes nothing.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+
+use crate::format::{self, State, Word};
+use crate::slots::SlotState;
+
+/// The atomics of one segment.
+pub(crate) trait Words {
+    /// The segment's size in bytes.
+    fn cap(&self) -> u64;
+    /// The reservation counter.
+    fn tail(&self) -> &AtomicU64;
+    /// The header word at `offset` (8-aligned, at least 8 bytes before
+    /// `cap`).
+    fn word(&self, offset: u64) -> &AtomicU64;
+}
+
+/// The appender slots, and the proof of death of their owners.
+pub(crate) trait Slots {
+    /// What proving fails with.
+    type Error;
+    /// How many slots there are.
+    fn count(&self) -> u32;
+    /// The slot word of slot `j`.
+    fn word(&self, j: u32) -> &AtomicU64;
+    /// Whether slot `j`'s owner is dead; if so the caller now holds its
+    /// lock and must [`release`](Self::release) it.
+    fn probe_dead(&self, j: u32) -> Result<bool, Self::Error>;
+    /// Releases a lock taken by `probe_dead`.
+    fn release(&self, j: u32);
+}
+
+/// What [`reserve`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reserve {
+    /// The record at this offset is ours, announced as `Writing`.
+    At(u64),
+    /// The segment is full (we padded its end if ours crossed it): roll.
+    Full,
+    /// The tail counter held something that is not a record boundary.
+    BadTail(u64),
+    /// The reserved space was not zero.
+    NotZero(u64),
+}
+
+/// Steps 1 to 4 of an append (see `append.rs`): reserves `size` bytes in
+/// the segment `index` for the appender of `slot`. The slot is left
+/// `Holding` on success and `Idle` otherwise.
+pub(crate) fn reserve<W: Words>(
+    seg: &W,
+    slot_word: &AtomicU64,
+    slot: u32,
+    index: u64,
+    size: u64,
+) -> Reserve {
+    let cap = seg.cap();
+    // S1.
+    slot_word.store(
+        SlotState::Reserving { segment: index }.encode(),
+        Ordering::SeqCst,
+    );
+    // S2.
+    let pos = seg.tail().fetch_add(size, Ordering::SeqCst);
+    let idle = || slot_word.store(SlotState::Idle.encode(), Ordering::SeqCst);
+    if pos < format::SEGMENT_HEADER_LEN || pos % format::RECORD_ALIGN != 0 {
+        idle();
+        return Reserve::BadTail(pos);
+    }
+    // `pos` may be anything a hostile process stored: no overflow.
+    if pos < cap && size <= cap - pos {
+        // S3.
+        slot_word.store(
+            SlotState::Holding {
+                id: index * cap + pos,
+            }
+            .encode(),
+            Ordering::SeqCst,
+        );
+        let writing = Word {
+            size: size as u32,
+            state: State::Writing { slot },
+        };
+        // S4.
+        if seg
+            .word(pos)
+            .compare_exchange(0, writing.encode(), Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            idle();
+            return Reserve::NotZero(pos);
+        }
+        return Reserve::At(pos);
+    }
+    if pos < cap {
+        // Ours is the reservation that crosses the end: pad to it.
+        slot_word.store(
+            SlotState::Holding {
+                id: index * cap + pos,
+            }
+            .encode(),
+            Ordering::SeqCst,
+        );
+        let pad = Word {
+            size: (cap - pos) as u32,
+            state: State::Padding,
+        };
+        let _ =
+            seg.word(pos)
+                .compare_exchange(0, pad.encode(), Ordering::AcqRel, Ordering::Relaxed);
+    }
+    idle();
+    Reserve::Full
+}
+
+/// Step 6: publishes the record at `offset` (payload, length and checksum
+/// already written).
+pub(crate) fn commit<W: Words>(seg: &W, offset: u64, size: u32) {
+    let committed = Word {
+        size,
+        state: State::Committed,
+    };
+    // C1.
+    seg.word(offset)
+        .store(committed.encode(), Ordering::Release);
+}
+
+/// Abandons our `Writing` record: it becomes padding.
+pub(crate) fn abandon<W: Words>(seg: &W, offset: u64, size: u32, slot: u32) {
+    let writing = Word {
+        size,
+        state: State::Writing { slot },
+    };
+    let pad = Word {
+        size,
+        state: State::Padding,
+    };
+    let _ = seg.word(offset).compare_exchange(
+        writing.encode(),
+        pad.encode(),
+        Ordering::AcqRel,
+        Ordering::Relaxed,
+    );
+}
+
+/// Step 7: the slot goes idle; returns whether a reader sleeps and must be
+/// woken (then call [`announce_wake`] and wake the futex).
+pub(crate) fn release_slot(slot_word: &AtomicU64, waiters: &AtomicU32) -> bool {
+    // C2.
+    slot_word.store(SlotState::Idle.encode(), Ordering::SeqCst);
+    // W1.
+    fence(Ordering::SeqCst);
+    waiters.load(Ordering::SeqCst) > 0
+}
+
+/// Bumps the futex word before a wake, so that a sleeper that read the old
+/// value does not go to sleep.
+pub(crate) fn announce_wake(notify: &AtomicU32) {
+    notify.fetch_add(1, Ordering::SeqCst);
+}
+
+/// W2: a reader about to sleep registers, and returns the futex value to
+/// sleep on. It must re-check its condition after this and sleep only if
+/// it still holds; then call [`end_sleep`].
+pub(crate) fn begin_sleep(waiters: &AtomicU32, notify: &AtomicU32) -> u32 {
+    waiters.fetch_add(1, Ordering::SeqCst);
+    let seq = notify.load(Ordering::SeqCst);
+    fence(Ordering::SeqCst);
+    seq
+}
+
+/// The reader is awake again.
+pub(crate) fn end_sleep(waiters: &AtomicU32) {
+    waiters.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// What the header word at an offset says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// All zero. `reserved`: below the tail (an appender holds it).
+    Empty { reserved: bool },
+    /// Being written by `slot`; `word` is the raw value, for repair.
+    Writing { word: u64, slot: u32, size: u64 },
+    /// Padding to skip.
+    Padding { size: u64 },
+    /// A committed record: payload, length and checksum are visible.
+    Committed { size: u64 },
+    /// Not a valid header word.
+    Invalid { word: u64 },
+    /// A record that runs past the segment's end.
+    Overrun { size: u64 },
+}
+
+/// Reads the header word at `offset` (`Acquire`: pairs with C1).
+pub(crate) fn look<W: Words>(seg: &W, offset: u64) -> Look {
+    let cap = seg.cap();
+    let w = seg.word(offset).load(Ordering::Acquire);
+    let Some(word) = Word::decode(w) else {
+        return Look::Invalid { word: w };
+    };
+    let size = word.size as u64;
+    if word.state != State::Empty && offset + size > cap {
+        return Look::Overrun { size };
+    }
+    match word.state {
+        State::Empty => Look::Empty {
+            reserved: offset < seg.tail().load(Ordering::Acquire).min(cap),
+        },
+        State::Writing { slot } => Look::Writing {
+            word: w,
+            slot,
+            size,
+        },
+        State::Padding => Look::Padding { size },
+        State::Committed => Look::Committed { size },
+    }
+}
+
+/// What [`pad_gap`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gap {
+    /// The zero word now starts a padding record.
+    Padded,
+    /// A live appender may still write there: wait.
+    Blocked,
+    /// The position lies at or past the reservation tail: nothing to fill.
+    NotReserved,
+    /// The word is no longer zero: look again.
+    Filled,
+}
+
+/// Fills a hole that a dead appender reserved but never announced: the
+/// all-zero word at `offset` of segment `index`, below the tail.
+///
+/// Waits ([`Gap::Blocked`]) while any live appender might own the hole: one
+/// reserving in this segment (its position is not known yet) or holding
+/// `offset` itself. The padding ends at the first non-zero word, at the
+/// first position a live appender holds, or at the tail. `ignore` is a slot
+/// the caller holds and is repairing.
+pub(crate) fn pad_gap<W: Words, S: Slots>(
+    seg: &W,
+    index: u64,
+    offset: u64,
+    slots: &S,
+    ignore: Option<u32>,
+) -> Result<Gap, S::Error> {
+    let cap = seg.cap();
+    // R1.
+    let tail = seg.tail().load(Ordering::SeqCst);
+    let mut bound = tail.min(cap);
+    if offset >= bound {
+        return Ok(Gap::NotReserved);
+    }
+    for j in 0..slots.count() {
+        if Some(j) == ignore {
+            continue;
+        }
+        // R2.
+        let st = SlotState::decode(slots.word(j).load(Ordering::SeqCst));
+        let held = match st {
+            SlotState::Reserving { segment } if segment == index => None,
+            SlotState::Holding { id } if id / cap == index && id % cap >= offset => Some(id % cap),
+            _ => continue,
+        };
+        if slots.probe_dead(j)? {
+            // A dead slot's state is stale; its hole, if any, is part of
+            // the gap, and its `Writing` record is repaired when reached.
+            slots.release(j);
+            continue;
+        }
+        match held {
+            None => return Ok(Gap::Blocked),
+            Some(h) if h == offset => return Ok(Gap::Blocked),
+            Some(h) => bound = bound.min(h),
+        }
+    }
+    let mut end = offset + format::RECORD_ALIGN;
+    while end < bound && seg.word(end).load(Ordering::Acquire) == 0 {
+        end += format::RECORD_ALIGN;
+    }
+    let pad = Word {
+        size: (end - offset) as u32,
+        state: State::Padding,
+    }
+    .encode();
+    Ok(
+        match seg
+            .word(offset)
+            .compare_exchange(0, pad, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => Gap::Padded,
+            Err(_) => Gap::Filled,
+        },
+    )
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests;

@@ -1,0 +1,692 @@
+//! Restart recovery and simulated power loss.
+//!
+//! A system restart is simulated by closing the log and overwriting the boot
+//! id in its control file: the next opener then believes the system
+//! restarted and runs restart recovery.
+//!
+//! - Restart with everything intact: synced and unsynced messages are all
+//!   kept, the log verifies clean, appends continue.
+//! - Torn tail: a damaged record past the durable position is where
+//!   recovery cuts; everything before it stays, everything after it is
+//!   zeroed or removed; appends continue.
+//! - Power loss in the style of redb's `crash_consistency` test: the files
+//!   as they were at the last sync, plus any subset of the 4 KiB pages
+//!   written since, must recover to a log that holds every synced message,
+//!   then a prefix of the unsynced ones, nothing else, and takes appends.
+//! - A proptest: random byte flips past the durable position never make
+//!   open, recovery or reading panic or hang, never lose a synced message;
+//!   readers of the damaged log (before recovery) return only intact
+//!   messages, then the end or a `Corrupt` error.
+//! - Positions at the edges: the durable position in a segment that
+//!   retention removed; a saved reader position at the very end of a full
+//!   segment.
+//!
+//! `MAPPED_LOG_POWER_CASES` (default 48) and `MAPPED_LOG_FLIP_CASES`
+//! (default 48) set the number of random cases.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{
+    Rng, copy_dir, env_u64, payload, pread, pwrite, seed, segment_path, simulate_restart,
+    with_timeout,
+};
+use mapped_log::{Appender, Durability, Log, LogError, LogOptions, Retention, Start, format};
+
+const SEGMENT: u64 = 16 << 10;
+const PAGE: u64 = 4096;
+/// Upper bound for anything that could hang: a failure, not a timing.
+const HANG: Duration = Duration::from_secs(60);
+
+fn opts() -> LogOptions {
+    LogOptions {
+        segment_size: SEGMENT,
+        max_message: 1024,
+    }
+}
+
+/// Every message from the beginning, without waiting.
+fn read_all(log: &Log) -> Vec<(u64, Vec<u8>)> {
+    let mut r = log.reader(Start::Beginning).unwrap();
+    let mut out = Vec::new();
+    while let Some(m) = r.try_next().unwrap() {
+        out.push((m.id(), m.payload().to_vec()));
+    }
+    // And the blocking read agrees that this is the end.
+    assert!(r.next(Some(Duration::from_millis(20))).unwrap().is_none());
+    out
+}
+
+/// Appends message `seq` of writer 1 for each `seq` in `range`.
+fn append_range(app: &mut Appender, range: std::ops::Range<u64>) -> Vec<(u64, Vec<u8>)> {
+    range
+        .map(|seq| {
+            let p = payload(1, seq);
+            (app.append(&p).unwrap(), p)
+        })
+        .collect()
+}
+
+/// After recovery: `got` must be all of `synced`, then a prefix of
+/// `unsynced`, and nothing else. Returns the length of that prefix.
+fn assert_synced_then_prefix(
+    got: &[(u64, Vec<u8>)],
+    synced: &[(u64, Vec<u8>)],
+    unsynced: &[(u64, Vec<u8>)],
+    case: &str,
+) -> usize {
+    assert!(
+        got.len() >= synced.len(),
+        "{case}: {} messages after recovery, {} were synced",
+        got.len(),
+        synced.len()
+    );
+    for (i, (g, w)) in got.iter().zip(synced.iter().chain(unsynced)).enumerate() {
+        assert_eq!(
+            g.0, w.0,
+            "{case}: message {i} has id {}, expected {}",
+            g.0, w.0
+        );
+        assert!(
+            g.1 == w.1,
+            "{case}: message {i} (id {}) is not the one appended",
+            g.0
+        );
+    }
+    assert!(
+        got.len() <= synced.len() + unsynced.len(),
+        "{case}: more messages than were ever appended"
+    );
+    got.len() - synced.len()
+}
+
+/// Appends enough to fill the rest of the tail segment and two more, then
+/// checks they all read back after `before`: whatever recovery left past
+/// its cut must not get in the way.
+fn assert_appends_continue(log: &Log, before: &[(u64, Vec<u8>)], case: &str) {
+    let mut app = Appender::new(log).unwrap();
+    let mut added = Vec::new();
+    let first_segment = before.last().map_or(0, |m| m.0 / SEGMENT);
+    let mut seq = 1_000_000;
+    while added
+        .last()
+        .is_none_or(|&(id, _): &(u64, Vec<u8>)| id / SEGMENT < first_segment + 3)
+    {
+        let p = payload(2, seq);
+        let id = app
+            .append(&p)
+            .unwrap_or_else(|e| panic!("{case}: append {seq} after recovery: {e}"));
+        added.push((id, p));
+        seq += 1;
+    }
+    let got = read_all(log);
+    assert_eq!(got.len(), before.len() + added.len(), "{case}");
+    assert!(
+        got[..before.len()] == *before && got[before.len()..] == added[..],
+        "{case}: the log after recovery and new appends is not old + new"
+    );
+    assert_eq!(log.verify().unwrap(), None, "{case}");
+}
+
+#[test]
+fn restart_keeps_synced_and_intact_unsynced_messages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = Log::create(&dir, opts()).unwrap();
+    assert!(log.restart_recovery().is_none());
+    let mut app = Appender::new(&log).unwrap();
+    app.set_durability(Durability::Sync);
+    let synced = append_range(&mut app, 0..40);
+    app.set_durability(Durability::None);
+    let unsynced = append_range(&mut app, 40..120);
+    let durable = log.durable_position();
+    assert!(durable > synced.last().unwrap().0 && durable <= unsynced[0].0);
+    drop(app);
+    drop(log);
+
+    simulate_restart(&dir);
+    let log = Log::open(&dir).unwrap();
+    let report = log
+        .restart_recovery()
+        .expect("a new boot id means restart recovery")
+        .clone();
+    assert_eq!(report.from, durable);
+    // Nothing was lost from the page cache: every unsynced record is valid.
+    assert_eq!(report.cut_at, None, "{report:?}");
+    assert_eq!(report.kept, unsynced.len() as u64, "{report:?}");
+    assert!(report.segments_removed.is_empty(), "{report:?}");
+    let got = read_all(&log);
+    let all: Vec<_> = synced.iter().chain(&unsynced).cloned().collect();
+    assert!(got == all, "every message is still there");
+    assert_eq!(log.verify().unwrap(), None);
+    assert_appends_continue(&log, &all, "restart");
+    drop(log);
+
+    // Recovered once: the next open is an ordinary one.
+    assert!(Log::open(&dir).unwrap().restart_recovery().is_none());
+}
+
+/// How a record past the durable position is damaged.
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    /// One payload byte flipped: checksum mismatch.
+    FlipPayload,
+    /// Header word and length/checksum zeroed: a reserved record that was
+    /// never announced.
+    ZeroHeader,
+    /// The stored length changed: does not match the record's size.
+    FlipLength,
+    /// The header word is not a valid word at all.
+    GarbageWord,
+}
+
+#[test]
+fn torn_record_past_the_durable_position_is_where_recovery_cuts() {
+    for damage in [
+        Damage::FlipPayload,
+        Damage::ZeroHeader,
+        Damage::FlipLength,
+        Damage::GarbageWord,
+    ] {
+        let case = format!("{damage:?}");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let log = Log::create(&dir, opts()).unwrap();
+        let mut app = Appender::new(&log).unwrap();
+        app.set_durability(Durability::Sync);
+        let synced = append_range(&mut app, 0..30);
+        app.set_durability(Durability::None);
+        let unsynced = append_range(&mut app, 30..230);
+        let durable = log.durable_position();
+        let segments_before = log.segments().unwrap();
+        drop(app);
+        drop(log);
+
+        // Damage the 10th unsynced record; later segments exist.
+        let j = 10;
+        let victim = unsynced[j].0;
+        let (index, offset) = (victim / SEGMENT, victim % SEGMENT);
+        assert!(
+            *segments_before.last().unwrap() > index,
+            "the test wants segments after the damaged one"
+        );
+        let seg = segment_path(&dir, index);
+        match damage {
+            Damage::FlipPayload => {
+                let at = offset + format::RECORD_HEADER_LEN + 5;
+                let b = pread(&seg, at, 1)[0];
+                pwrite(&seg, at, &[b ^ 0x40]);
+            }
+            Damage::ZeroHeader => pwrite(&seg, offset, &[0; 16]),
+            Damage::FlipLength => {
+                let b = pread(&seg, offset + 8, 1)[0];
+                pwrite(&seg, offset + 8, &[b ^ 0x08]);
+            }
+            Damage::GarbageWord => pwrite(&seg, offset, &[0xa5; 8]),
+        }
+
+        simulate_restart(&dir);
+        let log = Log::open(&dir).unwrap();
+        let report = log.restart_recovery().expect("restart recovery").clone();
+        assert_eq!(report.from, durable, "{case}");
+        assert_eq!(report.cut_at, Some(victim), "{case}: {report:?}");
+        assert_eq!(report.kept, j as u64, "{case}: {report:?}");
+        assert!(report.reason.is_some(), "{case}: {report:?}");
+        assert!(report.bytes_zeroed > 0, "{case}: {report:?}");
+        let later: Vec<u64> = segments_before
+            .iter()
+            .copied()
+            .filter(|&i| i > index)
+            .collect();
+        assert_eq!(report.segments_removed, later, "{case}");
+        assert_eq!(log.segments().unwrap().last(), Some(&index), "{case}");
+        // Zero from the cut to the end of the segment.
+        let rest = pread(&seg, offset, (SEGMENT - offset) as usize);
+        assert!(
+            rest.iter().all(|&b| b == 0),
+            "{case}: bytes past the cut were not zeroed"
+        );
+        let got = read_all(&log);
+        let kept: Vec<_> = synced.iter().chain(&unsynced[..j]).cloned().collect();
+        assert!(
+            got == kept,
+            "{case}: everything before the cut, nothing after"
+        );
+        assert!(log.durable_position() >= durable);
+        assert_eq!(log.verify().unwrap(), None, "{case}");
+        assert_appends_continue(&log, &kept, &case);
+    }
+}
+
+// --- power loss -----------------------------------------------------------
+
+/// The files of a log directory by name.
+fn load_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| {
+            (
+                e.file_name().to_str().unwrap().to_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A page that changed between the durable and the live image.
+#[derive(Debug, Clone)]
+struct Changed {
+    file: String,
+    page: usize,
+}
+
+/// The durable image, the live image, and the messages appended before and
+/// after the last sync.
+struct PowerLoss {
+    durable: BTreeMap<String, Vec<u8>>,
+    live: BTreeMap<String, Vec<u8>>,
+    synced: Vec<(u64, Vec<u8>)>,
+    unsynced: Vec<(u64, Vec<u8>)>,
+}
+
+impl PowerLoss {
+    fn build(work: &Path) -> PowerLoss {
+        let dir = work.join("log");
+        let log = Log::create(&dir, opts()).unwrap();
+        let mut app = Appender::new(&log).unwrap();
+        // Two segments and a bit, then a synced append (group commit makes
+        // all of them durable).
+        let mut synced = append_range(&mut app, 0..200);
+        app.set_durability(Durability::Sync);
+        synced.extend(append_range(&mut app, 200..201));
+        assert!(log.durable_position() > synced.last().unwrap().0);
+        let durable = load_dir(&dir);
+        app.set_durability(Durability::None);
+        // Then two more segments and a bit, unsynced.
+        let unsynced = append_range(&mut app, 201..420);
+        let live = load_dir(&dir);
+        assert!(
+            live.len() > durable.len(),
+            "new segments were made after the sync"
+        );
+        PowerLoss {
+            durable,
+            live,
+            synced,
+            unsynced,
+        }
+    }
+
+    fn changed_pages(&self) -> Vec<Changed> {
+        let mut out = Vec::new();
+        for (name, live) in &self.live {
+            let old = self.durable.get(name);
+            for page in 0..live.len().div_ceil(PAGE as usize) {
+                let r = page * PAGE as usize..((page + 1) * PAGE as usize).min(live.len());
+                if old.is_none_or(|o| o.get(r.clone()) != Some(&live[r.clone()])) {
+                    out.push(Changed {
+                        file: name.clone(),
+                        page,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// A directory as a power loss could leave it: the durable image, the
+    /// segments made since (if `created` says so) as they were made, and
+    /// the `chosen` pages as they are now.
+    fn crash_image(&self, at: &Path, chosen: &[&Changed], created: &HashSet<String>) {
+        std::fs::create_dir_all(at).unwrap();
+        let mut files = self.durable.clone();
+        for (name, live) in &self.live {
+            if files.contains_key(name) || !created.contains(name) {
+                continue;
+            }
+            // Made after the sync: `Segment::create` syncs the new file's
+            // header and its directory entry before it is used.
+            let mut fresh = vec![0u8; live.len()];
+            fresh[..64].copy_from_slice(&live[..64]);
+            fresh[format::SEGMENT_TAIL_OFFSET as usize..][..8]
+                .copy_from_slice(&format::SEGMENT_HEADER_LEN.to_le_bytes());
+            files.insert(name.clone(), fresh);
+        }
+        for c in chosen {
+            let Some(file) = files.get_mut(&c.file) else {
+                continue; // a page of a segment whose creation was lost
+            };
+            let live = &self.live[&c.file];
+            let r = c.page * PAGE as usize..((c.page + 1) * PAGE as usize).min(live.len());
+            file[r.clone()].copy_from_slice(&live[r]);
+        }
+        for (name, bytes) in files {
+            std::fs::write(at.join(name), bytes).unwrap();
+        }
+    }
+}
+
+/// Opens a crash image, checks what restart recovery made of it, and that
+/// the log then takes appends. Returns how many unsynced messages survived.
+fn check_crash_image(dir: PathBuf, pl: &PowerLoss, case: &str) -> usize {
+    simulate_restart(&dir);
+    let log = Log::open(&dir).unwrap_or_else(|e| panic!("{case}: open after the crash: {e}"));
+    let report = log
+        .restart_recovery()
+        .unwrap_or_else(|| panic!("{case}: no restart recovery"))
+        .clone();
+    assert!(
+        report.from >= pl.synced.last().unwrap().0,
+        "{case}: {report:?}"
+    );
+    assert_eq!(log.verify().unwrap(), None, "{case}: {report:?}");
+    let got = read_all(&log);
+    let kept = assert_synced_then_prefix(&got, &pl.synced, &pl.unsynced, case);
+    assert_eq!(report.kept, kept as u64, "{case}: {report:?}");
+    assert_appends_continue(&log, &got, case);
+    kept
+}
+
+#[test]
+fn power_loss_keeps_synced_messages_whatever_pages_reached_the_disk() {
+    let cases = env_u64("MAPPED_LOG_POWER_CASES", 48);
+    let mut rng = Rng::new(seed("power_loss"));
+    let tmp = tempfile::tempdir().unwrap();
+    let pl = PowerLoss::build(tmp.path());
+    let changed = pl.changed_pages();
+    println!(
+        "{} pages changed since the sync: {:?}",
+        changed.len(),
+        changed
+            .iter()
+            .map(|c| format!("{}:{}", c.file, c.page))
+            .collect::<Vec<_>>()
+    );
+    let mut survived = Vec::new();
+    for case in 0..cases {
+        let name = format!("case {case}");
+        let (chosen, all_created): (Vec<&Changed>, bool) = match case {
+            0 => (Vec::new(), false), // nothing after the sync reached the disk
+            1 => (changed.iter().collect(), true), // everything did
+            _ => (
+                changed.iter().filter(|_| rng.one_in(2)).collect(),
+                rng.one_in(2),
+            ),
+        };
+        // Segments made since the sync exist unless the crash came first.
+        let created: HashSet<String> = pl
+            .live
+            .keys()
+            .filter(|name| !pl.durable.contains_key(*name) && (all_created || !rng.one_in(4)))
+            .cloned()
+            .collect();
+        let dir = tmp.path().join(format!("crash-{case}"));
+        pl.crash_image(&dir, &chosen, &created);
+        let n = check_crash_image(dir.clone(), &pl, &name);
+        if case == 1 {
+            assert_eq!(n, pl.unsynced.len(), "all pages written: nothing lost");
+        }
+        survived.push(n);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    println!("unsynced messages kept per case: {survived:?}");
+}
+
+// --- byte flips -------------------------------------------------------------
+
+#[test]
+fn byte_flips_past_the_durable_position_never_lose_synced_messages() {
+    use proptest::test_runner::{Config, TestRunner};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let template = tmp.path().join("template");
+    let log = Log::create(&template, opts()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    app.set_durability(Durability::Sync);
+    let synced = append_range(&mut app, 0..60);
+    app.set_durability(Durability::None);
+    let unsynced = append_range(&mut app, 60..200);
+    let durable = log.durable_position();
+    let last_segment = *log.segments().unwrap().last().unwrap();
+    drop(app);
+    drop(log);
+    // The region past the durable position, to the end of the last segment.
+    let region = (last_segment + 1) * SEGMENT - durable;
+
+    let cases = env_u64("MAPPED_LOG_FLIP_CASES", 48) as u32;
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let counter = std::sync::atomic::AtomicU32::new(0);
+    let result = runner.run(
+        &proptest::collection::vec((0..region, 1u8..=255), 1..8),
+        |flips| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = tmp.path().join(format!("flip-{n}"));
+            copy_dir(&template, &dir);
+            for &(pos, xor) in &flips {
+                let id = durable + pos;
+                let seg = segment_path(&dir, id / SEGMENT);
+                let b = pread(&seg, id % SEGMENT, 1)[0];
+                pwrite(&seg, id % SEGMENT, &[b ^ xor]);
+            }
+            let (synced, unsynced) = (synced.clone(), unsynced.clone());
+            let case = format!("flips {flips:?}");
+            let d = dir.clone();
+            with_timeout(&case.clone(), HANG, move || {
+                // Before any recovery, a reader of the damaged log gets
+                // appended messages only, then the end or an error.
+                let all: Vec<_> = synced.iter().chain(&unsynced).cloned().collect();
+                read_damaged(&d, &all, &case);
+                simulate_restart(&d);
+                let log = Log::open(&d).unwrap_or_else(|e| panic!("{case}: open: {e}"));
+                assert!(log.restart_recovery().is_some());
+                assert_eq!(log.verify().unwrap(), None, "{case}");
+                let got = read_all(&log);
+                assert_synced_then_prefix(&got, &synced, &unsynced, &case);
+                // Explicit recovery finds nothing more to cut.
+                let report = log.recover().unwrap();
+                assert_eq!(report.cut_at, None, "{case}: {report:?}");
+                assert!(read_all(&log) == got, "{case}");
+                assert_appends_continue(&log, &got, &case);
+            });
+            std::fs::remove_dir_all(&dir).unwrap();
+            Ok(())
+        },
+    );
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// Reads a damaged log that was not recovered: every message handed out is
+/// the one appended at its id; reading ends, with nothing more, a record
+/// that looks unfinished, or a `Corrupt` or `NotALog` error.
+fn read_damaged(dir: &Path, all: &[(u64, Vec<u8>)], case: &str) {
+    let log = Log::open(dir).unwrap_or_else(|e| panic!("{case}: open: {e}"));
+    let mut r = log.reader(Start::Beginning).unwrap();
+    let mut i = 0;
+    loop {
+        match r.next(Some(Duration::from_millis(20))) {
+            Ok(Some(m)) => {
+                let at = all[i..].iter().position(|(id, _)| *id == m.id());
+                let at = at.unwrap_or_else(|| panic!("{case}: message at {} unknown", m.id()));
+                assert!(
+                    all[i + at].1 == m.payload(),
+                    "{case}: message {} damaged",
+                    m.id()
+                );
+                i += at + 1;
+            }
+            Ok(None) => break,
+            Err(LogError::Corrupt { .. } | LogError::NotALog { .. }) => break,
+            Err(e) => panic!("{case}: unexpected error {e}"),
+        }
+    }
+}
+
+// --- positions at the edges -------------------------------------------------
+
+#[test]
+fn durable_position_in_a_segment_removed_by_retention() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = Log::create(&dir, opts()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    app.set_durability(Durability::Sync);
+    append_range(&mut app, 0..5);
+    app.set_durability(Durability::None);
+    let all = append_range(&mut app, 5..600);
+    let durable = log.durable_position();
+    let report = log
+        .retain(Retention {
+            max_bytes: Some(2 * SEGMENT),
+            ..Retention::default()
+        })
+        .unwrap();
+    assert!(
+        report.removed.contains(&(durable / SEGMENT)),
+        "the durable position's segment is gone: {report:?}"
+    );
+    let first = log.segments().unwrap()[0];
+    let left: Vec<_> = all
+        .iter()
+        .filter(|m| m.0 / SEGMENT >= first)
+        .cloned()
+        .collect();
+
+    // A synced append still works, and covers everything before it.
+    app.set_durability(Durability::Sync);
+    let id = app
+        .append(b"synced after retention")
+        .expect("sync with the durable position in a removed segment");
+    assert!(log.durable_position() > id);
+    let got = read_all(&log);
+    assert_eq!(got.len(), left.len() + 1);
+    assert!(got[..left.len()] == left[..] && got[left.len()].0 == id);
+    drop(app);
+    drop(log);
+
+    // And so does a restart whose durable position lies in a removed
+    // segment (here: only the unsynced tail is validated).
+    let log = Log::create(tmp.path().join("log2"), opts()).unwrap();
+    let dir2 = log.dir().to_path_buf();
+    let mut app = Appender::new(&log).unwrap();
+    let all2 = append_range(&mut app, 0..600);
+    log.retain(Retention {
+        max_bytes: Some(2 * SEGMENT),
+        ..Retention::default()
+    })
+    .unwrap();
+    let first2 = log.segments().unwrap()[0];
+    assert!(log.durable_position() < first2 * SEGMENT);
+    drop(app);
+    drop(log);
+    simulate_restart(&dir2);
+    let log = Log::open(&dir2).expect("open after a restart, durable position removed");
+    let report = log.restart_recovery().unwrap().clone();
+    assert_eq!(report.cut_at, None, "{report:?}");
+    let got = read_all(&log);
+    let left2: Vec<_> = all2
+        .iter()
+        .filter(|m| m.0 / SEGMENT >= first2)
+        .cloned()
+        .collect();
+    assert!(got == left2, "the segments retention kept are all there");
+    assert_eq!(log.verify().unwrap(), None);
+    assert_appends_continue(&log, &got, "restart after retention");
+}
+
+#[test]
+fn reader_position_at_the_end_of_a_full_segment_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = Log::create(
+        &dir,
+        LogOptions {
+            segment_size: 4096,
+            max_message: 1000,
+        },
+    )
+    .unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    // Four records of 16 + 976 bytes fill segment 0 exactly: no roll yet.
+    for i in 0..4u8 {
+        app.append(&[i; 976]).unwrap();
+    }
+    assert_eq!(log.segments().unwrap(), vec![0]);
+    let mut r = log.named_reader("edge", Start::Beginning).unwrap();
+    for _ in 0..4 {
+        r.try_next().unwrap().unwrap();
+    }
+    assert!(r.try_next().unwrap().is_none());
+    let pos = r.position();
+    assert_eq!(pos, 4096 + format::SEGMENT_HEADER_LEN);
+    r.save().unwrap();
+    drop(r);
+
+    // A reader started at that position, by id or by name, gets the next
+    // message once it is appended.
+    let mut by_id = log
+        .reader(Start::Id(pos))
+        .expect("a reader at the position another reader reported");
+    let mut by_name = log.named_reader("edge", Start::Beginning).unwrap();
+    assert!(by_id.try_next().unwrap().is_none());
+    let id = app.append(b"next").unwrap();
+    assert_eq!(id, pos);
+    for r in [&mut by_id, &mut by_name] {
+        let m = r.next(Some(HANG)).unwrap().expect("the next message");
+        assert_eq!((m.id(), m.payload()), (id, &b"next"[..]));
+    }
+    // Ids that name no record are still refused.
+    assert!(matches!(
+        log.reader(Start::Id(3 * 4096 + format::SEGMENT_HEADER_LEN)),
+        Err(LogError::NoSuchId { .. })
+    ));
+}
+
+#[test]
+fn durable_position_at_the_end_of_a_full_segment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = Log::create(
+        &dir,
+        LogOptions {
+            segment_size: 4096,
+            max_message: 1000,
+        },
+    )
+    .unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    app.set_durability(Durability::Sync);
+    // Four records of 16 + 976 bytes fill segment 0 exactly; the sync
+    // leader's frontier stops at its end, before segment 1 exists.
+    let want: Vec<(u64, Vec<u8>)> = (0..4u8)
+        .map(|i| (app.append(&[i; 976]).unwrap(), vec![i; 976]))
+        .collect();
+    assert_eq!(log.durable_position(), 4096);
+    assert_eq!(log.segments().unwrap(), vec![0]);
+    drop(app);
+
+    // Explicit recovery, then a restart, both from there.
+    let report = log.recover().expect("explicit recovery");
+    assert_eq!(report.cut_at, None, "{report:?}");
+    drop(log);
+    simulate_restart(&dir);
+    let log = Log::open(&dir).expect("open after a restart");
+    let report = log.restart_recovery().unwrap().clone();
+    assert_eq!(report.cut_at, None, "{report:?}");
+    assert!(read_all(&log) == want);
+    assert_eq!(log.verify().unwrap(), None);
+    let mut app = Appender::new(&log).unwrap();
+    let id = app.append(b"next").unwrap();
+    assert_eq!(id, 4096 + format::SEGMENT_HEADER_LEN);
+    assert_eq!(read_all(&log).len(), 5);
+}
