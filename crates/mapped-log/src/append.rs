@@ -16,7 +16,7 @@
 #![allow(unsafe_code)]
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::mpsc;
 
 use crate::error::{LogError, Result};
 use crate::format;
@@ -46,8 +46,6 @@ pub struct Appender {
 struct Background {
     stop: mpsc::Sender<()>,
     thread: Option<std::thread::JoinHandle<()>>,
-    /// The first failure of a background sync, reported by the next append.
-    failed: Arc<Mutex<Option<String>>>,
 }
 
 impl Drop for Background {
@@ -98,35 +96,37 @@ impl Appender {
         })
     }
 
-    /// Sets when appends are durable: see [`Durability`].
-    pub fn set_durability(&mut self, durability: Durability) {
+    /// Sets when appends are durable: see [`Durability`]. Fails only if
+    /// the background thread of [`Durability::Interval`] cannot be started.
+    pub fn set_durability(&mut self, durability: Durability) -> Result<()> {
         self.background = None;
-        self.durability = durability;
+        self.durability = Durability::None;
         if let Durability::Interval(every) = durability {
             let (stop, rx) = mpsc::channel::<()>();
-            let failed = Arc::new(Mutex::new(None));
             let log = self.log.clone();
-            let record = failed.clone();
             let thread = std::thread::Builder::new()
                 .name("mapped-log-sync".into())
                 .spawn(move || {
                     while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-                        if let Err(e) = log.sync() {
-                            let mut f = record.lock().unwrap_or_else(|p| p.into_inner());
-                            f.get_or_insert(e.to_string());
+                        // A failure is recorded in the control file, where
+                        // the next append sees it; syncing on would prove
+                        // nothing.
+                        if log.sync().is_err() {
+                            return;
                         }
                     }
                     // One last sync, so nothing appended waits longer than
                     // the interval even when the appender goes away.
                     let _ = log.sync();
                 })
-                .ok();
+                .map_err(|e| LogError::io(self.log.dir(), "start the sync thread", e))?;
             self.background = Some(Background {
                 stop,
-                thread,
-                failed,
+                thread: Some(thread),
             });
         }
+        self.durability = durability;
+        Ok(())
     }
 
     /// The durability of this appender's appends.
@@ -134,19 +134,14 @@ impl Appender {
         self.durability
     }
 
-    /// Fails if a background sync has failed: data appended before it may
-    /// not be durable (see `docs/durability.md`).
-    fn check_background(&self) -> Result<()> {
-        if let Some(bg) = &self.background {
-            let failed = bg.failed.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(msg) = failed.as_ref() {
-                return Err(LogError::SyncFailed {
-                    path: self.log.dir().to_path_buf(),
-                    what: msg.clone(),
-                });
-            }
+    /// Fails if a sync of the log has failed (in any process) and this
+    /// appender promises durability: data appended before it may not be on
+    /// disk (see `docs/durability.md`).
+    fn check_sync_failure(&self) -> Result<()> {
+        if self.durability == Durability::None {
+            return Ok(());
         }
-        Ok(())
+        self.log.inner.check_sync_failure()
     }
 
     /// The log this appender writes to.
@@ -168,7 +163,7 @@ impl Appender {
     /// [`Claim::as_mut_slice`] and then [`Claim::commit`]ted. Dropping the
     /// claim abandons it (it becomes padding that readers skip).
     pub fn claim(&mut self, len: usize) -> Result<Claim<'_>> {
-        self.check_background()?;
+        self.check_sync_failure()?;
         let max = self.log.max_message();
         if len > max as usize {
             return Err(LogError::TooLarge {

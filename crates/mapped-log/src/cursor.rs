@@ -4,7 +4,7 @@
 //! `readers/NAME` holds 32 bytes: magic `MLOGRDR\0`, format version (u32
 //! LE), 4 zero bytes, the position (u64 LE, the id of the next message to
 //! read), CRC32C of bytes 0..24 (u32 LE), 4 zero bytes. It is replaced
-//! atomically (write a temporary file, `fsync`, `rename`, `fsync` the
+//! atomically (write a temporary file, `fdatasync`, `rename`, `fsync` the
 //! directory), so a crash leaves the old position or the new one, never a
 //! mix.
 
@@ -134,7 +134,11 @@ impl Log {
     pub(crate) fn save_reader_position(&self, name: &str, position: u64) -> Result<()> {
         check_name(self.dir(), name)?;
         let dir = self.dir().join(READERS_DIR);
-        std::fs::create_dir_all(&dir).map_err(|e| LogError::io(&dir, "create directory", e))?;
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| LogError::io(&dir, "create directory", e))?;
+            // The new folder's name must survive a power loss too.
+            sync_dir(self.dir())?;
+        }
         let path = self.reader_path(name);
         let tmp = dir.join(format!(
             ".{name}.tmp-{}-{}",

@@ -32,6 +32,11 @@ pub const CONTROL_NOTIFY: u64 = 128;
 pub const CONTROL_WAITERS: u64 = 132;
 /// Offset of the durable position (`AtomicU64`), a record id.
 pub const CONTROL_DURABLE: u64 = 192;
+/// Offset of the sync-failure flag (`AtomicU64`, 0: none). Set when any
+/// process's sync of the log fails; from then on every sync fails, since a
+/// later success would not prove that the failed data reached the disk.
+/// Cleared by restart recovery, which re-validates what is on disk.
+pub const CONTROL_SYNC_FAILED: u64 = 200;
 /// Offset of the boot id (36 ASCII bytes, zero-padded to 40) of the boot
 /// in which the log was last opened: a different boot id at open means the
 /// system restarted, so every appender of the log is dead and unsynced data

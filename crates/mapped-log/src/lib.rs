@@ -30,6 +30,12 @@
 #![deny(unsafe_code)]
 #![cfg_attr(loom, allow(dead_code))]
 
+// The format is little-endian, and the atomics in the mappings are read and
+// written in the host's byte order: the two agree only on little-endian
+// machines. Rather than a format that silently differs, no build elsewhere.
+#[cfg(not(target_endian = "little"))]
+compile_error!("mapped-log's format is little-endian; big-endian hosts are not supported");
+
 // Under `--cfg loom` only the protocol (and the pure format) is built, with
 // loom's atomics, for the model checks in `protocol/loom_tests.rs`; the rest
 // of the crate talks to files and mappings and is left out.

@@ -73,6 +73,24 @@ impl Log {
                 path: dir.to_path_buf(),
             });
         }
+        // Segment files without a control file belong to no log this code
+        // made (it makes the control file first): refuse to build over them.
+        let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, "read directory", e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| LogError::io(dir, "read directory", e))?;
+            if entry
+                .file_name()
+                .to_str()
+                .and_then(crate::segment::parse_name)
+                .is_some()
+            {
+                return Err(not_a_log(
+                    &entry.path(),
+                    "a segment file without a control file: refusing to create a log over it"
+                        .into(),
+                ));
+            }
+        }
         let mut log_id = [0u8; 16];
         log_id[..8].copy_from_slice(&crate::random_u64().to_le_bytes());
         log_id[8..].copy_from_slice(&crate::random_u64().to_le_bytes());

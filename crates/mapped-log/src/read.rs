@@ -109,6 +109,9 @@ impl Log {
                 let index = inner.tail_segment().load(Ordering::Acquire);
                 (index, u64::MAX) // resolved below, once the segment is open
             }
+            // An id at offset 0 names the start of its segment (the
+            // durable position takes that form at a segment's end).
+            Start::Id(id) if id % size == 0 => (id / size, format::SEGMENT_HEADER_LEN),
             Start::Id(id) => (id / size, id % size),
         };
         let seg = match inner.segment_or_create(index)? {

@@ -353,6 +353,8 @@ impl Inner {
                 }
             }
             self.waiters().store(0, Ordering::SeqCst);
+            // What is on disk has just been validated record by record.
+            self.sync_failure().store(0, Ordering::SeqCst);
         }
         let end = index * size + cut;
         if self.durable().load(Ordering::Acquire) < end {

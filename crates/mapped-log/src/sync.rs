@@ -122,13 +122,47 @@ impl Inner {
         let last = (to - 1) / size;
         for index in from / size..=last {
             if let Some(seg) = self.open_segment(index)? {
-                sync_segment(&seg)?;
+                if let Err(e) = seg.map.sync_data() {
+                    return Err(self.sync_failed(e.to_string()));
+                }
             }
         }
         self.durable().fetch_max(to, Ordering::AcqRel);
+        if let Err(e) = self.control.flush_range(format::CONTROL_DURABLE, 8) {
+            return Err(self.sync_failed(e.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The sync-failure flag in the control file.
+    pub(crate) fn sync_failure(&self) -> &AtomicU64 {
         self.control
-            .flush_range(format::CONTROL_DURABLE, 8)
-            .map_err(LogError::from)
+            .atomic_u64(format::CONTROL_SYNC_FAILED)
+            .expect("control offsets are in bounds and aligned")
+    }
+
+    /// Records a sync failure for every process (see
+    /// `format::CONTROL_SYNC_FAILED`) and returns the error to report.
+    fn sync_failed(&self, what: String) -> LogError {
+        self.sync_failure().store(1, Ordering::SeqCst);
+        let _ = self.control.flush_range(format::CONTROL_SYNC_FAILED, 8);
+        LogError::SyncFailed {
+            path: self.dir.clone(),
+            what,
+        }
+    }
+
+    /// Fails if any sync of this log has failed.
+    pub(crate) fn check_sync_failure(&self) -> Result<()> {
+        if self.sync_failure().load(Ordering::SeqCst) != 0 {
+            return Err(LogError::SyncFailed {
+                path: self.dir.clone(),
+                what: "an earlier sync of this log failed, in this or another process; \
+                       no later sync can prove the data reached the disk (see docs/durability.md)"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -144,10 +178,6 @@ pub(crate) fn bad_durable(inner: &Inner, from: u64) -> LogError {
             "durable position {from} is not a record boundary (segments of {size} bytes)"
         ),
     }
-}
-
-fn sync_segment(seg: &Segment) -> Result<()> {
-    seg.map.sync_data().map_err(LogError::from)
 }
 
 impl Log {
@@ -175,6 +205,7 @@ impl Log {
             if d >= end {
                 return Ok(d);
             }
+            inner.check_sync_failure()?;
             slots::lock_wait(lock, format::SYNC_LOCK_BYTE)
                 .map_err(|e| LogError::io(lock_path(), "lock", e))?;
             let led = (|| -> Result<u64> {

@@ -257,11 +257,12 @@ fn sync_durability_advances_the_durable_position() {
     let before = log.durable_position();
     let id = app.append(b"volatile").unwrap();
     assert!(log.durable_position() <= id, "no sync yet");
-    app.set_durability(mapped_log::Durability::Sync);
+    app.set_durability(mapped_log::Durability::Sync).unwrap();
     let id2 = app.append(b"durable").unwrap();
     assert!(log.durable_position() > id2, "covers the synced record");
     assert!(log.durable_position() > before);
-    app.set_durability(mapped_log::Durability::Interval(Duration::from_millis(5)));
+    app.set_durability(mapped_log::Durability::Interval(Duration::from_millis(5)))
+        .unwrap();
     let id3 = app.append(b"soon").unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while log.durable_position() <= id3 {
@@ -282,7 +283,7 @@ fn concurrent_sync_appenders_share_syncs() {
             let log = log.clone();
             std::thread::spawn(move || {
                 let mut app = Appender::new(&log).unwrap();
-                app.set_durability(mapped_log::Durability::Sync);
+                app.set_durability(mapped_log::Durability::Sync).unwrap();
                 let mut last = 0;
                 for _ in 0..50 {
                     last = app.append(b"payload").unwrap();
@@ -296,4 +297,77 @@ fn concurrent_sync_appenders_share_syncs() {
         t.join().unwrap();
     }
     assert_eq!(log.stat().unwrap().messages, 200);
+}
+
+#[test]
+fn a_sync_failure_is_sticky_across_handles_until_restart_recovery() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = Log::create(&path, small()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    app.set_durability(mapped_log::Durability::Sync).unwrap();
+    app.append(b"durable").unwrap();
+    // Another process's sync failed: it set the flag in the control file.
+    let control = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path.join("control"))
+        .unwrap();
+    control
+        .write_all_at(&1u64.to_le_bytes(), mapped_log::format::CONTROL_SYNC_FAILED)
+        .unwrap();
+    let err = app.append(b"not promised").unwrap_err();
+    assert!(matches!(err, LogError::SyncFailed { .. }), "{err}");
+    // Appends that promise nothing still work, but syncing them fails.
+    let mut plain = Appender::new(&log).unwrap();
+    plain.append(b"page cache only").unwrap();
+    assert!(matches!(log.sync(), Err(LogError::SyncFailed { .. })));
+    drop((app, plain, log));
+    // A restart re-validates what is on disk and clears the flag.
+    control
+        .write_all_at(&[b'x'; 8], mapped_log::format::CONTROL_BOOT_ID)
+        .unwrap();
+    let log = Log::open(&path).unwrap();
+    assert!(log.restart_recovery().is_some());
+    let mut app = Appender::new(&log).unwrap();
+    app.set_durability(mapped_log::Durability::Sync).unwrap();
+    app.append(b"durable again").unwrap();
+}
+
+#[test]
+fn create_refuses_segment_files_without_a_control_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("00000000000000000000.seg"),
+        b"someone's data",
+    )
+    .unwrap();
+    let err = Log::create(dir.path(), small()).unwrap_err();
+    assert!(err.to_string().contains("without a control file"), "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("00000000000000000000.seg")).unwrap(),
+        b"someone's data"
+    );
+}
+
+#[test]
+fn a_durable_position_at_a_segment_end_is_a_valid_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::create(dir.path().join("log"), small()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    // Fill segment 0 exactly: 3968 bytes of records after the header,
+    // three of 1000 bytes (984-byte payloads) and one of 968.
+    for _ in 0..3 {
+        app.append(&[9u8; 984]).unwrap();
+    }
+    let last = app.append(&[9u8; 952]).unwrap();
+    assert_eq!(last, 128 + 3000);
+    // The position just past segment 0, in the `(i + 1) * size` form.
+    let mut r = log.reader(Start::Id(4096)).unwrap();
+    assert!(r.try_next().unwrap().is_none());
+    let id = app.append(b"next").unwrap();
+    assert_eq!(
+        r.next(Some(Duration::from_secs(5))).unwrap().unwrap().id(),
+        id
+    );
 }

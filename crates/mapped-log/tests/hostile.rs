@@ -386,7 +386,7 @@ fn garbage_control_counters_are_errors_never_panics() {
             let _ = log.sync();
             let _ = log.recover();
             if let Ok(mut app) = Appender::new(&log) {
-                app.set_durability(Durability::Sync);
+                app.set_durability(Durability::Sync).unwrap();
                 let _ = app.append(b"x");
             }
             let _ = log.verify();

@@ -81,8 +81,10 @@ fn appender_child() {
     let count = acks.atomic_u64(0).unwrap();
     let mut app = Appender::new(&log).unwrap();
     match mode.as_str() {
-        "sync" => app.set_durability(Durability::Sync),
-        "interval" => app.set_durability(Durability::Interval(Duration::from_millis(1))),
+        "sync" => app.set_durability(Durability::Sync).unwrap(),
+        "interval" => app
+            .set_durability(Durability::Interval(Duration::from_millis(1)))
+            .unwrap(),
         _ => {}
     }
     for seq in 0..CAP {

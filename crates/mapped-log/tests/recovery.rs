@@ -138,9 +138,9 @@ fn restart_keeps_synced_and_intact_unsynced_messages() {
     let log = Log::create(&dir, opts()).unwrap();
     assert!(log.restart_recovery().is_none());
     let mut app = Appender::new(&log).unwrap();
-    app.set_durability(Durability::Sync);
+    app.set_durability(Durability::Sync).unwrap();
     let synced = append_range(&mut app, 0..40);
-    app.set_durability(Durability::None);
+    app.set_durability(Durability::None).unwrap();
     let unsynced = append_range(&mut app, 40..120);
     let durable = log.durable_position();
     assert!(durable > synced.last().unwrap().0 && durable <= unsynced[0].0);
@@ -196,9 +196,9 @@ fn torn_record_past_the_durable_position_is_where_recovery_cuts() {
         let dir = tmp.path().join("log");
         let log = Log::create(&dir, opts()).unwrap();
         let mut app = Appender::new(&log).unwrap();
-        app.set_durability(Durability::Sync);
+        app.set_durability(Durability::Sync).unwrap();
         let synced = append_range(&mut app, 0..30);
-        app.set_durability(Durability::None);
+        app.set_durability(Durability::None).unwrap();
         let unsynced = append_range(&mut app, 30..230);
         let durable = log.durable_position();
         let segments_before = log.segments().unwrap();
@@ -302,11 +302,11 @@ impl PowerLoss {
         // Two segments and a bit, then a synced append (group commit makes
         // all of them durable).
         let mut synced = append_range(&mut app, 0..200);
-        app.set_durability(Durability::Sync);
+        app.set_durability(Durability::Sync).unwrap();
         synced.extend(append_range(&mut app, 200..201));
         assert!(log.durable_position() > synced.last().unwrap().0);
         let durable = load_dir(&dir);
-        app.set_durability(Durability::None);
+        app.set_durability(Durability::None).unwrap();
         // Then two more segments and a bit, unsynced.
         let unsynced = append_range(&mut app, 201..420);
         let live = load_dir(&dir);
@@ -447,9 +447,9 @@ fn byte_flips_past_the_durable_position_never_lose_synced_messages() {
     let template = tmp.path().join("template");
     let log = Log::create(&template, opts()).unwrap();
     let mut app = Appender::new(&log).unwrap();
-    app.set_durability(Durability::Sync);
+    app.set_durability(Durability::Sync).unwrap();
     let synced = append_range(&mut app, 0..60);
-    app.set_durability(Durability::None);
+    app.set_durability(Durability::None).unwrap();
     let unsynced = append_range(&mut app, 60..200);
     let durable = log.durable_position();
     let last_segment = *log.segments().unwrap().last().unwrap();
@@ -540,9 +540,9 @@ fn durable_position_in_a_segment_removed_by_retention() {
     let dir = tmp.path().join("log");
     let log = Log::create(&dir, opts()).unwrap();
     let mut app = Appender::new(&log).unwrap();
-    app.set_durability(Durability::Sync);
+    app.set_durability(Durability::Sync).unwrap();
     append_range(&mut app, 0..5);
-    app.set_durability(Durability::None);
+    app.set_durability(Durability::None).unwrap();
     let all = append_range(&mut app, 5..600);
     let durable = log.durable_position();
     let report = log
@@ -563,7 +563,7 @@ fn durable_position_in_a_segment_removed_by_retention() {
         .collect();
 
     // A synced append still works, and covers everything before it.
-    app.set_durability(Durability::Sync);
+    app.set_durability(Durability::Sync).unwrap();
     let id = app
         .append(b"synced after retention")
         .expect("sync with the durable position in a removed segment");
@@ -665,7 +665,7 @@ fn durable_position_at_the_end_of_a_full_segment() {
     )
     .unwrap();
     let mut app = Appender::new(&log).unwrap();
-    app.set_durability(Durability::Sync);
+    app.set_durability(Durability::Sync).unwrap();
     // Four records of 16 + 976 bytes fill segment 0 exactly; the sync
     // leader's frontier stops at its end, before segment 1 exists.
     let want: Vec<(u64, Vec<u8>)> = (0..4u8)

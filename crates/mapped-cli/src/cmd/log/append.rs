@@ -56,7 +56,7 @@ fn parse_durability(s: &str) -> Result<Durability, String> {
 pub fn run(args: &AppendArgs) -> Result<()> {
     let log = Log::open_or_create(&args.dir, LogOptions::default())?;
     let mut appender = Appender::new(&log)?;
-    appender.set_durability(args.durability);
+    appender.set_durability(args.durability)?;
 
     let mut stdin = io::stdin().lock();
     let mut out = io::stdout().lock();
