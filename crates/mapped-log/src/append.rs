@@ -68,7 +68,7 @@ impl Appender {
         // Recovery holds this byte exclusively while it decides that no
         // appender is alive and cuts the log: join only outside it.
         slots::lock_shared_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(io)?;
-        let taken = Self::take_slot(inner, &lock);
+        let taken = inner.ctl(|| Self::take_slot(inner, &lock)).and_then(|r| r);
         let _ = slots::unlock(&lock, format::RECOVERY_LOCK_BYTE);
         let slot = taken?;
         Ok(Appender {
@@ -205,12 +205,19 @@ impl Appender {
     fn reserve(&mut self, size: u64) -> Result<u64> {
         let slot = self.slot;
         loop {
-            let index = self.log.inner.tail_segment().load(Ordering::Acquire);
+            let inner = &self.log.inner;
+            let index = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?;
             self.current_segment(index)?;
             let inner = &self.log.inner;
             let seg = self.seg.as_ref().expect("just opened");
             let cap = seg.size();
-            match protocol::reserve(seg, inner.slot(slot), slot, index, size) {
+            // Both files' words are touched: guard both, so that another
+            // process truncating either is an error here, not a SIGBUS.
+            let reserved = inner.ctl(|| {
+                seg.map
+                    .guarded(|| protocol::reserve(seg, inner.slot(slot), slot, index, size))
+            })??;
+            match reserved {
                 Reserve::At(pos) => return Ok(pos),
                 Reserve::Full => {}
                 Reserve::BadTail(pos) => {
@@ -232,14 +239,15 @@ impl Appender {
     fn roll(&mut self, index: u64) -> Result<()> {
         let inner = &self.log.inner;
         crate::segment::Segment::create(&inner.dir, index + 1, &inner.header)?;
-        let _ = inner.tail_segment().compare_exchange(
-            index,
-            index + 1,
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        );
-        inner.wake_readers();
-        Ok(())
+        inner.ctl(|| {
+            let _ = inner.tail_segment().compare_exchange(
+                index,
+                index + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+            inner.wake_readers();
+        })
     }
 }
 
@@ -327,7 +335,7 @@ impl Claim<'_> {
         let id = seg.id_of(self.offset);
         let end = id + self.size as u64;
         self.done = true;
-        self.finish();
+        self.finish()?;
         if self.app.durability == Durability::Sync {
             self.app.log.sync_to(end, &self.app.lock)?;
         }
@@ -335,12 +343,15 @@ impl Claim<'_> {
     }
 
     /// Step 7, and waking sleeping readers.
-    fn finish(&mut self) {
+    fn finish(&mut self) -> Result<()> {
         let inner = &self.app.log.inner;
-        // C2/W1 in `protocol`: no system call unless a reader sleeps.
-        if protocol::release_slot(inner.slot(self.app.slot), inner.waiters()) {
-            inner.wake_now();
-        }
+        let slot = self.app.slot;
+        inner.ctl(|| {
+            // C2/W1 in `protocol`: no system call unless a reader sleeps.
+            if protocol::release_slot(inner.slot(slot), inner.waiters()) {
+                inner.wake_now();
+            }
+        })
     }
 }
 
@@ -354,6 +365,6 @@ impl Drop for Claim<'_> {
         let _ = seg
             .map
             .guarded(|| protocol::abandon(seg, self.offset, self.size, self.app.slot));
-        self.finish();
+        let _ = self.finish();
     }
 }

@@ -62,6 +62,8 @@ mod repair;
 mod segment;
 #[cfg(not(loom))]
 mod sync;
+#[cfg(not(loom))]
+mod words;
 
 #[cfg(not(loom))]
 pub use append::{Appender, Claim};

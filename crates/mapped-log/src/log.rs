@@ -225,27 +225,22 @@ impl Log {
 
 impl Inner {
     pub(crate) fn tail_segment(&self) -> &AtomicU64 {
-        self.control
-            .atomic_u64(format::CONTROL_TAIL_SEGMENT)
-            .expect("control offsets are in bounds and aligned")
+        crate::words::u64_at(&self.control, format::CONTROL_TAIL_SEGMENT)
     }
 
     pub(crate) fn notify(&self) -> &AtomicU32 {
-        self.control
-            .atomic_u32(format::CONTROL_NOTIFY)
-            .expect("control offsets are in bounds and aligned")
+        crate::words::u32_at(&self.control, format::CONTROL_NOTIFY)
     }
 
     pub(crate) fn waiters(&self) -> &AtomicU32 {
-        self.control
-            .atomic_u32(format::CONTROL_WAITERS)
-            .expect("control offsets are in bounds and aligned")
+        crate::words::u32_at(&self.control, format::CONTROL_WAITERS)
     }
 
     pub(crate) fn slot(&self, i: u32) -> &AtomicU64 {
-        self.control
-            .atomic_u64(format::CONTROL_SLOTS + i as u64 * format::SLOT_LEN)
-            .expect("slot offsets are in bounds and aligned")
+        crate::words::u64_at(
+            &self.control,
+            format::CONTROL_SLOTS + i as u64 * format::SLOT_LEN,
+        )
     }
 
     pub(crate) fn slot_state(&self, i: u32) -> SlotState {
@@ -271,6 +266,13 @@ impl Inner {
 
     /// Wakes sleeping readers, if any. The caller has already published
     /// what they wait for, followed by a `SeqCst` fence.
+    /// Runs `f`, which touches words of the control file, with `SIGBUS`
+    /// protection: a control file truncated by another process is an error,
+    /// not death (see `mapped::Mapping::guarded`).
+    pub(crate) fn ctl<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        Ok(self.control.guarded(f)?)
+    }
+
     pub(crate) fn wake_readers(&self) {
         // W1 (see `protocol`): pairs with a sleeper's increment of `waiters`
         // and re-check: either it sees what we published, or we see it.

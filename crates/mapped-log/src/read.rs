@@ -106,7 +106,7 @@ impl Log {
         let (index, offset) = match start {
             Start::Beginning => (self.first_segment()?, format::SEGMENT_HEADER_LEN),
             Start::End => {
-                let index = inner.tail_segment().load(Ordering::Acquire);
+                let index = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?;
                 (index, u64::MAX) // resolved below, once the segment is open
             }
             // An id at offset 0 names the start of its segment (the
@@ -123,7 +123,10 @@ impl Log {
                 // at the end of the tail segment instead.
                 if offset == format::SEGMENT_HEADER_LEN
                     && index > 0
-                    && index == inner.tail_segment().load(Ordering::Acquire).wrapping_add(1)
+                    && index
+                        == inner
+                            .ctl(|| inner.tail_segment().load(Ordering::Acquire))?
+                            .wrapping_add(1)
                 {
                     if let Some(prev) = inner.open_segment(index - 1)? {
                         return Ok(Reader {
@@ -451,7 +454,7 @@ impl Reader {
     fn advance_segment(&mut self) -> Result<bool> {
         let inner = &self.log.inner;
         let next = self.seg.index + 1;
-        if inner.tail_segment().load(Ordering::Acquire) < next {
+        if inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))? < next {
             return Ok(false);
         }
         match inner.open_segment(next)? {
@@ -488,12 +491,16 @@ impl Reader {
         let inner = &self.log.inner;
         let seg = &self.seg;
         match step {
-            Step::Writing { word, slot } => seg
-                .map
-                .guarded(|| repair::check_writer(inner, seg, self.offset, word, slot))?,
-            Step::Unannounced => Ok(!matches!(
+            // Repairs touch the slots in the control file too.
+            Step::Writing { word, slot } => inner.ctl(|| {
                 seg.map
-                    .guarded(|| repair::pad_gap(inner, seg, self.offset, None))??,
+                    .guarded(|| repair::check_writer(inner, seg, self.offset, word, slot))
+            })??,
+            Step::Unannounced => Ok(!matches!(
+                inner.ctl(|| {
+                    seg.map
+                        .guarded(|| repair::pad_gap(inner, seg, self.offset, None))
+                })???,
                 Gap::Blocked
             )),
             _ => Ok(false),
@@ -532,12 +539,14 @@ impl Reader {
         let inner = &self.log.inner;
         let waiters = inner.waiters();
         let notify = inner.notify();
-        // Announce ourselves, then re-check: pairs with the appender's
-        // publish; fence; load of `waiters` (see `Inner::wake_readers`).
-        let seq = protocol::begin_sleep(waiters, notify);
+        // Announce ourselves, then re-check: W2 in `protocol`, pairs with
+        // the appender's release of its slot, fence, load of `waiters`.
+        let seq = inner.ctl(|| protocol::begin_sleep(waiters, notify))?;
         let still_waiting = match self.step() {
             Ok(Step::AtTail | Step::Unannounced | Step::Writing { .. }) => true,
-            Ok(Step::NextSegment) => inner.tail_segment().load(Ordering::SeqCst) <= self.seg.index,
+            Ok(Step::NextSegment) => {
+                inner.ctl(|| inner.tail_segment().load(Ordering::SeqCst))? <= self.seg.index
+            }
             _ => false,
         };
         if still_waiting {
@@ -545,9 +554,11 @@ impl Reader {
             if let Some(c) = cap {
                 timeout = Some(timeout.map_or(c, |t| t.min(c)));
             }
+            // The kernel reads the word itself: a truncated control file
+            // makes this EFAULT, not a signal.
             let _ = mapped::wait(notify, seq, timeout);
         }
-        protocol::end_sleep(waiters);
+        inner.ctl(|| protocol::end_sleep(waiters))?;
         Ok(!still_waiting || deadline.is_none_or(|d| Instant::now() < d))
     }
 }

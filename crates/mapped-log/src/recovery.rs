@@ -81,23 +81,25 @@ impl Inner {
         let lock = self.lock_file()?;
         let lock_error = |e| LogError::io(self.dir.join(crate::log::LOCK_FILE), "lock", e);
         slots::lock_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(lock_error)?;
-        let result = (|| {
-            if self.stored_boot_id()? == now {
-                return Ok(None); // another opener recovered meanwhile
-            }
-            // A live appender holds a lock taken in this boot, so this is
-            // not a restart after all (the boot id was unreadable, or the
-            // file was copied): cutting now could race it. Dead slots are
-            // not repaired here: after a power loss a hole's interior need
-            // not be zero, which repair assumes; the cut below handles them.
-            if self.live_slots(&lock, false)?.0 > 0 {
+        let result = self
+            .ctl(|| {
+                if self.stored_boot_id()? == now {
+                    return Ok(None); // another opener recovered meanwhile
+                }
+                // A live appender holds a lock taken in this boot, so this is
+                // not a restart after all (the boot id was unreadable, or the
+                // file was copied): cutting now could race it. Dead slots are
+                // not repaired here: after a power loss a hole's interior need
+                // not be zero, which repair assumes; the cut below handles them.
+                if self.live_slots(&lock, false)?.0 > 0 {
+                    self.store_boot_id(&now)?;
+                    return Ok(None);
+                }
+                let report = self.cut_after_durable(true)?;
                 self.store_boot_id(&now)?;
-                return Ok(None);
-            }
-            let report = self.cut_after_durable(true)?;
-            self.store_boot_id(&now)?;
-            Ok(Some(report))
-        })();
+                Ok(Some(report))
+            })
+            .and_then(|r| r);
         let _ = slots::unlock(&lock, format::RECOVERY_LOCK_BYTE);
         result
     }
@@ -135,16 +137,18 @@ impl Inner {
         let lock = self.lock_file()?;
         let lock_error = |e| LogError::io(self.dir.join(crate::log::LOCK_FILE), "lock", e);
         slots::lock_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(lock_error)?;
-        let result = (|| {
-            let (live, released) = self.live_slots(&lock, true)?;
-            let mut report = if live == 0 {
-                self.cut_after_durable(false)?
-            } else {
-                RecoveryReport::default()
-            };
-            report.slots_released += released;
-            Ok(report)
-        })();
+        let result = self
+            .ctl(|| {
+                let (live, released) = self.live_slots(&lock, true)?;
+                let mut report = if live == 0 {
+                    self.cut_after_durable(false)?
+                } else {
+                    RecoveryReport::default()
+                };
+                report.slots_released += released;
+                Ok(report)
+            })
+            .and_then(|r| r);
         let _ = slots::unlock(&lock, format::RECOVERY_LOCK_BYTE);
         result
     }

@@ -1,7 +1,5 @@
 //! One segment file: a header, a reservation counter, and records.
 
-#![allow(unsafe_code)]
-
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -145,21 +143,8 @@ impl Segment {
         self.atomic(offset)
     }
 
-    /// The `AtomicU64` at `offset`, which callers have validated: 8-aligned
-    /// and at least 8 bytes before the end. Not through
-    /// `Mapping::atomic_u64`, whose checks (bounds, poison) would cost on
-    /// every record; the log checks poison once per guarded step instead.
     fn atomic(&self, offset: u64) -> &AtomicU64 {
-        assert!(
-            offset % 8 == 0 && offset + 8 <= self.size(),
-            "record offset {offset} escaped validation"
-        );
-        // SAFETY: in bounds and aligned (asserted; the mapping starts on a
-        // page boundary); segments are mapped read-write and stay mapped
-        // while `&self` lives; atomics allow shared mutation across
-        // processes. A truncated file faults here: readers access words
-        // inside `Mapping::guarded`.
-        unsafe { AtomicU64::from_ptr(self.map.as_ptr().add(offset as usize).cast_mut().cast()) }
+        crate::words::u64_at(&self.map, offset)
     }
 
     /// The id of the record at `offset`.

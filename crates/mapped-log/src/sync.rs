@@ -41,9 +41,7 @@ pub enum Durability {
 
 impl Inner {
     pub(crate) fn durable(&self) -> &AtomicU64 {
-        self.control
-            .atomic_u64(format::CONTROL_DURABLE)
-            .expect("control offsets are in bounds and aligned")
+        crate::words::u64_at(&self.control, format::CONTROL_DURABLE)
     }
 
     /// The id just past the end of the committed prefix that starts at
@@ -136,9 +134,7 @@ impl Inner {
 
     /// The sync-failure flag in the control file.
     pub(crate) fn sync_failure(&self) -> &AtomicU64 {
-        self.control
-            .atomic_u64(format::CONTROL_SYNC_FAILED)
-            .expect("control offsets are in bounds and aligned")
+        crate::words::u64_at(&self.control, format::CONTROL_SYNC_FAILED)
     }
 
     /// Records a sync failure for every process (see
@@ -201,24 +197,26 @@ impl Log {
         let inner = &self.inner;
         let lock_path = || inner.dir.join(crate::log::LOCK_FILE);
         loop {
-            let d = inner.durable().load(Ordering::Acquire);
+            let d = inner.ctl(|| inner.durable().load(Ordering::Acquire))?;
             if d >= end {
                 return Ok(d);
             }
-            inner.check_sync_failure()?;
+            inner.ctl(|| inner.check_sync_failure())??;
             slots::lock_wait(lock, format::SYNC_LOCK_BYTE)
                 .map_err(|e| LogError::io(lock_path(), "lock", e))?;
-            let led = (|| -> Result<u64> {
-                let d = inner.durable().load(Ordering::Acquire);
-                if d >= end {
-                    return Ok(d);
-                }
-                let frontier = inner.committed_frontier(d)?;
-                if frontier > d {
-                    inner.publish_durable(d, frontier)?;
-                }
-                Ok(frontier)
-            })();
+            let led = inner
+                .ctl(|| -> Result<u64> {
+                    let d = inner.durable().load(Ordering::Acquire);
+                    if d >= end {
+                        return Ok(d);
+                    }
+                    let frontier = inner.committed_frontier(d)?;
+                    if frontier > d {
+                        inner.publish_durable(d, frontier)?;
+                    }
+                    Ok(frontier)
+                })
+                .and_then(|r| r);
             let _ = slots::unlock(lock, format::SYNC_LOCK_BYTE);
             let frontier = led?;
             if frontier >= end {

@@ -11,10 +11,9 @@
 //!   and durable position.
 //! - Truncated segment files, under readers, a repairing reader, recovery
 //!   and verify: each scenario runs in a child process, so that a `SIGBUS`
-//!   shows up as a failed child rather than a dead test binary. (Appenders'
-//!   atomics are not guarded: a segment truncated under an appender kills
-//!   it, a documented limitation, so no appender appends here after a
-//!   truncation.)
+//!   shows up as a failed child rather than a dead test binary; likewise a
+//!   segment truncated under an appender, and a control file truncated
+//!   under an appender and a reader.
 //! - A vandal process scribbling while this one reads, verifies and
 //!   appends.
 //!
@@ -523,6 +522,33 @@ fn truncation_scenario(name: &str, work: &Path) {
             drop(log);
             let _ = Log::open(&dir).map(|l| l.verify());
         }
+        "appender-after-segment-truncated" => {
+            let mut app = mapped_log::Appender::new(&log).unwrap();
+            app.append(b"before").unwrap();
+            // The next reservation lies past the new end of the file.
+            truncate(&seg0, 4096);
+            let mut failed = false;
+            for _ in 0..200 {
+                if let Err(e) = app.append(&[7u8; 100]) {
+                    println!("appender: {e}");
+                    failed = true;
+                    break;
+                }
+            }
+            assert!(failed, "appends past the truncation must fail");
+        }
+        "control-truncated" => {
+            let mut app = mapped_log::Appender::new(&log).unwrap();
+            let mut r = log.reader(Start::End).unwrap();
+            truncate(&dir.join(mapped_log::CONTROL_FILE), 0);
+            let err = app.append(b"after").unwrap_err();
+            println!("appender: {err}");
+            // The reader fails too (or, at worst, times out): never a signal.
+            match r.next(Some(SHORT)) {
+                Err(e) => println!("reader: {e}"),
+                Ok(m) => println!("reader: {:?}", m.map(|m| m.id())),
+            }
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -540,6 +566,8 @@ fn truncated_segments_are_errors_not_sigbus() {
         "reader-opened-after",
         "repairing-reader",
         "recover-and-verify",
+        "appender-after-segment-truncated",
+        "control-truncated",
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let child = spawn_child(

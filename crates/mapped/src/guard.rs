@@ -16,6 +16,10 @@
 //! 3. After the access, the thread sees the fault and returns an error
 //!    instead of the bytes.
 //!
+//! Guarded accesses nest: an access to one mapping inside a guarded access
+//! to another (the log touches a segment inside an access to its control
+//! file) publishes a chain, and the handler searches all of it.
+//!
 //! Faults that are not ours (another thread, an address outside the range,
 //! no guard published) go to the handler that was installed before ours, so
 //! Rust's stack-overflow report and any application handler keep working;
@@ -54,6 +58,10 @@ struct Active {
     /// The faulting address plus one, set by the handler (0: no fault). An
     /// atomic, not a `Cell`: it is written from a signal handler.
     faulted: AtomicUsize,
+    /// The enclosing guarded access on this thread, if any: guards nest
+    /// (an access to one mapping inside a guarded access to another), and
+    /// the handler searches the whole chain.
+    outer: *const Active,
 }
 
 thread_local! {
@@ -118,6 +126,7 @@ pub(crate) fn guarded<R>(
         end: start as usize + len,
         state,
         faulted: AtomicUsize::new(0),
+        outer: ACTIVE.with(|a| a.get()),
     };
     struct Restore(*const Active);
     impl Drop for Restore {
@@ -151,57 +160,62 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     // BUS_ADRERR, BUS_OBJERR, ...) can be ours; a SIGBUS sent with kill(2)
     // carries no fault address worth trusting.
     let from_kernel = code > 0;
-    let active = ACTIVE.with(|a| a.get());
-    if from_kernel && !active.is_null() {
-        // SAFETY: a non-null ACTIVE points at the `Active` of a guarded
-        // access on this thread's stack, which is still running (we
-        // interrupted it) and unpublishes it before returning.
-        let active = unsafe { &*active };
-        if addr >= active.start && addr < active.end {
-            let page = PAGE_SIZE.load(Ordering::Relaxed);
-            let page_start = addr & !(page - 1);
-            // Replace the rest of the guarded range at once: a large copy
-            // over a truncated file would otherwise fault once per page. The
-            // range ends inside our mapping, which the kernel maps in whole
-            // pages, so rounding up stays inside it.
-            let page_end = active.end.div_ceil(page) * page;
-            // SAFETY: `state` points into the live `Mapping` being accessed.
-            let state = unsafe { &*active.state };
-            // Poison before replacing the page, so that a thread which later
-            // reads the zero page without faulting finds the flag set when it
-            // checks after its access (the mmap below is a system call, which
-            // orders these stores before the page-table change).
-            let _ =
-                state
-                    .first_fault
-                    .compare_exchange(0, addr + 1, Ordering::SeqCst, Ordering::SeqCst);
-            state.poisoned.store(true, Ordering::SeqCst);
-            // SAFETY: the pages lie inside a mapping that the guarded access
-            // borrows, so replacing them affects only that mapping, which is now
-            // poisoned and never trusted again; MAP_FIXED over our own
-            // mapping cannot clobber unrelated memory.
-            let r = unsafe {
-                libc::mmap(
-                    page_start as *mut libc::c_void,
-                    page_end - page_start,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                    -1,
-                    0,
-                )
-            };
-            if r != libc::MAP_FAILED {
-                let _ = active.faulted.compare_exchange(
-                    0,
-                    addr + 1,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                );
-                // SAFETY: see above.
-                unsafe { *libc::__errno_location() = saved_errno };
-                return;
-            }
+    let mut next = if from_kernel {
+        ACTIVE.with(|a| a.get())
+    } else {
+        ptr::null()
+    };
+    while !next.is_null() {
+        // SAFETY: a non-null ACTIVE (and each `outer` link from it) points
+        // at the `Active` of a guarded access on this thread's stack, which
+        // is still running (we interrupted it, or the access nested in it)
+        // and unpublishes it before returning.
+        let active = unsafe { &*next };
+        next = active.outer;
+        if addr < active.start || addr >= active.end {
+            continue;
         }
+        let page = PAGE_SIZE.load(Ordering::Relaxed);
+        let page_start = addr & !(page - 1);
+        // Replace the rest of the guarded range at once: a large copy over
+        // a truncated file would otherwise fault once per page. The range
+        // ends inside our mapping, which the kernel maps in whole pages, so
+        // rounding up stays inside it.
+        let page_end = active.end.div_ceil(page) * page;
+        // SAFETY: `state` points into the live `Mapping` being accessed.
+        let state = unsafe { &*active.state };
+        // Poison before replacing the page, so that a thread which later
+        // reads the zero page without faulting finds the flag set when it
+        // checks after its access (the mmap below is a system call, which
+        // orders these stores before the page-table change).
+        let _ = state
+            .first_fault
+            .compare_exchange(0, addr + 1, Ordering::SeqCst, Ordering::SeqCst);
+        state.poisoned.store(true, Ordering::SeqCst);
+        // SAFETY: the pages lie inside a mapping that the guarded access
+        // borrows, so replacing them affects only that mapping, which is now
+        // poisoned and never trusted again; MAP_FIXED over our own mapping
+        // cannot clobber unrelated memory.
+        let r = unsafe {
+            libc::mmap(
+                page_start as *mut libc::c_void,
+                page_end - page_start,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if r != libc::MAP_FAILED {
+            let _ =
+                active
+                    .faulted
+                    .compare_exchange(0, addr + 1, Ordering::Relaxed, Ordering::Relaxed);
+            // SAFETY: see above.
+            unsafe { *libc::__errno_location() = saved_errno };
+            return;
+        }
+        break;
     }
     // SAFETY: forwarding the same arguments the kernel gave us.
     let ran_handler = unsafe { chain(sig, info, ctx) };

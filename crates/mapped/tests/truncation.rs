@@ -531,3 +531,37 @@ fn application_sigbus_handler_is_chained() {
         assert!(!f.stderr.contains("SURVIVED"), "{}", f.stderr);
     }
 }
+
+/// Guards nest: a fault in the outer mapping, taken while a guarded access
+/// to another mapping runs inside it, is caught and reported by the outer.
+#[test]
+fn nested_guards_catch_faults_in_every_enclosing_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let outer_path = dir.path().join("outer");
+    let inner_path = dir.path().join("inner");
+    let outer = mapped::Mapping::create(&outer_path, 3 * 4096).unwrap();
+    let inner = mapped::Mapping::create(&inner_path, 4096).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&outer_path)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    let word = outer.atomic_u64(8192).unwrap();
+    let r = outer.guarded(|| {
+        inner
+            .guarded(|| word.load(std::sync::atomic::Ordering::SeqCst))
+            .is_ok()
+    });
+    match r {
+        Err(mapped::AccessError::Fault { offset, .. }) => assert_eq!(offset, 8192),
+        other => panic!("expected the outer guard to report the fault: {other:?}"),
+    }
+    assert!(outer.is_poisoned());
+    assert!(
+        !inner.is_poisoned(),
+        "only the faulting mapping is poisoned"
+    );
+    let mut b = [0u8; 1];
+    inner.read_at(0, &mut b).unwrap();
+}
