@@ -44,6 +44,12 @@ pub const CONTROL_SYNC_FAILED: u64 = 200;
 pub const CONTROL_BOOT_ID: u64 = 256;
 /// Length of the boot id field.
 pub const BOOT_ID_LEN: usize = 40;
+/// Offset of the first sleeper flag (`AtomicU64`): 1 while the reader that
+/// holds the matching sleeper lock sleeps, so that a reader killed in its
+/// sleep can be discounted from the count of sleepers.
+pub const CONTROL_SLEEPERS: u64 = 512;
+/// Number of sleeper flags.
+pub const SLEEPERS: u32 = 64;
 /// Offset of the first appender slot.
 pub const CONTROL_SLOTS: u64 = 1024;
 /// Bytes per appender slot (one cache line).
@@ -55,6 +61,8 @@ pub const SLOTS: u32 = ((CONTROL_LEN - CONTROL_SLOTS) / SLOT_LEN) as u32;
 pub const SYNC_LOCK_BYTE: u32 = SLOTS;
 /// Byte of the lock file locked during recovery.
 pub const RECOVERY_LOCK_BYTE: u32 = SLOTS + 1;
+/// First byte of the lock file locked by the holders of sleeper flags.
+pub const SLEEPER_LOCK_BASE: u32 = SLOTS + 2;
 
 /// Smallest segment size accepted.
 pub const MIN_SEGMENT_SIZE: u64 = 4096;

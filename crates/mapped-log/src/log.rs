@@ -236,6 +236,10 @@ impl Inner {
         crate::words::u32_at(&self.control, format::CONTROL_WAITERS)
     }
 
+    pub(crate) fn sleeper_flag(&self, k: u32) -> &AtomicU64 {
+        crate::words::u64_at(&self.control, format::CONTROL_SLEEPERS + k as u64 * 8)
+    }
+
     pub(crate) fn slot(&self, i: u32) -> &AtomicU64 {
         crate::words::u64_at(
             &self.control,

@@ -96,6 +96,18 @@ pub struct Reader {
     offset: u64,
     strategy: WaitStrategy,
     name: Option<String>,
+    /// The sleeper flag this reader holds, taken at its first sleep.
+    sleeper: Option<Sleeper>,
+}
+
+/// A sleeper flag of the control file, held through a lock of our own: a
+/// reader killed in its sleep leaves its flag set and its lock released,
+/// which lets the next reader to take a flag discount it from `waiters`.
+/// (Without this, every later append would make a needless wake call.)
+#[derive(Debug)]
+struct Sleeper {
+    _lock: std::fs::File,
+    flag: u32,
 }
 
 impl Log {
@@ -135,6 +147,7 @@ impl Log {
                             offset: size,
                             strategy: WaitStrategy::default(),
                             name: None,
+                            sleeper: None,
                         });
                     }
                 }
@@ -159,6 +172,7 @@ impl Log {
             offset: format::SEGMENT_HEADER_LEN,
             strategy: WaitStrategy::default(),
             name: None,
+            sleeper: None,
         };
         match start {
             Start::Beginning => {}
@@ -223,6 +237,7 @@ impl Reader {
             offset,
             strategy: WaitStrategy::default(),
             name: None,
+            sleeper: None,
         })
     }
 
@@ -511,7 +526,7 @@ impl Reader {
     /// passed. Spins first (for the strategy's spin time), then sleeps on
     /// the futex, for at most `cap` at a time.
     fn wait(
-        &self,
+        &mut self,
         deadline: Option<Instant>,
         spin_for: Option<Duration>,
         start: Instant,
@@ -541,7 +556,18 @@ impl Reader {
         let notify = inner.notify();
         // Announce ourselves, then re-check: W2 in `protocol`, pairs with
         // the appender's release of its slot, fence, load of `waiters`.
-        let seq = inner.ctl(|| protocol::begin_sleep(waiters, notify))?;
+        if self.sleeper.is_none() {
+            self.sleeper = inner.ctl(|| take_sleeper(inner))??;
+        }
+        let flag = self.sleeper.as_ref().map(|s| inner.sleeper_flag(s.flag));
+        let seq = inner.ctl(|| {
+            let seq = protocol::begin_sleep(waiters, notify);
+            // After counting ourselves: a flag set means a count to undo.
+            if let Some(f) = flag {
+                f.store(1, Ordering::SeqCst);
+            }
+            seq
+        })?;
         let still_waiting = match self.step() {
             Ok(Step::AtTail | Step::Unannounced | Step::Writing { .. }) => true,
             Ok(Step::NextSegment) => {
@@ -558,7 +584,48 @@ impl Reader {
             // makes this EFAULT, not a signal.
             let _ = mapped::wait(notify, seq, timeout);
         }
-        inner.ctl(|| protocol::end_sleep(waiters))?;
+        inner.ctl(|| {
+            if let Some(f) = flag {
+                f.store(0, Ordering::SeqCst);
+            }
+            protocol::end_sleep(waiters)
+        })?;
         Ok(!still_waiting || deadline.is_none_or(|d| Instant::now() < d))
     }
+}
+
+/// Takes a free sleeper flag, and discounts the readers that died asleep
+/// (their flag set, their lock free). `None` when all flags are taken: the
+/// reader then sleeps without one.
+fn take_sleeper(inner: &crate::log::Inner) -> Result<Option<Sleeper>> {
+    let file = inner.lock_file()?;
+    let lock_error = |e| LogError::io(inner.dir.join(crate::log::LOCK_FILE), "lock", e);
+    let mut mine = None;
+    for k in 0..format::SLEEPERS {
+        let byte = format::SLEEPER_LOCK_BASE + k;
+        let flag = inner.sleeper_flag(k);
+        let busy = flag.load(Ordering::SeqCst) != 0;
+        if mine.is_some() && !busy {
+            continue;
+        }
+        if !crate::slots::try_lock(&file, byte).map_err(lock_error)? {
+            continue; // a live reader holds it
+        }
+        if busy
+            && flag
+                .compare_exchange(1, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            // Its holder died asleep: undo its count.
+            let _ = inner
+                .waiters()
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| w.checked_sub(1));
+        }
+        if mine.is_none() {
+            mine = Some(k);
+        } else {
+            let _ = crate::slots::unlock(&file, byte);
+        }
+    }
+    Ok(mine.map(|flag| Sleeper { _lock: file, flag }))
 }

@@ -357,6 +357,9 @@ impl Inner {
                 }
             }
             self.waiters().store(0, Ordering::SeqCst);
+            for k in 0..format::SLEEPERS {
+                self.sleeper_flag(k).store(0, Ordering::SeqCst);
+            }
             // What is on disk has just been validated record by record.
             self.sync_failure().store(0, Ordering::SeqCst);
         }

@@ -371,3 +371,43 @@ fn a_durable_position_at_a_segment_end_is_a_valid_start() {
         id
     );
 }
+
+#[test]
+fn a_reader_killed_asleep_is_discounted_by_the_next_sleeper() {
+    use mapped_log::format;
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = Log::create(&path, small()).unwrap();
+    let control = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path.join("control"))
+        .unwrap();
+    let waiters = || {
+        let mut b = [0u8; 4];
+        control
+            .read_exact_at(&mut b, format::CONTROL_WAITERS)
+            .unwrap();
+        u32::from_le_bytes(b)
+    };
+    // What a reader killed in its sleep leaves: counted, flag set, its
+    // lock released with its death.
+    control
+        .write_all_at(&1u32.to_le_bytes(), format::CONTROL_WAITERS)
+        .unwrap();
+    control
+        .write_all_at(&1u64.to_le_bytes(), format::CONTROL_SLEEPERS + 5 * 8)
+        .unwrap();
+    assert_eq!(waiters(), 1);
+    // The next reader to sleep discounts it, and counts only itself.
+    let mut r = log.reader(Start::End).unwrap();
+    r.set_wait_strategy(mapped_log::WaitStrategy::SpinThenSleep(Duration::ZERO));
+    assert!(r.next(Some(Duration::from_millis(30))).unwrap().is_none());
+    assert_eq!(waiters(), 0, "the dead sleeper's count was undone");
+    let mut flag = [0u8; 8];
+    control
+        .read_exact_at(&mut flag, format::CONTROL_SLEEPERS + 5 * 8)
+        .unwrap();
+    assert_eq!(flag, [0; 8]);
+}
