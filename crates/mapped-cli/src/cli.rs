@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::cmd::{cat, demo, info, log, watch, write};
+use crate::cmd::{bench, cat, demo, info, log, watch, write};
 
 /// Shared file mappings from the command line.
 ///
@@ -22,6 +22,7 @@ enum Command {
     Info(info::InfoArgs),
     Watch(watch::WatchArgs),
     Log(log::LogArgs),
+    Bench(bench::BenchArgs),
     Demo(demo::DemoArgs),
     #[command(name = log::spam::COMMAND, hide = true)]
     LogSpam(log::spam::SpamArgs),
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(args) => info::run(&args),
         Command::Watch(args) => watch::run(&args),
         Command::Log(args) => log::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::LogSpam(args) => log::spam::run(&args),
     }

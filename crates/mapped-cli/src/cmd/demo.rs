@@ -67,6 +67,10 @@ const SECTIONS: &[Section] = &[
         title: "A message log: followers, restarts and a killed writer",
         run: message_log,
     },
+    Section {
+        title: "Should I map this file? Measured on this machine",
+        run: should_i_map,
+    },
 ];
 
 /// Runs `mapped demo`.
@@ -568,4 +572,75 @@ fn message_log(t: &mut Tour) -> Result<()> {
         "\nThe half-written message never appeared and nothing was lost: every\n\
          committed message is there, in order, and every checksum holds.",
     )
+}
+
+/// (f) The benchmark's verdicts on the classic claims, for a file here.
+fn should_i_map(t: &mut Tour) -> Result<()> {
+    // A debug build is too slow to measure anything: it only shows the
+    // shape of the report.
+    let (scale, note) = if cfg!(debug_assertions) {
+        (
+            "--smoke",
+            "(This is a debug build: the run below is a smoke test and its\n\
+             numbers mean nothing. Use `cargo run --release -- demo`.)\n",
+        )
+    } else {
+        ("--quick", "")
+    };
+    t.say(&format!(
+        "Mapping a file is not always faster. `mapped bench io` measures, on\n\
+         this machine and file system, a 64 MiB file read and written through\n\
+         mappings and through pread/pwrite, warm and cold, and gives a verdict\n\
+         on each classic claim. The full report has the table, ratios and\n\
+         targets; here are the verdicts.\n{note}"
+    ))?;
+    // The child runs in the tour's directory: its file goes there.
+    let args = ["bench", "io", scale, "--size", "64M", "--dir", "."];
+    t.say(&format!("    $ mapped bench io {scale} --size 64M"))?;
+    let output = t
+        .command(&args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .context("run `mapped bench io`")?;
+    if !output.status.success() {
+        bail!("`mapped bench io` failed ({})", output.status);
+    }
+    let report = String::from_utf8_lossy(&output.stdout);
+    let claims: Vec<&str> = report
+        .lines()
+        .skip_while(|l| *l != "Claims")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    if claims.is_empty() {
+        bail!("`mapped bench io` printed no claims");
+    }
+    for claim in claims {
+        t.echo(wrap(claim, 72).as_bytes())?;
+    }
+    t.say(
+        "\nFor IPC, `mapped bench ipc` compares the log with raw shared-memory\n\
+         baselines, pipes, Unix sockets and iceoryx2.",
+    )
+}
+
+/// Wraps `text` at spaces to lines of at most `width` characters, the
+/// continuation lines indented by two spaces.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from("  ");
+        } else if !line.is_empty() && line != "  " {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }

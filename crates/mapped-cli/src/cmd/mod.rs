@@ -1,5 +1,6 @@
 //! The subcommands of `mapped`, one file each, and what they share.
 
+pub mod bench;
 pub mod cat;
 pub mod demo;
 pub mod file;

@@ -1,0 +1,405 @@
+//! `mapped bench io`: a shared mapping against `pread` and `pwrite`.
+//!
+//! The read matrix crosses access pattern (sequential, uniform random,
+//! random over a hot subset) with operation size (64 B to 1 MiB) and
+//! method:
+//!
+//! - `pread` into a reused buffer;
+//! - `read_at`: a copy out of a long-lived mapping ([`mapped::Mapping::read_at`]);
+//! - `in_place`: a checksum over the long-lived mapping's bytes, no copy;
+//! - `map_per_op`: map the range, checksum it, unmap, for every operation.
+//!
+//! Every method computes the same checksum over the bytes it reads, so the
+//! rows differ only in how the bytes arrive. Warm rows run with the file in
+//! the page cache and the mapping's page tables filled; cold rows evict the
+//! file first (`posix_fadvise(DONTNEED)`, checked with `mincore`) and count
+//! the bytes read from storage (`/proc/thread-self/io`) and left in the
+//! cache, with default, random or sequential advice for the mappings.
+//!
+//! Writes compare `pwrite` with stores into a shared writable mapping, to
+//! clean pages (each store faults for dirty tracking) and to dirty ones,
+//! and the cost of making a write durable. A memory section compares a
+//! mapping with a private copy. Then claims and targets are judged.
+
+mod claims;
+mod file;
+mod memory;
+mod plan;
+mod read;
+mod render;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::env::Environment;
+use crate::error::{BenchError, Result};
+use crate::progress::Progress;
+use crate::stats::{Claim, Ratio, Summary, Target};
+use crate::{Scale, sys};
+
+pub use memory::{MemoryDelta, MemoryReport};
+
+/// What `run_io` measures. Start from [`IoOptions::new`] and set fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IoOptions {
+    /// Benchmark this existing file instead of creating one. It is opened
+    /// read-only and never written (the write rows use a scratch file of
+    /// the benchmark's own). The in-place rows borrow its mapped bytes, as
+    /// `rg --mmap` does: the run relies on nobody writing the file while it
+    /// lasts (a truncation is caught and reported as an error). Its pages
+    /// are evicted from the page cache for the cold rows.
+    pub file: Option<PathBuf>,
+    /// Size of the file to create (not with `file`). Default: 4 GiB
+    /// (256 MiB for [`Scale::Quick`]), capped at a quarter of the available
+    /// memory and of the free disk.
+    pub size: Option<u64>,
+    /// Directory for the files the benchmark creates (a private
+    /// subdirectory, removed at the end). Default: the system's temporary
+    /// directory. It should be on the storage you care about: cold reads
+    /// and durability are measured there.
+    pub dir: Option<PathBuf>,
+    /// How much work to do.
+    pub scale: Scale,
+    /// Pin the measuring thread to one CPU (default: true).
+    pub pin: bool,
+}
+
+impl IoOptions {
+    /// Options at `scale`, with everything else by default.
+    pub fn new(scale: Scale) -> IoOptions {
+        IoOptions {
+            file: None,
+            size: None,
+            dir: None,
+            scale,
+            pin: true,
+        }
+    }
+}
+
+impl Default for IoOptions {
+    fn default() -> Self {
+        IoOptions::new(Scale::Full)
+    }
+}
+
+/// How a row reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// `pread` into a reused buffer.
+    Pread,
+    /// [`mapped::Mapping::read_at`] on a long-lived mapping (a copy).
+    ReadAt,
+    /// A checksum straight over a long-lived mapping's bytes (no copy).
+    InPlace,
+    /// Map the range, checksum it in place, unmap: per operation.
+    MapPerOp,
+}
+
+impl Method {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Pread => "pread",
+            Method::ReadAt => "read_at",
+            Method::InPlace => "in_place",
+            Method::MapPerOp => "map_per_op",
+        }
+    }
+}
+
+/// Where the offsets of a row's operations fall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// One after the other from the start of the file.
+    Sequential,
+    /// Uniformly at random over the whole file (aligned to the size).
+    Random,
+    /// At random over a hot subset (an eighth of the file, at most 64 MiB).
+    Hot,
+}
+
+impl Access {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Sequential => "sequential",
+            Access::Random => "random",
+            Access::Hot => "hot subset",
+        }
+    }
+}
+
+/// The `madvise` advice given to a row's mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdviceKind {
+    /// None given: the kernel's read-around on each fault.
+    Default,
+    /// `MADV_RANDOM`: no read-ahead.
+    Random,
+    /// `MADV_SEQUENTIAL`: aggressive read-ahead.
+    Sequential,
+}
+
+impl AdviceKind {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            AdviceKind::Default => "default",
+            AdviceKind::Random => "random",
+            AdviceKind::Sequential => "sequential",
+        }
+    }
+}
+
+/// Whether a row starts with the file in the page cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cache {
+    /// In the page cache, and (for long-lived mappings) in the page tables.
+    Warm,
+    /// Evicted before each repetition.
+    Cold,
+}
+
+/// One row of the read matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadRow {
+    /// Cache state.
+    pub cache: Cache,
+    /// Access pattern.
+    pub access: Access,
+    /// Bytes per operation.
+    pub size: u64,
+    /// How the bytes are read.
+    pub method: Method,
+    /// Advice given to the mapping (`default` for `pread`).
+    pub advice: AdviceKind,
+    /// Operations per repetition.
+    pub ops: usize,
+    /// Nanoseconds per operation, over repetitions.
+    pub ns_per_op: Summary,
+    /// Throughput in MiB/s, over repetitions.
+    pub mib_per_s: Summary,
+    /// Rate against `pread` in the same cache state, access and size.
+    pub vs_pread: Option<Ratio>,
+    /// Cold rows: bytes read from storage per repetition.
+    pub disk_read_bytes: Option<Summary>,
+    /// Cold rows: bytes of the file in the page cache after a repetition.
+    pub cached_after_bytes: Option<Summary>,
+}
+
+/// One row of the write comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct WriteRow {
+    /// `pwrite` or `write_at` (a store into the mapping).
+    pub method: String,
+    /// Bytes per write.
+    pub size: u64,
+    /// Whether the written pages were `clean` (just synced) or `dirty`.
+    pub pages: String,
+    /// Writes per repetition, each to a distinct page.
+    pub ops: usize,
+    /// Nanoseconds per write.
+    pub ns_per_op: Summary,
+    /// Rate against `pwrite` of the same size to pages in the same state.
+    pub vs_pwrite: Option<Ratio>,
+}
+
+/// One row of the durability comparison: the cost of a 4 KiB write that
+/// is durable (or, for `sync_file_range`, merely submitted) on return.
+#[derive(Debug, Clone, Serialize)]
+pub struct DurabilityRow {
+    /// What is done.
+    pub method: String,
+    /// Whether the data is on stable storage afterwards.
+    pub durable: bool,
+    /// Nanoseconds per 4 KiB page written.
+    pub ns_per_page: Summary,
+    /// Time against `pwrite` + `fdatasync` per page (below 1: cheaper).
+    pub vs_pwrite_fdatasync: Option<Ratio>,
+}
+
+/// The file the reads ran on.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileDesc {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its length in bytes.
+    pub len: u64,
+    /// Whether the benchmark created it (and removed it afterwards).
+    pub created: bool,
+    /// Its file system, if known.
+    pub fs: Option<String>,
+    /// The block device's read-ahead window in KiB, if known.
+    pub read_ahead_kb: Option<u64>,
+    /// The hot subset's length in bytes.
+    pub hot_len: u64,
+}
+
+/// The result of [`run_io`].
+#[derive(Debug, Clone, Serialize)]
+pub struct IoReport {
+    /// Where it ran.
+    pub environment: Environment,
+    /// The file read.
+    pub file: FileDesc,
+    /// Timed repetitions per warm row (after one warm-up round).
+    pub repetitions: usize,
+    /// The read matrix, warm rows then cold rows.
+    pub rows: Vec<ReadRow>,
+    /// Writes to clean and dirty pages.
+    pub writes: Vec<WriteRow>,
+    /// The cost of durability.
+    pub durability: Vec<DurabilityRow>,
+    /// A mapping against a private copy.
+    pub memory: Option<MemoryReport>,
+    /// The brief's claims, judged.
+    pub claims: Vec<Claim>,
+    /// The project's targets, PASS or MISS.
+    pub targets: Vec<Target>,
+    /// Remarks on how to read the numbers, and what was not measured.
+    pub notes: Vec<String>,
+}
+
+impl IoReport {
+    /// The report as text: environment, tables, claims, targets, notes.
+    pub fn render(&self) -> String {
+        render::render(self)
+    }
+
+    /// The report as pretty-printed JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("reports serialize")
+    }
+
+    /// Draws the warm read throughput by size, one panel per access
+    /// pattern and one line per method, as an SVG file at `path`.
+    pub fn write_svg(&self, path: &Path) -> Result<()> {
+        crate::plot::io_chart(self, path)
+    }
+
+    /// The row of the read matrix with these coordinates, if measured.
+    pub fn row(
+        &self,
+        cache: Cache,
+        access: Access,
+        size: u64,
+        method: Method,
+        advice: AdviceKind,
+    ) -> Option<&ReadRow> {
+        self.rows.iter().find(|r| {
+            r.cache == cache
+                && r.access == access
+                && r.size == size
+                && r.method == method
+                && r.advice == advice
+        })
+    }
+}
+
+/// Runs the I/O benchmark.
+pub fn run_io(opts: &IoOptions, progress: &dyn Progress) -> Result<IoReport> {
+    if opts.file.is_some() && opts.size.is_some() {
+        return Err(BenchError::Options(
+            "give a file to read or a size to create, not both".to_string(),
+        ));
+    }
+    let plan = plan::Plan::new(opts.scale);
+    let mut env = Environment::probe(opts.scale);
+    let base = match &opts.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir(),
+    };
+    // A private directory (0700) for everything we create; removed on
+    // every way out of this function.
+    let work = tempfile::Builder::new()
+        .prefix("mapped-bench-io-")
+        .tempdir_in(&base)
+        .map_err(|e| BenchError::io("create a directory in", &base, e))?;
+    let pin = sys::Pin::to(if opts.pin {
+        sys::allowed_cpus().last().copied()
+    } else {
+        None
+    });
+    env.pinned.extend(pin.cpu());
+    let mut notes = Vec::new();
+
+    let file = match &opts.file {
+        Some(path) => file::BenchFile::open(path)?,
+        None => {
+            let len = match opts.size {
+                Some(len) => len,
+                None => plan.default_file_len(sys::mem_available(), sys::disk_free(&base)),
+            };
+            if len < 4 << 20 {
+                return Err(BenchError::Options(format!(
+                    "the file must be at least 4 MiB (got {len} bytes)"
+                )));
+            }
+            progress.phase("create file", 1);
+            let f = file::BenchFile::create(&work.path().join("data"), len)?;
+            progress.step("data");
+            f
+        }
+    };
+    if file.len < 2 << 20 {
+        return Err(BenchError::Options(format!(
+            "{} is too small to benchmark: it needs at least 2 MiB",
+            file.path.display()
+        )));
+    }
+    let hot_len = plan.hot_len(file.len);
+
+    let (mut rows, cached) = read::warm_rows(&file, &plan, hot_len, progress)?;
+    if cached < 0.9 {
+        notes.push(format!(
+            "only {:.0}% of the file stayed in the page cache: the warm rows are partly cold",
+            cached * 100.0
+        ));
+    }
+    let (cold, cold_notes) = read::cold_rows(&file, &plan, progress)?;
+    rows.extend(cold);
+    notes.extend(cold_notes);
+    read::fill_ratios(&mut rows);
+
+    let (writes, durability) = write::run(work.path(), &plan, progress)?;
+    if sys::is_memory_fs(work.path()) {
+        notes.push(format!(
+            "{} is in memory (tmpfs): fdatasync and msync do nothing there, so the durability \
+             rows do not measure storage",
+            base.display()
+        ));
+    }
+    let memory = memory::run(&file, &plan, progress)?;
+    if memory.is_none() {
+        notes.push("memory not measured: /proc/self/smaps_rollup is unreadable".to_string());
+    }
+    progress.finish();
+
+    let mut report = IoReport {
+        environment: env,
+        file: file.describe(hot_len),
+        repetitions: plan.reps,
+        rows,
+        writes,
+        durability,
+        memory,
+        claims: Vec::new(),
+        targets: Vec::new(),
+        notes,
+    };
+    report.claims = claims::claims(&report);
+    report.targets = claims::targets(&report);
+    report.notes.extend(claims::notes(&report));
+    drop(file);
+    work.close()
+        .map_err(|e| BenchError::io("remove", base.join("mapped-bench-io-*"), e))?;
+    Ok(report)
+}

@@ -1,0 +1,250 @@
+//! The log between processes: ping-pong through two logs, streaming to a
+//! spinning reader, appends from one and two writer processes, and
+//! durable appends with and without group commit.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mapped_log::{Appender, Durability, Log, LogOptions, Reader, Start, WaitStrategy};
+
+use crate::error::{BenchError, Result};
+use crate::ipc::peer::{Ctl, PeerArgs, Watch};
+use crate::ipc::{Ctx, Outcome, histogram};
+
+const PING: &str = "ping";
+const PONG: &str = "pong";
+const LOG: &str = "log";
+
+fn options() -> LogOptions {
+    LogOptions {
+        segment_size: 64 << 20,
+        max_message: 1 << 20,
+    }
+}
+
+fn strategy(variant: &str) -> WaitStrategy {
+    match variant {
+        "spin" => WaitStrategy::Spin,
+        // Sleeps on the futex as soon as nothing is there.
+        "block" => WaitStrategy::SpinThenSleep(Duration::ZERO),
+        _ => WaitStrategy::default(),
+    }
+}
+
+fn seq_of(payload: &[u8]) -> u64 {
+    payload.get(..8).map_or(u64::MAX, |b| {
+        u64::from_le_bytes(b.try_into().expect("8 bytes"))
+    })
+}
+
+const TRANSPORT: &str = "mapped-log";
+
+fn mismatch(i: u64, got: u64) -> BenchError {
+    BenchError::Transport {
+        transport: TRANSPORT.to_string(),
+        why: format!("message {i} carries sequence number {got}"),
+    }
+}
+
+/// Waits for the next message, bounded by `watch`; returns its sequence
+/// number.
+fn next_seq(reader: &mut Reader, watch: &mut Watch<'_>) -> Result<u64> {
+    loop {
+        if let Some(m) = reader.next(Some(Duration::from_millis(20)))? {
+            return Ok(seq_of(m.payload()));
+        }
+        watch.check()?;
+    }
+}
+
+/// Main side of the ping-pong: appends to `ping`, reads `pong`.
+pub(crate) fn latency(
+    ctx: &Ctx<'_>,
+    variant: &'static str,
+    size: usize,
+    n: u64,
+    warmup: u64,
+) -> Result<Outcome> {
+    let args = PeerArgs {
+        kind: "log-lat".into(),
+        n,
+        warmup,
+        size,
+        variant: variant.into(),
+        ..PeerArgs::default()
+    };
+    let setup = |dir: &Path| -> Result<(Appender, Reader)> {
+        let ping = Log::create(dir.join(PING), options())?;
+        let pong = Log::create(dir.join(PONG), options())?;
+        let mut reader = pong.reader(Start::Beginning)?;
+        reader.set_wait_strategy(strategy(variant));
+        Ok((Appender::new(&ping)?, reader))
+    };
+    ctx.run(args, 1, setup, |ctl, (app, reader), watch| {
+        let mut msg = vec![0xa5u8; size];
+        let mut h = histogram();
+        ctl.go();
+        for i in 1..=warmup + n {
+            msg[..8].copy_from_slice(&i.to_le_bytes());
+            let t = Instant::now();
+            app.append(&msg)?;
+            let got = next_seq(reader, watch)?;
+            let rtt = t.elapsed().as_nanos() as u64;
+            if got != i {
+                return Err(mismatch(i, got));
+            }
+            if i > warmup {
+                h.saturating_record((rtt / 2).max(1));
+            }
+        }
+        Ok(Outcome::Latency(h))
+    })
+}
+
+/// Main side of streaming: the peer appends `n` messages, we read them
+/// with a spinning reader.
+pub(crate) fn throughput(ctx: &Ctx<'_>, size: usize, n: u64) -> Result<Outcome> {
+    let args = PeerArgs {
+        kind: "log-tput".into(),
+        n,
+        size,
+        ..PeerArgs::default()
+    };
+    let setup = |dir: &Path| -> Result<Reader> {
+        let log = Log::create(dir.join(LOG), options())?;
+        let mut reader = log.reader(Start::Beginning)?;
+        reader.set_wait_strategy(WaitStrategy::Spin);
+        Ok(reader)
+    };
+    ctx.run(args, 1, setup, |ctl, reader, watch| {
+        ctl.go();
+        let start = Instant::now();
+        for i in 0..n {
+            let got = next_seq(reader, watch)?;
+            if got != i {
+                return Err(mismatch(i, got));
+            }
+        }
+        Ok(Outcome::Rate(n, start.elapsed().as_nanos() as u64))
+    })
+}
+
+/// `writers` processes append `n` 64-byte messages between them, with no
+/// reader; the rate runs from the start signal to the last writer's end.
+pub(crate) fn append(ctx: &Ctx<'_>, writers: usize, n: u64) -> Result<Outcome> {
+    let per = n / writers as u64;
+    let args = PeerArgs {
+        kind: "log-append".into(),
+        n: per,
+        size: 64,
+        ..PeerArgs::default()
+    };
+    let setup = |dir: &Path| -> Result<Log> { Ok(Log::create(dir.join(LOG), options())?) };
+    ctx.run(args, writers, setup, |ctl, _log, watch| {
+        ctl.go();
+        while (ctl.done().load(Ordering::Acquire) as usize) < writers {
+            std::thread::sleep(Duration::from_micros(500));
+            watch.check()?;
+        }
+        let start = ctl.start_ns();
+        let end = (0..writers)
+            .map(|i| ctl.end_ns(i).load(Ordering::Acquire))
+            .max()
+            .unwrap_or(start);
+        Ok(Outcome::Rate(
+            per * writers as u64,
+            end.saturating_sub(start),
+        ))
+    })
+}
+
+/// `appenders` threads of this process append `n` 64-byte messages
+/// between them under `Durability::Sync`.
+pub(crate) fn sync(ctx: &Ctx<'_>, appenders: usize, n: u64) -> Result<Outcome> {
+    let dir = ctx.scratch("log-sync")?;
+    let r = (|| {
+        let log = Log::create(dir.join(LOG), options())?;
+        let per = (n / appenders as u64).max(1);
+        let barrier = std::sync::Barrier::new(appenders + 1);
+        let elapsed = std::thread::scope(|s| -> Result<u64> {
+            let handles: Vec<_> = (0..appenders)
+                .map(|_| {
+                    let (log, barrier) = (&log, &barrier);
+                    s.spawn(move || -> Result<()> {
+                        let app = Appender::new(log).and_then(|mut a| {
+                            a.set_durability(Durability::Sync)?;
+                            Ok(a)
+                        });
+                        barrier.wait();
+                        let mut app = app?;
+                        let msg = [0x5au8; 64];
+                        for _ in 0..per {
+                            app.append(&msg)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            barrier.wait();
+            let start = Instant::now();
+            for h in handles {
+                h.join().map_err(|_| BenchError::Peer {
+                    experiment: "log-sync".into(),
+                    why: "an appender thread panicked".into(),
+                })??;
+            }
+            Ok(start.elapsed().as_nanos() as u64)
+        })?;
+        Ok(Outcome::Rate(per * appenders as u64, elapsed))
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+/// The peer side of every log experiment.
+pub(crate) fn peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
+    let mut watch = a.watch(ctl);
+    match a.kind.as_str() {
+        "log-lat" => {
+            let mut reader = Log::open(a.dir.join(PING))?.reader(Start::Beginning)?;
+            reader.set_wait_strategy(strategy(&a.variant));
+            let mut app = Appender::new(&Log::open(a.dir.join(PONG))?)?;
+            ctl.peer_ready();
+            ctl.wait_go(&mut watch)?;
+            for _ in 0..a.warmup + a.n {
+                loop {
+                    if let Some(m) = reader.next(Some(Duration::from_millis(20)))? {
+                        // Echo the message back, payload and all.
+                        app.append(m.payload())?;
+                        break;
+                    }
+                    watch.check()?;
+                }
+            }
+        }
+        "log-tput" | "log-append" => {
+            let mut app = Appender::new(&Log::open(a.dir.join(LOG))?)?;
+            let mut msg = vec![0x5au8; a.size];
+            ctl.peer_ready();
+            ctl.wait_go(&mut watch)?;
+            for i in 0..a.n {
+                msg[..8].copy_from_slice(&i.to_le_bytes());
+                app.append(&msg)?;
+            }
+            if a.kind == "log-tput" {
+                ctl.peer_done(a.index);
+                ctl.wait_consumed(&mut watch)?;
+                return Ok(());
+            }
+        }
+        other => {
+            return Err(BenchError::PeerArgs {
+                args: a.to_args(),
+                why: format!("unknown log experiment {other:?}"),
+            });
+        }
+    }
+    ctl.peer_done(a.index);
+    Ok(())
+}

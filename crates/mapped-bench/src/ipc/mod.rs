@@ -1,0 +1,503 @@
+//! `mapped bench ipc`: the log against raw shared-memory baselines, pipes,
+//! Unix sockets and iceoryx2, between two processes.
+//!
+//! Latency rows bounce a message between two processes pinned to
+//! different CPUs and report one-way latency as half the round trip
+//! (p50, p99, p99.9, max over all round trips, and the p50 and p99 spread
+//! over repetitions). Raw baselines: a spinning ping-pong through an
+//! `AtomicU64` in a shared mapping (the floor for spinning transports) and
+//! a futex ping-pong (the floor for blocking ones). Throughput rows stream
+//! messages from a peer to the main process: a bare single-producer
+//! single-consumer ring in a shared mapping is the floor. Then the log's
+//! append throughput with one and two writer processes, and group commit:
+//! `Durability::Sync` with eight concurrent appenders against one.
+
+mod claims;
+mod experiments;
+#[cfg(feature = "peers")]
+mod ice;
+mod log;
+mod peer;
+mod raw;
+mod render;
+mod stream;
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::env::Environment;
+use crate::error::{BenchError, Result};
+use crate::progress::Progress;
+use crate::stats::{Ratio, Summary, Target};
+use crate::{Scale, sys};
+
+use experiments::{Exp, Plan, experiments};
+use peer::{Ctl, PeerArgs, Peers, Watch};
+
+/// What `run_ipc` measures. Start from [`IpcOptions::new`] and set fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IpcOptions {
+    /// How much work to do.
+    pub scale: Scale,
+    /// Directory for the logs, rings and sockets (a private subdirectory,
+    /// removed at the end). Default: the system's temporary directory. The
+    /// `sync` rows measure its storage.
+    pub dir: Option<PathBuf>,
+    /// Pin the main side and the peers to different CPUs (default: true).
+    pub pin: bool,
+    /// Measure the third-party peers built in (iceoryx2 with the `peers`
+    /// feature; default: true).
+    pub peers: bool,
+}
+
+impl IpcOptions {
+    /// Options at `scale`, with everything else by default.
+    pub fn new(scale: Scale) -> IpcOptions {
+        IpcOptions {
+            scale,
+            dir: None,
+            pin: true,
+            peers: true,
+        }
+    }
+}
+
+impl Default for IpcOptions {
+    fn default() -> Self {
+        IpcOptions::new(Scale::Full)
+    }
+}
+
+/// How [`run_ipc`] starts the other side of each experiment.
+pub enum Peer<'a> {
+    /// A process: the closure starts one that calls [`peer_main`] with the
+    /// given arguments and returns its handle. The `mapped` CLI passes a
+    /// closure running `current_exe() bench __peer ARGS...`, with standard
+    /// input null and standard error inherited (a failing peer explains
+    /// itself there). The peer must be a child of the calling process: it
+    /// stops when its parent is gone.
+    Process(&'a dyn Fn(&[String]) -> std::io::Result<Child>),
+    /// A thread of this process running [`peer_main`]: for tests, or where
+    /// a second process cannot be started. The report says so, since two
+    /// threads share more than two processes do.
+    Thread,
+}
+
+impl std::fmt::Debug for Peer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Peer::Process(_) => "Peer::Process",
+            Peer::Thread => "Peer::Thread",
+        })
+    }
+}
+
+/// Percentiles of one-way latency over every round trip, in nanoseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// The largest.
+    pub max: f64,
+}
+
+/// One latency row.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyRow {
+    /// What was measured.
+    pub name: String,
+    /// A short key: `spin`, `futex`, `pipe`, `unix`, `log-spin`,
+    /// `log-block`, `log-default`, `iceoryx2`.
+    pub transport: String,
+    /// Payload bytes per message.
+    pub payload: usize,
+    /// Round trips per repetition (after a warm-up).
+    pub round_trips: u64,
+    /// One-way p50 (half the round trip) per repetition, in nanoseconds.
+    pub p50_ns: Summary,
+    /// One-way p99 per repetition, in nanoseconds.
+    pub p99_ns: Summary,
+    /// Percentiles over every repetition's round trips.
+    pub all: Percentiles,
+    /// p50 against other rows (time ratio: above 1 is slower), for the
+    /// log's rows: the raw baselines and each peer with the same payload.
+    pub vs: BTreeMap<String, Ratio>,
+}
+
+/// One throughput row.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThroughputRow {
+    /// What was measured.
+    pub name: String,
+    /// A short key: `ring`, `pipe`, `unix`, `log`, `iceoryx2`,
+    /// `log-append-1`, `log-append-2`, `log-sync-1`, `log-sync-8`.
+    pub transport: String,
+    /// Payload bytes per message.
+    pub payload: usize,
+    /// Messages per repetition.
+    pub messages: u64,
+    /// Messages per second.
+    pub msgs_per_s: Summary,
+    /// Payload MiB per second.
+    pub mib_per_s: Summary,
+    /// Rate against other rows (above 1 is faster), for the log's rows.
+    pub vs: BTreeMap<String, Ratio>,
+}
+
+/// The result of [`run_ipc`].
+#[derive(Debug, Clone, Serialize)]
+pub struct IpcReport {
+    /// Where it ran.
+    pub environment: Environment,
+    /// `processes` or `threads`.
+    pub peer_mode: String,
+    /// Repetitions per row.
+    pub repetitions: usize,
+    /// Latency rows.
+    pub latency: Vec<LatencyRow>,
+    /// Throughput rows.
+    pub throughput: Vec<ThroughputRow>,
+    /// The project's targets, PASS or MISS.
+    pub targets: Vec<Target>,
+    /// How to read the numbers, and what was not measured.
+    pub notes: Vec<String>,
+}
+
+impl IpcReport {
+    /// The report as text.
+    pub fn render(&self) -> String {
+        render::render(self)
+    }
+
+    /// The report as pretty-printed JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("reports serialize")
+    }
+
+    /// The latency row of `transport` with `payload`, if measured.
+    pub fn latency_row(&self, transport: &str, payload: usize) -> Option<&LatencyRow> {
+        self.latency
+            .iter()
+            .find(|r| r.transport == transport && r.payload == payload)
+    }
+
+    /// The throughput row of `transport` with `payload`, if measured.
+    pub fn throughput_row(&self, transport: &str, payload: usize) -> Option<&ThroughputRow> {
+        self.throughput
+            .iter()
+            .find(|r| r.transport == transport && r.payload == payload)
+    }
+}
+
+/// How one experiment's main side runs: the directory, CPUs and peers.
+pub(crate) struct Ctx<'a> {
+    pub(crate) base: PathBuf,
+    pub(crate) peer: &'a Peer<'a>,
+    /// CPUs to pin to: the main side on the first, peers on the others in
+    /// turn. Empty: no pinning.
+    pub(crate) cpus: Vec<usize>,
+    pub(crate) timeout: Duration,
+    pub(crate) runs: Cell<u32>,
+}
+
+impl Ctx<'_> {
+    fn peer_cpu(&self, i: usize) -> Option<usize> {
+        if self.cpus.len() < 2 {
+            return None;
+        }
+        Some(self.cpus[(1 + i) % self.cpus.len()])
+    }
+
+    /// A fresh directory for an in-process experiment.
+    pub(crate) fn scratch(&self, kind: &str) -> Result<PathBuf> {
+        let k = self.runs.get();
+        self.runs.set(k + 1);
+        let dir = self.base.join(format!("{k:04}-{kind}"));
+        std::fs::create_dir(&dir).map_err(|e| BenchError::io("create directory", &dir, e))?;
+        Ok(dir)
+    }
+
+    /// Runs one experiment: makes its directory and control file, calls
+    /// `setup` for the main side's resources, starts `n_peers` peers with
+    /// `template`'s arguments, waits until they are ready, runs `main`
+    /// (which calls `ctl.go()` when it starts its clock), tells producers
+    /// that everything is consumed, and waits for the peers to end.
+    /// Everything is removed afterwards.
+    pub(crate) fn run<S, T>(
+        &self,
+        template: PeerArgs,
+        n_peers: usize,
+        setup: impl FnOnce(&Path) -> Result<S>,
+        main: impl FnOnce(&Ctl, &mut S, &mut Watch<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let kind = template.kind.clone();
+        let dir = self.scratch(&kind)?;
+        let result = (|| {
+            let ctl = Ctl::create(&dir)?;
+            let mut res = setup(&dir)?;
+            let parent = matches!(self.peer, Peer::Process(_)).then(std::process::id);
+            let args = (0..n_peers)
+                .map(|i| PeerArgs {
+                    dir: dir.clone(),
+                    index: i,
+                    cpu: self.peer_cpu(i),
+                    parent,
+                    timeout: self.timeout.as_secs(),
+                    ..template.clone()
+                })
+                .collect();
+            let peers = Peers::start(self.peer, &ctl, &kind, args)?;
+            let r = peers
+                .wait_ready(&ctl, Duration::from_secs(30))
+                .and_then(|()| {
+                    let mut watch = Watch::new(self.timeout, || peers.check());
+                    main(&ctl, &mut res, &mut watch)
+                });
+            match &r {
+                Ok(_) => ctl.consumed(),
+                Err(_) => ctl.abort(),
+            }
+            // Closing our ends first lets a peer blocked on a pipe or
+            // socket see the end of it.
+            drop(res);
+            let grace = if r.is_err() {
+                Duration::from_secs(5)
+            } else {
+                self.timeout
+            };
+            let finished = peers.finish(grace);
+            match (r, finished) {
+                (Ok(t), Ok(())) => Ok(t),
+                (Ok(_), Err(pe)) => Err(pe),
+                (Err(e), Ok(())) => Err(e),
+                (Err(e), Err(pe)) => Err(prefer_cause(e, pe)),
+            }
+        })();
+        let _ = std::fs::remove_dir_all(&dir);
+        result.map_err(|e| name_experiment(e, &kind))
+    }
+}
+
+/// Of a main-side error and a peer's, the one that says more: the main
+/// side's own, unless all it saw was the peer failing or going quiet.
+fn prefer_cause(main: BenchError, peer: BenchError) -> BenchError {
+    match main {
+        BenchError::Peer { .. } => peer,
+        main => main,
+    }
+}
+
+/// Fills in the experiment of errors raised where it was not known.
+fn name_experiment(e: BenchError, kind: &str) -> BenchError {
+    match e {
+        BenchError::Peer { experiment, why } if experiment.is_empty() => BenchError::Peer {
+            experiment: kind.to_string(),
+            why,
+        },
+        e => e,
+    }
+}
+
+/// A histogram for one-way latencies in nanoseconds (1 ns to 60 s, three
+/// significant digits).
+pub(crate) fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Entry point of a peer: what the hidden `mapped bench __peer ARGS...`
+/// subcommand calls with `ARGS` (the strings [`run_ipc`] passed to the
+/// spawn closure of [`Peer::Process`], unchanged). Returns when the peer's
+/// part is done; an error means the experiment failed, and the subcommand
+/// should print it and exit non-zero.
+pub fn peer_main(args: &[String]) -> Result<()> {
+    let a = PeerArgs::parse(args)?;
+    let _pin = sys::Pin::to(a.cpu);
+    let ctl = Ctl::open(&a.dir)?;
+    let r = match a.kind.as_str() {
+        "spin" => raw::spin_peer(&a, &ctl),
+        "futex" => raw::futex_peer(&a, &ctl),
+        "ring" => raw::ring_peer(&a, &ctl),
+        "pipe-lat" | "pipe-tput" | "unix-lat" | "unix-tput" => stream::peer(&a, &ctl),
+        "log-lat" | "log-tput" | "log-append" => log::peer(&a, &ctl),
+        #[cfg(feature = "peers")]
+        "ice-lat" | "ice-tput" => ice::peer(&a, &ctl),
+        other => Err(BenchError::PeerArgs {
+            args: args.to_vec(),
+            why: format!("unknown experiment {other:?}"),
+        }),
+    };
+    r.map_err(|e| name_experiment(e, &a.kind))
+}
+
+/// What one repetition of an experiment yields.
+pub(crate) enum Outcome {
+    Latency(Histogram<u64>),
+    /// Messages and the nanoseconds they took.
+    Rate(u64, u64),
+}
+
+/// Runs the IPC benchmark. Peers are started through `peer`.
+pub fn run_ipc(opts: &IpcOptions, peer: Peer<'_>, progress: &dyn Progress) -> Result<IpcReport> {
+    let plan = Plan::new(opts.scale);
+    let mut env = Environment::probe(opts.scale);
+    let base = match &opts.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir(),
+    };
+    let work = tempfile::Builder::new()
+        .prefix("mapped-bench-ipc-")
+        .tempdir_in(&base)
+        .map_err(|e| BenchError::io("create a directory in", &base, e))?;
+    let allowed = sys::allowed_cpus();
+    let cpus: Vec<usize> = if opts.pin && allowed.len() >= 2 {
+        allowed.clone()
+    } else {
+        Vec::new()
+    };
+    let pin = sys::Pin::to(cpus.first().copied());
+    env.pinned.extend(pin.cpu());
+    if let (Some(_), Some(&c)) = (pin.cpu(), cpus.get(1)) {
+        env.pinned.push(c);
+    }
+    let mut notes = Vec::new();
+    if allowed.len() < 2 {
+        notes.push(
+            "one CPU available: both sides share it, so spinning rows measure the scheduler"
+                .to_string(),
+        );
+    }
+    let ctx = Ctx {
+        base: work.path().to_path_buf(),
+        peer: &peer,
+        cpus,
+        timeout: Duration::from_secs(120),
+        runs: Cell::new(0),
+    };
+
+    let exps = experiments(&plan, opts);
+    progress.phase("ipc", (exps.len() * plan.reps) as u64);
+    let mut outcomes: Vec<Vec<Outcome>> = (0..exps.len()).map(|_| Vec::new()).collect();
+    let mut failed: Vec<Option<String>> = vec![None; exps.len()];
+    // Repetitions interleave the experiments, so that a slow moment of the
+    // machine hits several rows rather than all repetitions of one.
+    for _ in 0..plan.reps {
+        for (i, e) in exps.iter().enumerate() {
+            progress.step(&format!("{} {} B", e.transport, e.payload));
+            if failed[i].is_some() {
+                continue;
+            }
+            match (e.run)(&ctx) {
+                Ok(o) => outcomes[i].push(o),
+                Err(err) if e.optional => failed[i] = Some(err.to_string()),
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    progress.finish();
+    drop(pin);
+
+    let mut latency = Vec::new();
+    let mut throughput = Vec::new();
+    for ((e, outs), failed) in exps.iter().zip(outcomes).zip(failed) {
+        if let Some(why) = failed {
+            notes.push(format!("{} ({} B) not measured: {why}", e.name, e.payload));
+            continue;
+        }
+        if let Some(row) = latency_row(e, &outs) {
+            latency.push(row);
+        } else if let Some(row) = throughput_row(e, &outs) {
+            throughput.push(row);
+        }
+    }
+    let mut report = IpcReport {
+        environment: env,
+        peer_mode: match peer {
+            Peer::Process(_) => "processes",
+            Peer::Thread => "threads",
+        }
+        .to_string(),
+        repetitions: plan.reps,
+        latency,
+        throughput,
+        targets: Vec::new(),
+        notes,
+    };
+    claims::fill_comparisons(&mut report);
+    report.targets = claims::targets(&report);
+    report.notes.extend(claims::notes(&report, opts));
+    work.close()
+        .map_err(|e| BenchError::io("remove", base.join("mapped-bench-ipc-*"), e))?;
+    Ok(report)
+}
+
+fn latency_row(e: &Exp, outs: &[Outcome]) -> Option<LatencyRow> {
+    let hists: Vec<&Histogram<u64>> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Latency(h) => Some(h),
+            Outcome::Rate(..) => None,
+        })
+        .collect();
+    if hists.is_empty() {
+        return None;
+    }
+    let mut all = histogram();
+    for h in &hists {
+        let _ = all.add(*h);
+    }
+    let q = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64;
+    Some(LatencyRow {
+        name: e.name.clone(),
+        transport: e.transport.to_string(),
+        payload: e.payload,
+        round_trips: hists[0].len(),
+        p50_ns: Summary::of(hists.iter().map(|h| q(h, 0.5)).collect()),
+        p99_ns: Summary::of(hists.iter().map(|h| q(h, 0.99)).collect()),
+        all: Percentiles {
+            p50: q(&all, 0.5),
+            p99: q(&all, 0.99),
+            p999: q(&all, 0.999),
+            max: all.max() as f64,
+        },
+        vs: BTreeMap::new(),
+    })
+}
+
+fn throughput_row(e: &Exp, outs: &[Outcome]) -> Option<ThroughputRow> {
+    let rates: Vec<(u64, u64)> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Rate(m, ns) => Some((*m, *ns)),
+            Outcome::Latency(_) => None,
+        })
+        .collect();
+    if rates.is_empty() {
+        return None;
+    }
+    let per_s: Vec<f64> = rates
+        .iter()
+        .map(|&(m, ns)| m as f64 / (ns.max(1) as f64 / 1e9))
+        .collect();
+    let msgs = Summary::of(per_s);
+    let payload = e.payload as f64;
+    Some(ThroughputRow {
+        name: e.name.clone(),
+        transport: e.transport.to_string(),
+        payload: e.payload,
+        messages: rates[0].0,
+        mib_per_s: msgs.map(|r| r * payload / (1 << 20) as f64),
+        msgs_per_s: msgs,
+        vs: BTreeMap::new(),
+    })
+}

@@ -1,0 +1,248 @@
+//! The raw baselines: what shared memory allows with nothing on top.
+//!
+//! - Spinning ping-pong: one `AtomicU64` each way in a shared mapping;
+//!   each side spins until the other's word changes. The floor for any
+//!   transport whose reader spins.
+//! - Futex ping-pong: the same with `AtomicU32`s and a futex wait/wake
+//!   each way, so every hop wakes a sleeping process. The floor for any
+//!   transport whose reader sleeps.
+//! - A bare single-producer single-consumer ring in a shared mapping: the
+//!   floor for streaming. Lamport's ring with cached indices (as in
+//!   rigtorp/SPSCQueue): each side keeps its last view of the other's
+//!   index and re-reads it only when the ring looks full or empty.
+
+#![allow(unsafe_code)]
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mapped::Mapping;
+
+use crate::error::{BenchError, Result};
+use crate::ipc::peer::{Ctl, PING, PONG, PeerArgs};
+use crate::ipc::{Ctx, Outcome, histogram};
+
+/// Main side of the spinning ping-pong: one-way latency is half of each
+/// round trip.
+pub(crate) fn spin_latency(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome> {
+    let args = PeerArgs {
+        kind: "spin".into(),
+        n,
+        warmup,
+        ..PeerArgs::default()
+    };
+    ctx.run(
+        args,
+        1,
+        |_| Ok(()),
+        |ctl, _, watch| {
+            let (ping, pong) = (ctl.u64(PING), ctl.u64(PONG));
+            let mut h = histogram();
+            ctl.go();
+            for i in 1..=warmup + n {
+                let t = Instant::now();
+                // Release pairs with the peer's acquire load of `ping`.
+                ping.store(i, Ordering::Release);
+                while pong.load(Ordering::Acquire) != i {
+                    watch.tick()?;
+                }
+                let rtt = t.elapsed().as_nanos() as u64;
+                if i > warmup {
+                    h.saturating_record((rtt / 2).max(1));
+                }
+            }
+            Ok(Outcome::Latency(h))
+        },
+    )
+}
+
+pub(crate) fn spin_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
+    let (ping, pong) = (ctl.u64(PING), ctl.u64(PONG));
+    let mut watch = a.watch(ctl);
+    ctl.peer_ready();
+    ctl.wait_go(&mut watch)?;
+    for i in 1..=a.warmup + a.n {
+        while ping.load(Ordering::Acquire) != i {
+            watch.tick()?;
+        }
+        pong.store(i, Ordering::Release);
+    }
+    ctl.peer_done(a.index);
+    Ok(())
+}
+
+/// Main side of the futex ping-pong.
+pub(crate) fn futex_latency(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome> {
+    let args = PeerArgs {
+        kind: "futex".into(),
+        n,
+        warmup,
+        ..PeerArgs::default()
+    };
+    ctx.run(
+        args,
+        1,
+        |_| Ok(()),
+        |ctl, _, watch| {
+            let (ping, pong) = (ctl.u32(PING), ctl.u32(PONG));
+            let mut h = histogram();
+            ctl.go();
+            for i in 1..=(warmup + n) as u32 {
+                let t = Instant::now();
+                ping.store(i, Ordering::Release);
+                let _ = mapped::wake(ping, 1);
+                loop {
+                    let v = pong.load(Ordering::Acquire);
+                    if v == i {
+                        break;
+                    }
+                    let _ = mapped::wait(pong, v, Some(Duration::from_millis(10)));
+                    watch.tick()?;
+                }
+                let rtt = t.elapsed().as_nanos() as u64;
+                if u64::from(i) > warmup {
+                    h.saturating_record((rtt / 2).max(1));
+                }
+            }
+            Ok(Outcome::Latency(h))
+        },
+    )
+}
+
+pub(crate) fn futex_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
+    let (ping, pong) = (ctl.u32(PING), ctl.u32(PONG));
+    let mut watch = a.watch(ctl);
+    ctl.peer_ready();
+    ctl.wait_go(&mut watch)?;
+    for i in 1..=(a.warmup + a.n) as u32 {
+        loop {
+            let v = ping.load(Ordering::Acquire);
+            if v == i {
+                break;
+            }
+            let _ = mapped::wait(ping, v, Some(Duration::from_millis(10)));
+            watch.tick()?;
+        }
+        pong.store(i, Ordering::Release);
+        let _ = mapped::wake(pong, 1);
+    }
+    ctl.peer_done(a.index);
+    Ok(())
+}
+
+/// Ring file layout: the consumer's index, the producer's index (each on
+/// its own cache line), then the slots from `RING_DATA`.
+const HEAD: u64 = 0;
+const TAIL: u64 = 64;
+const RING_DATA: u64 = 4096;
+/// Bytes of slots: 1 MiB, as much as fits a typical L2 twice over.
+const RING_BYTES: u64 = 1 << 20;
+const RING_FILE: &str = "ring";
+
+/// The ring's mapping and geometry.
+struct Ring {
+    map: Mapping,
+    slots: u64,
+    size: usize,
+}
+
+impl Ring {
+    fn new(map: Mapping, size: usize) -> Ring {
+        Ring {
+            map,
+            slots: RING_BYTES / size as u64,
+            size,
+        }
+    }
+
+    /// Address of slot `i` (mod the ring's length).
+    fn slot(&self, i: u64) -> *mut u8 {
+        let off = RING_DATA as usize + (i % self.slots) as usize * self.size;
+        // The mapping is shared read-write and was mapped by a pointer
+        // with write provenance; `as_ptr` only narrows its type.
+        self.map.as_ptr().wrapping_add(off).cast_mut()
+    }
+}
+
+/// Main side of the ring: consumes `n` messages of `size` bytes, copying
+/// each out and checking its sequence number.
+pub(crate) fn ring_throughput(ctx: &Ctx<'_>, size: usize, n: u64) -> Result<Outcome> {
+    let args = PeerArgs {
+        kind: "ring".into(),
+        n,
+        size,
+        ..PeerArgs::default()
+    };
+    let setup = |dir: &std::path::Path| -> Result<Ring> {
+        let map = Mapping::create(dir.join(RING_FILE), RING_DATA + RING_BYTES)?;
+        Ok(Ring::new(map, size))
+    };
+    ctx.run(args, 1, setup, |ctl, ring, watch| {
+        let head = ring.map.atomic_u64(HEAD)?;
+        let tail = ring.map.atomic_u64(TAIL)?;
+        let mut buf = vec![0u8; size];
+        let (mut h, mut seen_tail) = (0u64, 0u64);
+        ctl.go();
+        let start = Instant::now();
+        while h < n {
+            if h == seen_tail {
+                // Acquire pairs with the producer's release of `tail`: the
+                // slots below it are written.
+                seen_tail = tail.load(Ordering::Acquire);
+                if h == seen_tail {
+                    watch.tick()?;
+                    continue;
+                }
+            }
+            // SAFETY: slot `h` is below the producer's published tail, so
+            // it is fully written, and the producer does not touch it again
+            // until our release of `head` passes it. Both processes are
+            // ours and nobody truncates the ring file. Raw pointers only:
+            // no reference to shared bytes is formed.
+            unsafe { std::ptr::copy_nonoverlapping(ring.slot(h), buf.as_mut_ptr(), size) };
+            let seq = u64::from_le_bytes(buf[..8].try_into().expect("8 bytes"));
+            if seq != h {
+                return Err(BenchError::Transport {
+                    transport: "ring".into(),
+                    why: format!("message {h} carries sequence number {seq}"),
+                });
+            }
+            h += 1;
+            // Release: our copy of the slot is done before the producer
+            // may reuse it.
+            head.store(h, Ordering::Release);
+        }
+        Ok(Outcome::Rate(n, start.elapsed().as_nanos() as u64))
+    })
+}
+
+pub(crate) fn ring_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
+    let map = Mapping::open_rw(a.dir.join(RING_FILE))?;
+    let ring = Ring::new(map, a.size);
+    let head = ring.map.atomic_u64(HEAD)?;
+    let tail = ring.map.atomic_u64(TAIL)?;
+    let mut msg = vec![0x5au8; a.size];
+    let mut watch = a.watch(ctl);
+    ctl.peer_ready();
+    ctl.wait_go(&mut watch)?;
+    let (mut t, mut seen_head) = (0u64, 0u64);
+    while t < a.n {
+        if t - seen_head == ring.slots {
+            // Acquire pairs with the consumer's release of `head`.
+            seen_head = head.load(Ordering::Acquire);
+            if t - seen_head == ring.slots {
+                watch.tick()?;
+                continue;
+            }
+        }
+        msg[..8].copy_from_slice(&t.to_le_bytes());
+        // SAFETY: slot `t` is free (the consumer's head is past its last
+        // use); only we write it until our release of `tail` publishes it.
+        unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), ring.slot(t), a.size) };
+        t += 1;
+        tail.store(t, Ordering::Release);
+    }
+    ctl.peer_done(a.index);
+    ctl.wait_consumed(&mut watch)?;
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! `mapped bench io` and `mapped bench ipc`: should I map this file, and how
+//! the log compares with other IPC, measured on this machine.
+//!
+//! The measuring lives in the `mapped-bench` crate; this file parses the
+//! command line, starts the IPC peers (this executable, run again with the
+//! hidden `bench __peer` subcommand), and writes the outputs.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use mapped_bench::{Bar, IoOptions, IpcOptions, Peer, Scale, peer_main, run_io, run_ipc};
+use mapped_cli::size::parse_size;
+
+/// Benchmarks that answer "should I map this file?", and compare the log
+/// with other IPC.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    Io(IoArgs),
+    Ipc(IpcArgs),
+    #[command(name = "__peer", hide = true)]
+    Peer(PeerArgs),
+}
+
+/// Mapped I/O against pread/pwrite: sequential, random and hot-subset
+/// reads of 64 B to 1 MiB, warm and cold, with and without advice; writes
+/// and the cost of making them durable; memory. Prints a table, ratios
+/// against pread, and a verdict on each classic claim for this machine.
+#[derive(Debug, Args)]
+pub struct IoArgs {
+    /// Benchmark this existing file (never written). Default: a file the
+    /// tool creates, sized to fit the machine, and removes afterwards.
+    #[arg(long, value_name = "F", conflicts_with = "size")]
+    file: Option<PathBuf>,
+    /// Size of the file the tool creates (4096, 64M, 4GiB...).
+    #[arg(long, value_name = "S", value_parser = parse_size)]
+    size: Option<u64>,
+    /// A short run (under a minute) that still covers every claim.
+    #[arg(long)]
+    quick: bool,
+    /// A few operations of each kind: checks that everything runs; the
+    /// numbers mean nothing (for tests).
+    #[arg(long, hide = true, conflicts_with = "quick")]
+    smoke: bool,
+    /// Also write every cell, with its samples' summary, as JSON.
+    #[arg(long, value_name = "OUT")]
+    json: Option<PathBuf>,
+    /// Also draw an SVG chart.
+    #[arg(long, value_name = "OUT.svg")]
+    plot: Option<PathBuf>,
+    /// Where to create the benchmark's file (default: the temporary folder).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Do not pin threads to CPUs.
+    #[arg(long)]
+    no_pin: bool,
+}
+
+/// IPC between two processes: latency (p50, p99, p99.9, max) and
+/// throughput, 64 B and 4 KiB messages: the log with a spinning and a
+/// blocking reader, raw shared-memory baselines, pipes, Unix sockets and
+/// iceoryx2.
+#[derive(Debug, Args)]
+pub struct IpcArgs {
+    /// A short run (under a minute).
+    #[arg(long)]
+    quick: bool,
+    /// A few messages of each kind: checks that everything runs; the numbers
+    /// mean nothing (for tests).
+    #[arg(long, hide = true, conflicts_with = "quick")]
+    smoke: bool,
+    /// Also write every row as JSON.
+    #[arg(long, value_name = "OUT")]
+    json: Option<PathBuf>,
+    /// Where to put the logs and shared files (default: the temporary folder).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Do not pin the processes to different CPUs.
+    #[arg(long)]
+    no_pin: bool,
+    /// Leave out third-party peers (iceoryx2).
+    #[arg(long)]
+    no_peers: bool,
+}
+
+#[derive(Debug, Args)]
+struct PeerArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+/// Runs `mapped bench ...`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    match &args.command {
+        BenchCommand::Io(a) => io(a),
+        BenchCommand::Ipc(a) => ipc(a),
+        BenchCommand::Peer(a) => Ok(peer_main(&a.args)?),
+    }
+}
+
+fn scale(quick: bool, smoke: bool) -> Scale {
+    match (quick, smoke) {
+        (_, true) => Scale::Smoke,
+        (true, false) => Scale::Quick,
+        (false, false) => Scale::Full,
+    }
+}
+
+fn io(args: &IoArgs) -> Result<()> {
+    let mut opts = IoOptions::new(scale(args.quick, args.smoke));
+    opts.file = args.file.clone();
+    opts.size = args.size;
+    opts.dir = args.dir.clone();
+    opts.pin = !args.no_pin;
+    let report = run_io(&opts, &Bar::new())?;
+    print!("{}", report.render());
+    if let Some(path) = &args.json {
+        std::fs::write(path, report.to_json())
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        report.write_svg(path)?;
+    }
+    Ok(())
+}
+
+fn ipc(args: &IpcArgs) -> Result<()> {
+    let mut opts = IpcOptions::new(scale(args.quick, args.smoke));
+    opts.dir = args.dir.clone();
+    opts.pin = !args.no_pin;
+    opts.peers = !args.no_peers;
+    let exe = std::env::current_exe().context("find this executable to start the peers")?;
+    // The peers are this executable, started directly (no shell): the peer
+    // checks that its parent is the process that started it.
+    let spawn = |peer_args: &[String]| {
+        Command::new(&exe)
+            .args(["bench", "__peer"])
+            .args(peer_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+    };
+    let report = run_ipc(&opts, Peer::Process(&spawn), &Bar::new())?;
+    print!("{}", report.render());
+    if let Some(path) = &args.json {
+        std::fs::write(path, report.to_json())
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! `mapped bench io` and `mapped bench ipc` run end to end through the real
+//! binary (at smoke scale: the numbers mean nothing, the outputs must be
+//! well formed). No timing thresholds.
+
+use std::process::Command;
+
+fn mapped() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mapped"))
+}
+
+#[test]
+fn bench_io_writes_a_report_json_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("io.json");
+    let svg = dir.path().join("io.svg");
+    let out = mapped()
+        .args(["bench", "io", "--smoke", "--size", "4M", "--json"])
+        .arg(&json)
+        .arg("--plot")
+        .arg(&svg)
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for section in ["Claims", "Targets", "(5) cold random reads"] {
+        assert!(
+            stdout.contains(section),
+            "missing {section:?} in:\n{stdout}"
+        );
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(v.is_object(), "{v}");
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    // The tool's own benchmark file is gone afterwards.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "io.json" && n != "io.svg")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn bench_ipc_runs_with_peer_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("ipc.json");
+    let out = mapped()
+        .args(["bench", "ipc", "--smoke", "--no-peers", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Targets"), "{stdout}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    for key in ["latency", "throughput", "targets"] {
+        assert!(v.get(key).is_some(), "no {key} in {v}");
+    }
+}
+
+#[test]
+fn bench_bad_usage_exits_2() {
+    let out = mapped()
+        .args(["bench", "io", "--file", "x", "--size", "4M"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = mapped()
+        .args(["bench", "io", "--size", "lots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
