@@ -80,21 +80,7 @@ enum Seen {
 impl Log {
     /// The segment indexes present, in order.
     pub fn segments(&self) -> Result<Vec<u64>> {
-        let dir = self.dir();
-        let mut v = Vec::new();
-        let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, "read directory", e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| LogError::io(dir, "read directory", e))?;
-            if let Some(i) = entry
-                .file_name()
-                .to_str()
-                .and_then(crate::segment::parse_name)
-            {
-                v.push(i);
-            }
-        }
-        v.sort_unstable();
-        Ok(v)
+        crate::segment::list(self.dir())
     }
 
     /// Walks the records of one segment, checking each committed one fully.

@@ -195,20 +195,10 @@ impl Log {
 
     /// The lowest segment index present in the directory.
     pub(crate) fn first_segment(&self) -> Result<u64> {
-        let dir = &self.inner.dir;
-        let mut first: Option<u64> = None;
-        let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, "read directory", e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| LogError::io(dir, "read directory", e))?;
-            if let Some(i) = entry
-                .file_name()
-                .to_str()
-                .and_then(crate::segment::parse_name)
-            {
-                first = Some(first.map_or(i, |f: u64| f.min(i)));
-            }
-        }
-        Ok(first.unwrap_or(0))
+        Ok(crate::segment::list(&self.inner.dir)?
+            .first()
+            .copied()
+            .unwrap_or(0))
     }
 }
 

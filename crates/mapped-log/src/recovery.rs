@@ -323,22 +323,10 @@ impl Inner {
         seg.map
             .guarded(|| seg.tail().store(cut, Ordering::Release))?;
         seg.map.sync_data()?;
-        let mut later = Vec::new();
-        let entries = std::fs::read_dir(&self.dir)
-            .map_err(|e| LogError::io(&self.dir, "read directory", e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| LogError::io(&self.dir, "read directory", e))?;
-            if let Some(i) = entry
-                .file_name()
-                .to_str()
-                .and_then(crate::segment::parse_name)
-            {
-                if i > index {
-                    later.push((i, entry.path()));
-                }
-            }
-        }
-        later.sort();
+        let later = crate::segment::list(&self.dir)?
+            .into_iter()
+            .filter(|&i| i > index)
+            .map(|i| (i, self.dir.join(crate::segment::file_name(i))));
         for (i, path) in later {
             std::fs::remove_file(&path).map_err(|e| LogError::io(&path, "remove", e))?;
             report.segments_removed.push(i);

@@ -22,6 +22,21 @@ pub(crate) fn parse_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// The indexes of the segment files in `dir`, in increasing order (other
+/// files, temporary ones included, are ignored).
+pub(crate) fn list(dir: &Path) -> Result<Vec<u64>> {
+    let read_error = |e| LogError::io(dir, "read directory", e);
+    let mut v = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_error)? {
+        let entry = entry.map_err(read_error)?;
+        if let Some(i) = entry.file_name().to_str().and_then(parse_name) {
+            v.push(i);
+        }
+    }
+    v.sort_unstable();
+    Ok(v)
+}
+
 /// A mapped segment.
 #[derive(Debug)]
 pub(crate) struct Segment {

@@ -95,19 +95,7 @@ impl Inner {
     /// every segment present comes after `index` (retention removed it from
     /// the front of the log); `None` otherwise.
     pub(crate) fn first_kept_after(&self, index: u64) -> Result<Option<Segment>> {
-        let entries = std::fs::read_dir(&self.dir)
-            .map_err(|e| LogError::io(&self.dir, "read directory", e))?;
-        let mut first: Option<u64> = None;
-        for entry in entries {
-            let entry = entry.map_err(|e| LogError::io(&self.dir, "read directory", e))?;
-            if let Some(i) = entry
-                .file_name()
-                .to_str()
-                .and_then(crate::segment::parse_name)
-            {
-                first = Some(first.map_or(i, |f| f.min(i)));
-            }
-        }
+        let first = crate::segment::list(&self.dir)?.first().copied();
         match first {
             Some(f) if f > index => self.open_segment(f),
             _ => Ok(None),
