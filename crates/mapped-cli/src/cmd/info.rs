@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use mapped::FileInfo;
-use mapped_cli::size::format_size;
+use mapped_cli::fields::{aligned, bytes};
 
 /// Show FILE's size, allocation, page-cache residency and file system.
 #[derive(Debug, Args)]
@@ -85,18 +85,5 @@ fn human(path: &str, info: &FileInfo) -> String {
         ),
         ("page size", bytes(page_size)),
     ];
-    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
-    lines
-        .iter()
-        .map(|(key, value)| format!("{:<width$} {value}\n", format!("{key}:")))
-        .collect()
-}
-
-/// `4096 bytes (4.0 KiB)`, or `100 bytes` below a KiB.
-fn bytes(n: u64) -> String {
-    if n < 1024 {
-        format!("{n} bytes")
-    } else {
-        format!("{n} bytes ({})", format_size(n))
-    }
+    aligned(&lines)
 }

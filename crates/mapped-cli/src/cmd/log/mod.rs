@@ -18,6 +18,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use mapped_cli::fields::plural;
 use mapped_cli::size::parse_size;
 use mapped_log::Log;
 
@@ -84,15 +85,6 @@ fn usage_error(subcommand: &str, message: &str) -> ! {
 fn parse_size_u32(s: &str) -> Result<u32, String> {
     let n = parse_size(s).map_err(|e| e.to_string())?;
     u32::try_from(n).map_err(|_| format!("{s} is too large (at most 4 GiB - 1)"))
-}
-
-/// `n thing` or `n things`.
-fn plural(n: u64, thing: &str) -> String {
-    if n == 1 {
-        format!("{n} {thing}")
-    } else {
-        format!("{n} {thing}s")
-    }
 }
 
 /// `0, 1, 2`.

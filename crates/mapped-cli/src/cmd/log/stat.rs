@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use mapped_cli::size::format_size;
+use mapped_cli::fields::{aligned, bytes};
 use mapped_log::Stat;
 
-use super::{list, plural};
+use super::list;
 
 /// Show a summary of the log in DIR.
 ///
@@ -109,19 +109,5 @@ fn human(dir: &str, s: &Stat) -> String {
         ("named readers", readers),
         ("live appenders", appenders),
     ];
-    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
-    lines
-        .iter()
-        .map(|(key, value)| format!("{:<width$} {value}\n", format!("{key}:")))
-        .collect()
-}
-
-/// `4096 bytes (4.0 KiB)`, or `100 bytes` below a KiB.
-fn bytes(n: u64) -> String {
-    let b = plural(n, "byte");
-    if n < 1024 {
-        b
-    } else {
-        format!("{b} ({})", format_size(n))
-    }
+    aligned(&lines)
 }
