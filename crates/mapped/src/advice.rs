@@ -36,6 +36,17 @@ pub enum Advice {
     DontDump,
     /// `MADV_DODUMP`: undo [`Advice::DontDump`].
     DoDump,
+    /// `MADV_POPULATE_READ` (Linux 5.14): fault every page of the range in
+    /// now, readable, reading the file where needed.
+    PopulateRead,
+    /// `MADV_POPULATE_WRITE` (Linux 5.14): fault every page in now,
+    /// writable, as a store would, without changing the contents. For a
+    /// shared file mapping the file system does its first-write work for
+    /// every page here (on ext4, a fallocated page's first store costs
+    /// several microseconds), so later stores take no fault. Needs a
+    /// writable mapping; fails with `ENOSPC` rather than a later `SIGBUS`
+    /// where blocks must be allocated and cannot be.
+    PopulateWrite,
 }
 
 impl Advice {
@@ -49,6 +60,8 @@ impl Advice {
             Advice::NoHugePage => Sys::LinuxNoHugepage,
             Advice::DontDump => Sys::LinuxDontDump,
             Advice::DoDump => Sys::LinuxDoDump,
+            Advice::PopulateRead => Sys::LinuxPopulateRead,
+            Advice::PopulateWrite => Sys::LinuxPopulateWrite,
         }
     }
 }

@@ -188,6 +188,8 @@ fn advice_succeeds() {
         Advice::WillNeed,
         Advice::DontDump,
         Advice::DoDump,
+        Advice::PopulateRead,
+        Advice::PopulateWrite,
     ] {
         map.advise(advice)
             .unwrap_or_else(|e| panic!("{advice:?}: {e}"));
@@ -198,6 +200,15 @@ fn advice_succeeds() {
         let m = MapOptions::new().advice(advice).open(&path).unwrap();
         assert_eq!(m.len(), 8 * PAGE);
     }
+    // Populating writable makes every page resident, and needs a writable
+    // mapping.
+    assert_eq!(map.residency().unwrap().resident_pages(), 8);
+    assert!(
+        Mapping::open(&path)
+            .unwrap()
+            .advise(Advice::PopulateWrite)
+            .is_err()
+    );
     // Advice changes nothing that can be read.
     map.write_at(5, b"kept").unwrap();
     map.advise(Advice::Random).unwrap();
