@@ -37,6 +37,10 @@ pub const CONTROL_DURABLE: u64 = 192;
 /// later success would not prove that the failed data reached the disk.
 /// Cleared by restart recovery, which re-validates what is on disk.
 pub const CONTROL_SYNC_FAILED: u64 = 200;
+/// Offset of the group-commit sequence (`AtomicU32`): bumped by a sync
+/// leader after it publishes a new durable position; appenders waiting for
+/// durability sleep on it (futex) instead of queueing on the sync lock.
+pub const CONTROL_SYNC_SEQ: u64 = 208;
 /// Offset of the boot id (36 ASCII bytes, zero-padded to 40) of the boot
 /// in which the log was last opened: a different boot id at open means the
 /// system restarted, so every appender of the log is dead and unsynced data

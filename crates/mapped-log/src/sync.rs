@@ -120,6 +120,11 @@ impl Inner {
         Ok(())
     }
 
+    /// The group-commit sequence word in the control file.
+    pub(crate) fn sync_seq(&self) -> &crate::protocol::AtomicU32 {
+        crate::words::u32_at(&self.control, format::CONTROL_SYNC_SEQ)
+    }
+
     /// The sync-failure flag in the control file.
     pub(crate) fn sync_failure(&self) -> &AtomicU64 {
         crate::words::u64_at(&self.control, format::CONTROL_SYNC_FAILED)
@@ -190,8 +195,26 @@ impl Log {
                 return Ok(d);
             }
             inner.ctl(|| inner.check_sync_failure())??;
-            slots::lock_wait(lock, format::SYNC_LOCK_BYTE)
-                .map_err(|e| LogError::io(lock_path(), "lock", e))?;
+            // Lead if no one is leading; otherwise sleep until the leader
+            // publishes. Followers sleep together on one futex word, not in
+            // a queue on the lock: a queue would hand the lock on, and wake
+            // its waiters, one at a time.
+            let seq = inner.ctl(|| inner.sync_seq().load(Ordering::Acquire))?;
+            if !slots::try_lock(lock, format::SYNC_LOCK_BYTE)
+                .map_err(|e| LogError::io(lock_path(), "lock", e))?
+            {
+                // The leader publishes the durable position, then bumps
+                // `seq` (release): we read `seq`, then the position
+                // (acquire). If we miss the position, the futex sees the
+                // bumped `seq` and does not sleep. The timeout bounds the
+                // wait should the leader die between the two.
+                let d = inner.ctl(|| inner.durable().load(Ordering::Acquire))?;
+                if d >= end {
+                    return Ok(d);
+                }
+                let _ = mapped::wait(inner.sync_seq(), seq, Some(Duration::from_millis(10)));
+                continue;
+            }
             let led = inner
                 .ctl(|| -> Result<u64> {
                     let d = inner.durable().load(Ordering::Acquire);
@@ -206,6 +229,10 @@ impl Log {
                 })
                 .and_then(|r| r);
             let _ = slots::unlock(lock, format::SYNC_LOCK_BYTE);
+            inner.ctl(|| {
+                inner.sync_seq().fetch_add(1, Ordering::Release);
+                let _ = mapped::wake_all(inner.sync_seq());
+            })?;
             let frontier = led?;
             if frontier >= end {
                 return Ok(frontier);
