@@ -78,7 +78,7 @@ mod table;
 
 pub use env::Environment;
 pub use error::{BenchError, Result};
-pub use io::{IoOptions, IoReport, run_io};
+pub use io::{IoOptions, IoReport, run_io, run_io_with};
 pub use ipc::{IpcOptions, IpcReport, Peer, peer_main, run_ipc};
 pub use progress::{Bar, Progress, Silent};
 pub use stats::{Claim, Ratio, Summary, Target, TargetStatus, Verdict};

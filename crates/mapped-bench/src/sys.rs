@@ -102,7 +102,16 @@ pub(crate) struct Rollup {
 }
 
 pub(crate) fn smaps_rollup() -> Option<Rollup> {
-    let text = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    rollup_at("/proc/self/smaps_rollup")
+}
+
+/// As [`smaps_rollup`], for another process.
+pub(crate) fn smaps_rollup_of(pid: u32) -> Option<Rollup> {
+    rollup_at(&format!("/proc/{pid}/smaps_rollup"))
+}
+
+fn rollup_at(path: &str) -> Option<Rollup> {
+    let text = std::fs::read_to_string(path).ok()?;
     let kb = |k| field(&text, k).map(|v| v * 1024);
     Some(Rollup {
         rss: kb("Rss:")?,

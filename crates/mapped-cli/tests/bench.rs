@@ -28,14 +28,26 @@ fn bench_io_writes_a_report_json_and_svg() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for section in ["Claims", "Targets", "(5) cold random reads"] {
+    for section in [
+        "Claims",
+        "Targets",
+        "(5) cold random reads",
+        "4 processes holding the same",
+    ] {
         assert!(
             stdout.contains(section),
             "missing {section:?} in:\n{stdout}"
         );
     }
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert!(v.is_object(), "{v}");
+    let shared = &v["memory"]["shared"];
+    assert_eq!(shared["processes"], 4, "{v}");
+    assert_eq!(
+        shared["mapping_pss"].as_array().map(Vec::len),
+        Some(4),
+        "{v}"
+    );
+    assert_eq!(shared["copy_pss"].as_array().map(Vec::len), Some(4), "{v}");
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
     // The tool's own benchmark file is gone afterwards.
     let left: Vec<_> = std::fs::read_dir(dir.path())

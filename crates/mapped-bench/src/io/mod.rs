@@ -39,7 +39,8 @@ use crate::progress::Progress;
 use crate::stats::{Claim, Ratio, Summary, Target};
 use crate::{Scale, sys};
 
-pub use memory::{MemoryDelta, MemoryReport};
+pub(crate) use memory::peer as memory_peer;
+pub use memory::{MemoryDelta, MemoryReport, SharedReport};
 
 /// What `run_io` measures. Start from [`IoOptions::new`] and set fields.
 #[derive(Debug, Clone)]
@@ -304,8 +305,20 @@ impl IoReport {
     }
 }
 
-/// Runs the I/O benchmark.
+/// Runs the I/O benchmark, in this process only: the memory of several
+/// processes sharing a file is not measured (see [`run_io_with`]).
 pub fn run_io(opts: &IoOptions, progress: &dyn Progress) -> Result<IoReport> {
+    run_io_with(opts, crate::Peer::Thread, progress)
+}
+
+/// Runs the I/O benchmark; with [`Peer::Process`](crate::Peer::Process),
+/// also the memory of several processes holding the same bytes (the peers
+/// run [`peer_main`](crate::peer_main) with the arguments given).
+pub fn run_io_with(
+    opts: &IoOptions,
+    peer: crate::Peer<'_>,
+    progress: &dyn Progress,
+) -> Result<IoReport> {
     if opts.file.is_some() && opts.size.is_some() {
         return Err(BenchError::Options(
             "give a file to read or a size to create, not both".to_string(),
@@ -377,9 +390,18 @@ pub fn run_io(opts: &IoOptions, progress: &dyn Progress) -> Result<IoReport> {
             base.display()
         ));
     }
-    let memory = memory::run(&file, &plan, progress)?;
-    if memory.is_none() {
-        notes.push("memory not measured: /proc/self/smaps_rollup is unreadable".to_string());
+    let mut memory = memory::run(&file, &plan, progress)?;
+    match (&mut memory, peer) {
+        (None, _) => {
+            notes.push("memory not measured: /proc/self/smaps_rollup is unreadable".to_string())
+        }
+        (Some(m), crate::Peer::Process(spawn)) => {
+            m.shared = Some(memory::shared(&file, &plan, 4, spawn, progress)?);
+        }
+        (Some(_), crate::Peer::Thread) => notes.push(
+            "memory of several processes sharing the file not measured: no peer processes"
+                .to_string(),
+        ),
     }
     progress.finish();
 

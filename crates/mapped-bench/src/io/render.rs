@@ -142,6 +142,29 @@ pub(crate) fn render(r: &IoReport) -> String {
              the private copy holds them a second time.",
             bytes(m.page_cache)
         );
+        if let Some(sh) = &m.shared {
+            let _ = writeln!(
+                out,
+                "\n{} processes holding the same {} at once (growth of each one's PSS, read \
+                 while all hold it)",
+                sh.processes,
+                bytes(sh.bytes)
+            );
+            let mut t = Table::new(&["held as", "each", "all together"]);
+            for (name, each, total) in [
+                ("mapping", &sh.mapping_pss, sh.mapping_total()),
+                ("private copy", &sh.copy_pss, sh.copy_total()),
+            ] {
+                let each: Vec<String> = each.iter().map(|&v| signed(v)).collect();
+                t.row(vec![name.to_string(), each.join(", "), signed(total)]);
+            }
+            out.push_str(&t.render());
+            let _ = writeln!(
+                out,
+                "Mappings share the page cache's pages, each process charged its share; \
+                 private copies cost the bytes once per process."
+            );
+        }
     }
 
     let _ = writeln!(out, "\nClaims");

@@ -321,6 +321,9 @@ pub(crate) fn histogram() -> Histogram<u64> {
 /// part is done; an error means the experiment failed, and the subcommand
 /// should print it and exit non-zero.
 pub fn peer_main(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("mem") {
+        return crate::io::memory_peer(&args[1..]);
+    }
     let a = PeerArgs::parse(args)?;
     let _pin = sys::Pin::to(a.cpu);
     let ctl = Ctl::open(&a.dir)?;

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use mapped_bench::{Bar, IoOptions, IpcOptions, Peer, Scale, peer_main, run_io, run_ipc};
+use mapped_bench::{Bar, IoOptions, IpcOptions, Peer, Scale, peer_main, run_io_with, run_ipc};
 use mapped_cli::size::parse_size;
 
 /// Benchmarks that answer "should I map this file?", and compare the log
@@ -119,7 +119,16 @@ fn io(args: &IoArgs) -> Result<()> {
     opts.size = args.size;
     opts.dir = args.dir.clone();
     opts.pin = !args.no_pin;
-    let report = run_io(&opts, &Bar::new())?;
+    let exe = std::env::current_exe().context("find this executable to start the peers")?;
+    let spawn = |peer_args: &[String]| {
+        Command::new(&exe)
+            .args(["bench", "__peer"])
+            .args(peer_args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+    };
+    let report = run_io_with(&opts, Peer::Process(&spawn), &Bar::new())?;
     print!("{}", report.render());
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json())
