@@ -120,7 +120,7 @@ pub(crate) fn targets(r: &IpcReport) -> Vec<Target> {
             tput_vs(r, "log-sync-8", "log-sync-1", 64, false),
             4.0,
             true,
-            "appenders are threads of one process, each with its own Appender",
+            "eight appender processes against one",
         ),
     ]
 }

@@ -190,14 +190,14 @@ pub(crate) fn experiments(plan: &Plan, opts: &IpcOptions) -> Vec<Exp> {
     );
     let (s1, s8) = plan.sync;
     add(
-        "mapped-log Durability::Sync, one appender (a sync per message)".into(),
+        "mapped-log Durability::Sync, one appender process (a sync per message)".into(),
         "log-sync-1",
         64,
         false,
         Box::new(move |c| log::sync(c, 1, s1)),
     );
     add(
-        "mapped-log Durability::Sync, eight concurrent appenders (group commit)".into(),
+        "mapped-log Durability::Sync, eight appender processes (group commit)".into(),
         "log-sync-8",
         64,
         false,

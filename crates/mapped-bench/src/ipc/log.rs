@@ -133,11 +133,25 @@ pub(crate) fn throughput(ctx: &Ctx<'_>, size: usize, n: u64) -> Result<Outcome> 
 /// `writers` processes append `n` 64-byte messages between them, with no
 /// reader; the rate runs from the start signal to the last writer's end.
 pub(crate) fn append(ctx: &Ctx<'_>, writers: usize, n: u64) -> Result<Outcome> {
-    let per = n / writers as u64;
+    appenders(ctx, writers, n, "")
+}
+
+/// `appenders` processes append `n` 64-byte messages between them under
+/// `Durability::Sync`: each append returns once durable, and concurrent
+/// appenders share syncs (group commit).
+pub(crate) fn sync(ctx: &Ctx<'_>, appenders_n: usize, n: u64) -> Result<Outcome> {
+    appenders(ctx, appenders_n, n, "sync")
+}
+
+/// `writers` appender processes, `n` messages between them; `variant`
+/// "sync" makes them `Durability::Sync`.
+fn appenders(ctx: &Ctx<'_>, writers: usize, n: u64, variant: &str) -> Result<Outcome> {
+    let per = (n / writers as u64).max(1);
     let args = PeerArgs {
         kind: "log-append".into(),
         n: per,
         size: 64,
+        variant: variant.into(),
         ..PeerArgs::default()
     };
     let setup = |dir: &Path| -> Result<Log> { Ok(Log::create(dir.join(LOG), options())?) };
@@ -157,49 +171,6 @@ pub(crate) fn append(ctx: &Ctx<'_>, writers: usize, n: u64) -> Result<Outcome> {
             end.saturating_sub(start),
         ))
     })
-}
-
-/// `appenders` threads of this process append `n` 64-byte messages
-/// between them under `Durability::Sync`.
-pub(crate) fn sync(ctx: &Ctx<'_>, appenders: usize, n: u64) -> Result<Outcome> {
-    let dir = ctx.scratch("log-sync")?;
-    let r = (|| {
-        let log = Log::create(dir.join(LOG), options())?;
-        let per = (n / appenders as u64).max(1);
-        let barrier = std::sync::Barrier::new(appenders + 1);
-        let elapsed = std::thread::scope(|s| -> Result<u64> {
-            let handles: Vec<_> = (0..appenders)
-                .map(|_| {
-                    let (log, barrier) = (&log, &barrier);
-                    s.spawn(move || -> Result<()> {
-                        let app = Appender::new(log).and_then(|mut a| {
-                            a.set_durability(Durability::Sync)?;
-                            Ok(a)
-                        });
-                        barrier.wait();
-                        let mut app = app?;
-                        let msg = [0x5au8; 64];
-                        for _ in 0..per {
-                            app.append(&msg)?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            barrier.wait();
-            let start = Instant::now();
-            for h in handles {
-                h.join().map_err(|_| BenchError::Peer {
-                    experiment: "log-sync".into(),
-                    why: "an appender thread panicked".into(),
-                })??;
-            }
-            Ok(start.elapsed().as_nanos() as u64)
-        })?;
-        Ok(Outcome::Rate(per * appenders as u64, elapsed))
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    r
 }
 
 /// The peer side of every log experiment.
@@ -225,6 +196,9 @@ pub(crate) fn peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
         }
         "log-tput" | "log-append" => {
             let mut app = Appender::new(&Log::open(a.dir.join(LOG))?)?;
+            if a.variant == "sync" {
+                app.set_durability(Durability::Sync)?;
+            }
             let mut msg = vec![0x5au8; a.size];
             ctl.peer_ready();
             ctl.wait_go(&mut watch)?;
