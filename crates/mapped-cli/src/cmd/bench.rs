@@ -6,7 +6,7 @@
 //! hidden `bench __peer` subcommand), and writes the outputs.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -113,27 +113,57 @@ fn scale(quick: bool, smoke: bool) -> Scale {
     }
 }
 
+/// How peers are started: this executable, run directly (no shell: a peer
+/// checks that its parent is the process that started it) with the hidden
+/// `bench __peer` subcommand. Memory peers talk over their standard input
+/// and output (`pipes`); IPC peers use neither.
+struct Peers {
+    exe: PathBuf,
+    pipes: bool,
+}
+
+impl Peers {
+    fn new(pipes: bool) -> Result<Peers> {
+        let exe = std::env::current_exe().context("find this executable to start the peers")?;
+        Ok(Peers { exe, pipes })
+    }
+
+    fn spawn(&self, peer_args: &[String]) -> std::io::Result<Child> {
+        let stdio = || {
+            if self.pipes {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            }
+        };
+        Command::new(&self.exe)
+            .args(["bench", "__peer"])
+            .args(peer_args)
+            .stdin(stdio())
+            .stdout(stdio())
+            .spawn()
+    }
+}
+
+/// Prints the report, and writes its JSON where `--json` says.
+fn output(text: String, json: Option<&PathBuf>, to_json: impl FnOnce() -> String) -> Result<()> {
+    print!("{text}");
+    if let Some(path) = json {
+        std::fs::write(path, to_json()).with_context(|| format!("write {}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn io(args: &IoArgs) -> Result<()> {
     let mut opts = IoOptions::new(scale(args.quick, args.smoke));
     opts.file = args.file.clone();
     opts.size = args.size;
     opts.dir = args.dir.clone();
     opts.pin = !args.no_pin;
-    let exe = std::env::current_exe().context("find this executable to start the peers")?;
-    let spawn = |peer_args: &[String]| {
-        Command::new(&exe)
-            .args(["bench", "__peer"])
-            .args(peer_args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-    };
+    let peers = Peers::new(true)?;
+    let spawn = |a: &[String]| peers.spawn(a);
     let report = run_io_with(&opts, Peer::Process(&spawn), &Bar::new())?;
-    print!("{}", report.render());
-    if let Some(path) = &args.json {
-        std::fs::write(path, report.to_json())
-            .with_context(|| format!("write {}", path.display()))?;
-    }
+    output(report.render(), args.json.as_ref(), || report.to_json())?;
     if let Some(path) = &args.plot {
         report.write_svg(path)?;
     }
@@ -145,22 +175,8 @@ fn ipc(args: &IpcArgs) -> Result<()> {
     opts.dir = args.dir.clone();
     opts.pin = !args.no_pin;
     opts.peers = !args.no_peers;
-    let exe = std::env::current_exe().context("find this executable to start the peers")?;
-    // The peers are this executable, started directly (no shell): the peer
-    // checks that its parent is the process that started it.
-    let spawn = |peer_args: &[String]| {
-        Command::new(&exe)
-            .args(["bench", "__peer"])
-            .args(peer_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-    };
+    let peers = Peers::new(false)?;
+    let spawn = |a: &[String]| peers.spawn(a);
     let report = run_ipc(&opts, Peer::Process(&spawn), &Bar::new())?;
-    print!("{}", report.render());
-    if let Some(path) = &args.json {
-        std::fs::write(path, report.to_json())
-            .with_context(|| format!("write {}", path.display()))?;
-    }
-    Ok(())
+    output(report.render(), args.json.as_ref(), || report.to_json())
 }
