@@ -94,6 +94,16 @@ pub enum LogError {
         /// The oldest id still available.
         oldest: u64,
     },
+    /// The thread behind a [`Readiness`](crate::Readiness) descriptor
+    /// stopped on an error. The reader reports the error itself when it
+    /// reaches the same place.
+    #[error("{}: readiness watcher stopped: {what}", path.display())]
+    WatcherStopped {
+        /// The log directory.
+        path: PathBuf,
+        /// The error it met.
+        what: String,
+    },
     /// The id does not name a record of this log.
     #[error("{}: no record starts at id {id}", path.display())]
     NoSuchId {

@@ -55,6 +55,8 @@ mod log;
 #[cfg(not(loom))]
 mod read;
 #[cfg(not(loom))]
+mod ready;
+#[cfg(not(loom))]
 mod recovery;
 #[cfg(not(loom))]
 mod repair;
@@ -76,6 +78,8 @@ pub use inspect::{Problem, RetainReport, Retention, Stat};
 pub use log::{CONTROL_FILE, LOCK_FILE, Log, LogOptions};
 #[cfg(not(loom))]
 pub use read::{Message, Reader, Start, WaitStrategy};
+#[cfg(not(loom))]
+pub use ready::{Readiness, SIGNAL_EVERY};
 #[cfg(not(loom))]
 pub use recovery::RecoveryReport;
 #[cfg(not(loom))]

@@ -10,7 +10,8 @@
 
 #![allow(unsafe_code)]
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{LogError, Result};
@@ -98,6 +99,11 @@ pub struct Reader {
     name: Option<String>,
     /// The sleeper flag this reader holds, taken at its first sleep.
     sleeper: Option<Sleeper>,
+    /// Whether payloads are checked against their checksums. Only a
+    /// readiness watcher, which hands nothing out, skips it.
+    check_payloads: bool,
+    /// Set to make a waiting reader return (a readiness watcher's stop).
+    stop: Option<Arc<AtomicBool>>,
 }
 
 /// A sleeper flag of the control file, held through a lock of our own: a
@@ -141,14 +147,7 @@ impl Log {
                             .wrapping_add(1)
                 {
                     if let Some(prev) = inner.open_segment(index - 1)? {
-                        return Ok(Reader {
-                            log: self.clone(),
-                            seg: prev,
-                            offset: size,
-                            strategy: WaitStrategy::default(),
-                            name: None,
-                            sleeper: None,
-                        });
+                        return Ok(Reader::new(self, prev, size));
                     }
                 }
                 let id = index * size + offset.min(size);
@@ -166,14 +165,7 @@ impl Log {
                 });
             }
         };
-        let mut reader = Reader {
-            log: self.clone(),
-            seg,
-            offset: format::SEGMENT_HEADER_LEN,
-            strategy: WaitStrategy::default(),
-            name: None,
-            sleeper: None,
-        };
+        let mut reader = Reader::new(self, seg, format::SEGMENT_HEADER_LEN);
         match start {
             Start::Beginning => {}
             Start::End => {
@@ -221,18 +213,49 @@ impl Reader {
                 id,
             });
         }
-        Ok(Reader {
+        Ok(Reader::new(log, seg, offset))
+    }
+
+    fn new(log: &Log, seg: Segment, offset: u64) -> Reader {
+        Reader {
             log: log.clone(),
             seg,
             offset,
             strategy: WaitStrategy::default(),
             name: None,
             sleeper: None,
-        })
+            check_payloads: true,
+            stop: None,
+        }
+    }
+
+    /// A reader at this one's position that skips payload checksums and
+    /// stops waiting once `stop` is set: a readiness watcher.
+    pub(crate) fn watcher(&self, stop: Arc<AtomicBool>) -> Result<Reader> {
+        let seg = self
+            .log
+            .inner
+            .open_segment(self.seg.index)?
+            .ok_or_else(|| LogError::Behind {
+                path: self.log.dir().to_path_buf(),
+                id: self.position(),
+                oldest: self.log.first_segment().unwrap_or(0) * self.seg.size()
+                    + format::SEGMENT_HEADER_LEN,
+            })?;
+        let mut watcher = Reader::new(&self.log, seg, self.offset);
+        watcher.check_payloads = false;
+        watcher.stop = Some(stop);
+        // An event loop's reader: never spin, sleep at once.
+        watcher.strategy = WaitStrategy::SpinThenSleep(Duration::ZERO);
+        Ok(watcher)
     }
 
     pub(crate) fn set_name(&mut self, name: String) {
         self.name = Some(name);
+    }
+
+    pub(crate) fn log(&self) -> &Log {
+        &self.log
     }
 
     /// The name of a named reader.
@@ -338,6 +361,9 @@ impl Reader {
                             format!("payload length {len} does not match record size {size}"),
                         ));
                     }
+                    if !self.check_payloads {
+                        return Ok(Step::Message { len, size });
+                    }
                     // SAFETY: in bounds (checked above); read under
                     // `guarded`; the bytes are untrusted, and only checked.
                     let payload =
@@ -397,8 +423,7 @@ impl Reader {
                     if self.advance_segment()? {
                         continue;
                     }
-                    self.wait(deadline, spin_for, start, &mut spins, None)?;
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                    if !self.wait(deadline, spin_for, start, &mut spins, None)? {
                         return Ok(None);
                     }
                     continue;
@@ -513,7 +538,7 @@ impl Reader {
     }
 
     /// Waits for something to change. Returns `false` if the deadline
-    /// passed. Spins first (for the strategy's spin time), then sleeps on
+    /// passed (or the reader was told to stop). Spins first (for the strategy's spin time), then sleeps on
     /// the futex, for at most `cap` at a time.
     fn wait(
         &mut self,
@@ -524,7 +549,7 @@ impl Reader {
         cap: Option<Duration>,
     ) -> Result<bool> {
         let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
+        if deadline.is_some_and(|d| now >= d) || self.stopping() {
             return Ok(false);
         }
         let spinning = match spin_for {
@@ -565,7 +590,11 @@ impl Reader {
             }
             _ => false,
         };
-        if still_waiting {
+        // After announcing ourselves, like the re-check: a `stop` that
+        // bumps and wakes the word after setting its flag either is seen
+        // here or changes the word we sleep on (`Readiness::drop`).
+        let stopping = self.stopping();
+        if still_waiting && !stopping {
             let mut timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if let Some(c) = cap {
                 timeout = Some(timeout.map_or(c, |t| t.min(c)));
@@ -580,7 +609,11 @@ impl Reader {
             }
             protocol::end_sleep(waiters)
         })?;
-        Ok(!still_waiting || deadline.is_none_or(|d| Instant::now() < d))
+        Ok(!stopping && (!still_waiting || deadline.is_none_or(|d| Instant::now() < d)))
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
     }
 }
 
