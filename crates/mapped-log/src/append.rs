@@ -154,16 +154,67 @@ impl Appender {
     /// death of this process. Under [`Durability::Sync`] it is also on
     /// stable storage when this returns.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
-        let mut claim = self.claim(payload.len())?;
-        claim.write_payload(payload)?;
-        claim.commit()
+        self.check_sync_failure()?;
+        let len = self.check_len(payload.len())?;
+        let size = format::record_size(len);
+        // From our own copy: no need to read the shared bytes back.
+        let meta = format::encode_meta(len, format::checksum(payload));
+        let slot = self.slot;
+        // Steps 1 to 7 in one guarded access to each file: the claim API's
+        // steps, without the way out to the caller between them (and the
+        // entries into and exits from guards that cost).
+        loop {
+            let inner = &self.log.inner;
+            let seg = self.seg.as_ref();
+            let outcome = inner.ctl(|| {
+                let index = inner.tail_segment().load(Ordering::Acquire);
+                let Some(seg) = seg.filter(|s| s.index == index) else {
+                    return Ok(Fast::Open(index));
+                };
+                seg.map.guarded(|| {
+                    let pos = match protocol::reserve(seg, inner.slot(slot), slot, index, size) {
+                        Reserve::At(pos) => pos,
+                        other => return Fast::Reserved(index, other),
+                    };
+                    let start = pos + format::RECORD_HEADER_LEN;
+                    debug_assert!(start + len as u64 <= seg.size());
+                    // SAFETY: the record lies inside the segment (reserved
+                    // below its size), which is mapped read-write; the
+                    // protocol gives us the reserved record alone until we
+                    // commit (see `Claim::as_mut_slice`); `payload` is our
+                    // own memory, not in the mapping. Written inside
+                    // `guarded`: a truncated file is an error, not a signal.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            payload.as_ptr(),
+                            seg.map.as_ptr().cast_mut().add(start as usize),
+                            payload.len(),
+                        );
+                    }
+                    seg.word(pos + 8).store(meta, Ordering::Relaxed);
+                    protocol::commit(seg, pos, size as u32);
+                    if protocol::release_slot(inner.slot(slot), inner.waiters()) {
+                        inner.wake_now();
+                    }
+                    Fast::Done(seg.id_of(pos))
+                })
+            })??;
+            match outcome {
+                Fast::Done(id) => {
+                    if self.durability == Durability::Sync {
+                        self.log.sync_to(id + size, &self.lock)?;
+                    }
+                    return Ok(id);
+                }
+                Fast::Open(index) => self.current_segment(index)?,
+                Fast::Reserved(index, Reserve::Full) => self.roll(index)?,
+                Fast::Reserved(_, other) => return Err(self.reserve_error(other)),
+            }
+        }
     }
 
-    /// Reserves room for a `len`-byte message, to be written in place with
-    /// [`Claim::as_mut_slice`] and then [`Claim::commit`]ted. Dropping the
-    /// claim abandons it (it becomes padding that readers skip).
-    pub fn claim(&mut self, len: usize) -> Result<Claim<'_>> {
-        self.check_sync_failure()?;
+    /// Checks a message length against the log's maximum.
+    fn check_len(&self, len: usize) -> Result<u32> {
         let max = self.log.max_message();
         if len > max as usize {
             return Err(LogError::TooLarge {
@@ -172,6 +223,15 @@ impl Appender {
                 max,
             });
         }
+        Ok(len as u32)
+    }
+
+    /// Reserves room for a `len`-byte message, to be written in place with
+    /// [`Claim::as_mut_slice`] and then [`Claim::commit`]ted. Dropping the
+    /// claim abandons it (it becomes padding that readers skip).
+    pub fn claim(&mut self, len: usize) -> Result<Claim<'_>> {
+        self.check_sync_failure()?;
+        let len = self.check_len(len)? as usize;
         let size = format::record_size(len as u32);
         let offset = self.reserve(size)?;
         Ok(Claim {
@@ -179,7 +239,6 @@ impl Appender {
             offset,
             len: len as u32,
             size: size as u32,
-            crc: None,
             done: false,
         })
     }
@@ -210,7 +269,6 @@ impl Appender {
             self.current_segment(index)?;
             let inner = &self.log.inner;
             let seg = self.seg.as_ref().expect("just opened");
-            let cap = seg.size();
             // Both files' words are touched: guard both, so that another
             // process truncating either is an error here, not a SIGBUS.
             let reserved = inner.ctl(|| {
@@ -219,18 +277,22 @@ impl Appender {
             })??;
             match reserved {
                 Reserve::At(pos) => return Ok(pos),
-                Reserve::Full => {}
-                Reserve::BadTail(pos) => {
-                    return Err(seg.corrupt(
-                        pos.min(cap.saturating_sub(8)),
-                        format!("reservation counter holds {pos}, not a record boundary"),
-                    ));
-                }
-                Reserve::NotZero(pos) => {
-                    return Err(seg.corrupt(pos, "space past the tail is not zero"));
-                }
+                Reserve::Full => self.roll(index)?,
+                other => return Err(self.reserve_error(other)),
             }
-            self.roll(index)?;
+        }
+    }
+
+    /// The error for a failed reservation in the current segment.
+    fn reserve_error(&self, r: Reserve) -> LogError {
+        let seg = self.seg.as_ref().expect("reserved in the current segment");
+        match r {
+            Reserve::BadTail(pos) => seg.corrupt(
+                pos.min(seg.size().saturating_sub(8)),
+                format!("reservation counter holds {pos}, not a record boundary"),
+            ),
+            Reserve::NotZero(pos) => seg.corrupt(pos, "space past the tail is not zero"),
+            Reserve::At(_) | Reserve::Full => unreachable!("not a failure: {r:?}"),
         }
     }
 
@@ -251,6 +313,16 @@ impl Appender {
     }
 }
 
+/// What one pass of [`Appender::append`] came to.
+enum Fast {
+    /// Committed with this id.
+    Done(u64),
+    /// The tail segment is this one, not the one we have open.
+    Open(u64),
+    /// The reservation in segment `.0` did not give us a record.
+    Reserved(u64, Reserve),
+}
+
 /// Room reserved for one message. Write the payload in place, then
 /// [`commit`](Self::commit); dropping it uncommitted abandons it.
 #[derive(Debug)]
@@ -259,8 +331,6 @@ pub struct Claim<'a> {
     offset: u64,
     len: u32,
     size: u32,
-    /// The checksum, when the payload came from our own memory (`append`).
-    crc: Option<u32>,
     done: bool,
 }
 
@@ -303,29 +373,18 @@ impl Claim<'_> {
         }
     }
 
-    fn write_payload(&mut self, payload: &[u8]) -> Result<()> {
-        let start = self.offset + format::RECORD_HEADER_LEN;
-        self.seg().map.write_at(start, payload)?;
-        // From our own copy: no need to read the shared bytes back.
-        self.crc = Some(format::checksum(payload));
-        Ok(())
-    }
-
     /// Commits the message: computes its checksum and publishes it with a
     /// release store. Returns its id.
     pub fn commit(mut self) -> Result<u64> {
         let seg = self.seg();
         let start = self.offset + format::RECORD_HEADER_LEN;
-        let crc = match self.crc {
-            Some(crc) => crc,
-            None => seg.map.guarded(|| {
-                // SAFETY: the payload lies inside the segment; see `as_mut_slice`
-                // for who may touch it. Read under `guarded`, so a truncated
-                // file is an error, not a signal.
-                let payload = unsafe { seg.map.slice(start, self.len as usize) }.expect("inside");
-                format::checksum(payload)
-            })?,
-        };
+        let crc = seg.map.guarded(|| {
+            // SAFETY: the payload lies inside the segment; see `as_mut_slice`
+            // for who may touch it. Read under `guarded`, so a truncated
+            // file is an error, not a signal.
+            let payload = unsafe { seg.map.slice(start, self.len as usize) }.expect("inside");
+            format::checksum(payload)
+        })?;
         let meta = format::encode_meta(self.len, crc);
         seg.map.write_pod(self.offset + 8, &meta.to_le_bytes())?;
         // Step 6 (C1 in `protocol`): the payload and its length and

@@ -19,6 +19,7 @@ use crate::options::Mode;
 impl Mapping {
     /// Checks that `offset..offset + len` lies in the window; returns the
     /// offset as an index.
+    #[inline]
     fn check_range(&self, offset: u64, len: usize) -> Result<usize, AccessError> {
         match offset.checked_add(len as u64) {
             Some(end) if end <= self.len as u64 => Ok(offset as usize),
@@ -31,6 +32,7 @@ impl Mapping {
         }
     }
 
+    #[inline]
     fn check_writable(&self, what: &'static str) -> Result<(), AccessError> {
         if self.mode == Mode::ReadOnly {
             return Err(AccessError::NotWritable {

@@ -115,6 +115,7 @@ impl Mapping {
     }
 
     /// The window's length in bytes.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -126,6 +127,7 @@ impl Mapping {
 
     /// The address of the first mapped byte. Dereferencing it is subject to
     /// the contract of [`as_slice`](Self::as_slice).
+    #[inline]
     pub fn as_ptr(&self) -> *const u8 {
         self.region.ptr()
     }
@@ -142,26 +144,34 @@ impl Mapping {
     /// mapping with anonymous memory: every access fails from then on (an
     /// atomic reference taken earlier is not re-checked), and the file must
     /// be opened again.
+    #[inline]
     pub fn is_poisoned(&self) -> bool {
         self.fault.poisoned.load(Ordering::Acquire)
     }
 
     /// The error for a poisoned mapping, if it is one.
+    #[inline]
     pub(crate) fn check_poison(&self) -> Result<(), PoisonedError> {
         if !self.is_poisoned() {
             return Ok(());
         }
+        Err(self.poisoned_error())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn poisoned_error(&self) -> PoisonedError {
         let addr = self
             .fault
             .first_fault
             .load(Ordering::Acquire)
             .saturating_sub(1);
         let offset = self.file_offset_of(addr);
-        Err(PoisonedError {
+        PoisonedError {
             path: self.path.clone(),
             offset,
             cause: self.fault_cause(offset),
-        })
+        }
     }
 
     /// The file offset of an address inside the mapping.

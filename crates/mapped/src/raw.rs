@@ -83,6 +83,7 @@ impl RawRegion {
     }
 
     /// The first byte the caller asked for.
+    #[inline]
     pub(crate) fn ptr(&self) -> *mut u8 {
         if self.region_len == 0 {
             return NonNull::dangling().as_ptr();
