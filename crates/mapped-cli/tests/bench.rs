@@ -78,6 +78,48 @@ fn bench_ipc_runs_with_peer_processes() {
     for key in ["latency", "throughput", "targets"] {
         assert!(v.get(key).is_some(), "no {key} in {v}");
     }
+    let rows = |key: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key} is not an array"))
+            .iter()
+            .map(|r| format!("{} {}", r["transport"].as_str().unwrap(), r["payload"]))
+            .collect()
+    };
+    let latency = rows("latency");
+    for row in [
+        "spin 8",
+        "futex 4",
+        "log-spin 64",
+        "log-block 64",
+        "log-1way-spin 64",
+        "log-1way-block 64",
+        "log-1way-spin 4096",
+    ] {
+        assert!(
+            latency.contains(&row.to_string()),
+            "no {row} in {latency:?}"
+        );
+    }
+    let throughput = rows("throughput");
+    for row in [
+        "ring 64",
+        "pipe 64",
+        "log 64",
+        "log-2w 64",
+        "log 4096",
+        "log-append-2 64",
+        "log-sync-8 64",
+    ] {
+        assert!(
+            throughput.contains(&row.to_string()),
+            "no {row} in {throughput:?}"
+        );
+    }
+    // Every target got a measured ratio (PASS or MISS, never unmeasured).
+    for t in v["targets"].as_array().unwrap() {
+        assert!(t["ratio"].is_object(), "target not measured: {t}");
+    }
 }
 
 #[test]

@@ -109,6 +109,20 @@ pub(crate) fn experiments(plan: &Plan, opts: &IpcOptions) -> Vec<Exp> {
             false,
             Box::new(move |c| log::latency(c, "block", size, lb, warm(lb))),
         );
+        add(
+            "mapped-log, one writer to a spinning reader, stamped (one log, no echo)".into(),
+            "log-1way-spin",
+            size,
+            false,
+            Box::new(move |c| log::oneway(c, "spin", size, ls, warm(ls))),
+        );
+        add(
+            "mapped-log, one writer to a blocking reader, stamped (one log, no echo)".into(),
+            "log-1way-block",
+            size,
+            false,
+            Box::new(move |c| log::oneway(c, "block", size, lb, warm(lb))),
+        );
         if size == 64 {
             add(
                 "mapped-log, default reader (spins 50 µs, then sleeps)".into(),
@@ -159,7 +173,14 @@ pub(crate) fn experiments(plan: &Plan, opts: &IpcOptions) -> Vec<Exp> {
             "log",
             size,
             false,
-            Box::new(move |c| log::throughput(c, size, n)),
+            Box::new(move |c| log::throughput(c, size, n, 1)),
+        );
+        add(
+            "mapped-log, two writer processes, spinning reader".into(),
+            "log-2w",
+            size,
+            false,
+            Box::new(move |c| log::throughput(c, size, n, 2)),
         );
         #[cfg(feature = "peers")]
         if opts.peers {

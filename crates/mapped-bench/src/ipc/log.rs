@@ -11,6 +11,7 @@ use mapped_log::{Appender, Durability, Log, LogOptions, Reader, Start, WaitStrat
 use crate::error::{BenchError, Result};
 use crate::ipc::peer::{Ctl, PeerArgs, Watch};
 use crate::ipc::{Ctx, Outcome, histogram};
+use crate::sys::mono_ns;
 
 const PING: &str = "ping";
 const PONG: &str = "pong";
@@ -102,12 +103,78 @@ pub(crate) fn latency(
     })
 }
 
-/// Main side of streaming: the peer appends `n` messages, we read them
-/// with a spinning reader.
-pub(crate) fn throughput(ctx: &Ctx<'_>, size: usize, n: u64) -> Result<Outcome> {
+/// How long the writer of the one-way experiment leaves between
+/// messages: long enough for a spinning reader to be back at the tail, and
+/// for a blocking reader to be asleep, when the next one comes.
+fn oneway_gap_ns(variant: &str) -> u64 {
+    match variant {
+        "spin" => 20_000,
+        _ => 300_000,
+    }
+}
+
+/// Main side of the one-way experiment: the peer appends messages carrying
+/// a `CLOCK_MONOTONIC` stamp taken just before its append, spaced out; we
+/// read them and record the time from the stamp to the message in hand.
+/// One writer, one reader, one log: no echo, no halving.
+pub(crate) fn oneway(
+    ctx: &Ctx<'_>,
+    variant: &'static str,
+    size: usize,
+    n: u64,
+    warmup: u64,
+) -> Result<Outcome> {
+    let args = PeerArgs {
+        kind: "log-1way".into(),
+        n,
+        warmup,
+        size,
+        variant: variant.into(),
+        ..PeerArgs::default()
+    };
+    let setup = |dir: &Path| -> Result<Reader> {
+        let log = Log::create(dir.join(LOG), options())?;
+        let mut reader = log.reader(Start::Beginning)?;
+        reader.set_wait_strategy(strategy(variant));
+        Ok(reader)
+    };
+    ctx.run(args, 1, setup, |ctl, reader, watch| {
+        let mut h = histogram();
+        ctl.go();
+        for i in 0..warmup + n {
+            let (got, stamp) = loop {
+                if let Some(m) = reader.next(Some(Duration::from_millis(20)))? {
+                    let now = mono_ns();
+                    let p = m.payload();
+                    break (seq_of(p), u64_at(p, 8).map(|t| now.saturating_sub(t)));
+                }
+                watch.check()?;
+            };
+            if got != i {
+                return Err(mismatch(i, got));
+            }
+            if i >= warmup {
+                h.saturating_record(stamp.unwrap_or(0).max(1));
+            }
+        }
+        Ok(Outcome::Latency(h))
+    })
+}
+
+fn u64_at(payload: &[u8], at: usize) -> Option<u64> {
+    payload
+        .get(at..at + 8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+}
+
+/// Main side of streaming: `writers` peers append `n` messages between
+/// them, we read them with a spinning reader, checking each writer's
+/// sequence.
+pub(crate) fn throughput(ctx: &Ctx<'_>, size: usize, n: u64, writers: usize) -> Result<Outcome> {
+    let per = (n / writers as u64).max(1);
     let args = PeerArgs {
         kind: "log-tput".into(),
-        n,
+        n: per,
         size,
         ..PeerArgs::default()
     };
@@ -117,16 +184,25 @@ pub(crate) fn throughput(ctx: &Ctx<'_>, size: usize, n: u64) -> Result<Outcome> 
         reader.set_wait_strategy(WaitStrategy::Spin);
         Ok(reader)
     };
-    ctx.run(args, 1, setup, |ctl, reader, watch| {
+    ctx.run(args, writers, setup, |ctl, reader, watch| {
+        let mut next = vec![0u64; writers];
+        let total = per * writers as u64;
         ctl.go();
         let start = Instant::now();
-        for i in 0..n {
-            let got = next_seq(reader, watch)?;
-            if got != i {
-                return Err(mismatch(i, got));
+        for i in 0..total {
+            let (seq, writer) = loop {
+                if let Some(m) = reader.next(Some(Duration::from_millis(20)))? {
+                    let p = m.payload();
+                    break (seq_of(p), u64_at(p, 8).unwrap_or(u64::MAX));
+                }
+                watch.check()?;
+            };
+            match next.get_mut(writer as usize) {
+                Some(want) if *want == seq => *want += 1,
+                _ => return Err(mismatch(i, seq)),
             }
         }
-        Ok(Outcome::Rate(n, start.elapsed().as_nanos() as u64))
+        Ok(Outcome::Rate(total, start.elapsed().as_nanos() as u64))
     })
 }
 
@@ -194,12 +270,35 @@ pub(crate) fn peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
                 }
             }
         }
+        "log-1way" => {
+            let mut app = Appender::new(&Log::open(a.dir.join(LOG))?)?;
+            let mut msg = vec![0x5au8; a.size.max(16)];
+            let gap = oneway_gap_ns(&a.variant);
+            ctl.peer_ready();
+            ctl.wait_go(&mut watch)?;
+            for i in 0..a.warmup + a.n {
+                msg[..8].copy_from_slice(&i.to_le_bytes());
+                let stamp = mono_ns();
+                msg[8..16].copy_from_slice(&stamp.to_le_bytes());
+                app.append(&msg)?;
+                // Spin, not sleep: a sleep's wake-up would be later than
+                // asked by about as much as what is measured.
+                while mono_ns() < stamp + gap {
+                    std::hint::spin_loop();
+                }
+                if i % 1024 == 0 {
+                    watch.check()?;
+                }
+            }
+        }
         "log-tput" | "log-append" => {
             let mut app = Appender::new(&Log::open(a.dir.join(LOG))?)?;
             if a.variant == "sync" {
                 app.set_durability(Durability::Sync)?;
             }
-            let mut msg = vec![0x5au8; a.size];
+            let mut msg = vec![0x5au8; a.size.max(16)];
+            // Which writer: the reader checks each one's sequence.
+            msg[8..16].copy_from_slice(&(a.index as u64).to_le_bytes());
             ctl.peer_ready();
             ctl.wait_go(&mut watch)?;
             for i in 0..a.n {

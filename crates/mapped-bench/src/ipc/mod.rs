@@ -4,7 +4,9 @@
 //! Latency rows bounce a message between two processes pinned to
 //! different CPUs and report one-way latency as half the round trip
 //! (p50, p99, p99.9, max over all round trips, and the p50 and p99 spread
-//! over repetitions). Raw baselines: a spinning ping-pong through an
+//! over repetitions). The log's stamped rows instead send one way only,
+//! from one writer to one reader, each message carrying the
+//! `CLOCK_MONOTONIC` time of its append. Raw baselines: a spinning ping-pong through an
 //! `AtomicU64` in a shared mapping (the floor for spinning transports) and
 //! a futex ping-pong (the floor for blocking ones). Throughput rows stream
 //! messages from a peer to the main process: a bare single-producer
@@ -118,11 +120,13 @@ pub struct LatencyRow {
     /// What was measured.
     pub name: String,
     /// A short key: `spin`, `futex`, `pipe`, `unix`, `log-spin`,
-    /// `log-block`, `log-default`, `iceoryx2`.
+    /// `log-block`, `log-default`, `log-1way-spin`, `log-1way-block`,
+    /// `iceoryx2`.
     pub transport: String,
     /// Payload bytes per message.
     pub payload: usize,
-    /// Round trips per repetition (after a warm-up).
+    /// Samples per repetition (after a warm-up): round trips, or messages
+    /// for the stamped rows.
     pub round_trips: u64,
     /// One-way p50 (half the round trip) per repetition, in nanoseconds.
     pub p50_ns: Summary,
@@ -332,7 +336,7 @@ pub fn peer_main(args: &[String]) -> Result<()> {
         "futex" => raw::futex_peer(&a, &ctl),
         "ring" => raw::ring_peer(&a, &ctl),
         "pipe-lat" | "pipe-tput" | "unix-lat" | "unix-tput" => stream::peer(&a, &ctl),
-        "log-lat" | "log-tput" | "log-append" => log::peer(&a, &ctl),
+        "log-lat" | "log-1way" | "log-tput" | "log-append" => log::peer(&a, &ctl),
         #[cfg(feature = "peers")]
         "ice-lat" | "ice-tput" => ice::peer(&a, &ctl),
         other => Err(BenchError::PeerArgs {

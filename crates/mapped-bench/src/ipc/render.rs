@@ -25,13 +25,14 @@ pub(crate) fn render(r: &IpcReport) -> String {
 
     let _ = writeln!(
         out,
-        "\nLatency, one way (half the round trip): p50 per repetition, median [min–max]; \
-         p99, p99.9 and max over all round trips"
+        "\nLatency, one way (half the round trip, or from a stamp in the payload for the \
+         stamped rows): p50 per repetition, median [min–max]; p99, p99.9 and max over all \
+         samples"
     );
     let mut t = Table::new(&[
         "transport",
         "payload",
-        "round trips",
+        "samples",
         "p50",
         "p99",
         "p99.9",
