@@ -67,6 +67,39 @@ impl Drop for Pin {
     }
 }
 
+/// Bytes of this process's mapping that starts at `addr` mapped with
+/// 2 MiB page-table entries (`FilePmdMapped` plus `ShmemPmdMapped` in
+/// `/proc/self/smaps`), or `None` if it cannot be read.
+pub(crate) fn pmd_mapped_bytes(addr: usize) -> Option<u64> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    let start = format!("{addr:x}-");
+    let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&start));
+    lines.next()?;
+    let mut kib = 0;
+    for line in lines {
+        // The next mapping's header line starts with its address range.
+        if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.contains('-') && !w.ends_with(':'))
+        {
+            break;
+        }
+        if let Some(rest) = line
+            .strip_prefix("FilePmdMapped:")
+            .or_else(|| line.strip_prefix("ShmemPmdMapped:"))
+        {
+            kib += rest
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()?;
+        }
+    }
+    Some(kib * 1024)
+}
+
 /// `CLOCK_MONOTONIC` in nanoseconds: the same clock in every process of
 /// the machine, unlike `Instant`, whose values cannot cross processes.
 pub(crate) fn mono_ns() -> u64 {

@@ -48,6 +48,20 @@ fn bench_io_writes_a_report_json_and_svg() {
         "{v}"
     );
     assert_eq!(shared["copy_pss"].as_array().map(Vec::len), Some(4), "{v}");
+    // The 2 MiB-page rows: pread, read_at and in_place on one page cache.
+    let huge: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["cache"] == "warm_huge")
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(huge, ["pread", "read_at", "in_place"], "{v}");
+    assert!(stdout.contains("warm, 2 MiB pages"), "{stdout}");
+    // Every target is judged.
+    for t in v["targets"].as_array().unwrap() {
+        assert!(t["ratio"].is_object(), "target not measured: {t}");
+    }
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
     // The tool's own benchmark file is gone afterwards.
     let left: Vec<_> = std::fs::read_dir(dir.path())
@@ -90,6 +104,7 @@ fn bench_ipc_runs_with_peer_processes() {
     for row in [
         "spin 8",
         "futex 4",
+        "futex-1way 4",
         "log-spin 64",
         "log-block 64",
         "log-1way-spin 64",

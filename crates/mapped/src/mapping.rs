@@ -66,12 +66,17 @@ impl Mapping {
     ) -> Result<Mapping, OpenError> {
         use std::os::fd::AsFd;
         crate::guard::install().map_err(|e| IoError::new(&path, Op::Map, e))?;
+        // Advice shapes how pages come in (read-ahead, page size: see
+        // `Advice::HugePage`), so when both are asked for, the advice goes
+        // first and the pages are populated after it; `MAP_POPULATE` would
+        // read them in during `mmap`, before any advice.
+        let populate_late = opts.populate && opts.advice.is_some();
         let region = RawRegion::map(
             file.as_fd(),
             opts.offset,
             len,
             opts.mode.protection(),
-            opts.populate,
+            opts.populate && !populate_late,
         )
         .map_err(|e| IoError::new(&path, Op::Map, e))?;
         let map = Mapping {
@@ -85,11 +90,14 @@ impl Mapping {
             sync_failed: AtomicBool::new(false),
             first_sync_failure: std::sync::OnceLock::new(),
         };
+        if let Some(advice) = opts.advice {
+            map.advise(advice)?;
+        }
         if opts.lock {
             map.lock()?;
         }
-        if let Some(advice) = opts.advice {
-            map.advise(advice)?;
+        if populate_late {
+            map.populate_now();
         }
         Ok(map)
     }

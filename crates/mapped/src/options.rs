@@ -112,7 +112,9 @@ impl MapOptions {
     }
 
     /// `MAP_POPULATE`: read the whole range into memory (and the page
-    /// tables) now, rather than fault it in page by page later.
+    /// tables) now, rather than fault it in page by page later. With an
+    /// [`advice`](Self::advice), the advice is given first and the pages
+    /// read in after it (`MADV_POPULATE_READ`), so that it applies to them.
     pub fn populate(&mut self, populate: bool) -> &mut Self {
         self.populate = populate;
         self

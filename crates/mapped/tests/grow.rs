@@ -220,6 +220,46 @@ fn advice_succeeds() {
 }
 
 #[test]
+fn populate_with_advice_reads_in_every_page_of_an_evicted_file() {
+    use std::os::fd::AsRawFd;
+    // Under the target directory, on the repository's disk: a file system
+    // whose clean pages can be evicted (not tmpfs, where they are the file).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = dir.path().join("populate");
+    // With advice, population is done by `MADV_POPULATE_READ` after the
+    // advice rather than by `MAP_POPULATE`: it must still read in every page.
+    let pages = 64;
+    std::fs::write(&path, pattern_bytes(3, pages * PAGE)).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    file.sync_all().unwrap();
+    // SAFETY: posix_fadvise on our own open descriptor; changes no data.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0);
+    let before = mapped::residency(&path).unwrap().resident_pages();
+    assert!(
+        before < pages / 2,
+        "{before} of {pages} pages stayed cached"
+    );
+    for advice in [Advice::Random, Advice::HugePage, Advice::Sequential] {
+        let map = MapOptions::new()
+            .advice(advice)
+            .populate(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{advice:?}: {e}"));
+        assert_eq!(
+            map.residency().unwrap().resident_pages(),
+            pages,
+            "{advice:?}"
+        );
+        let mut buf = vec![0u8; pages * PAGE];
+        map.read_at(0, &mut buf).unwrap();
+        assert_eq!(buf, pattern_bytes(3, pages * PAGE));
+        // SAFETY: as above.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
+}
+
+#[test]
 fn grow_and_remap_after_advice_on_part_of_the_window() {
     // Advice on part of a window splits the kernel's VMA, which `mremap`
     // alone cannot resize.

@@ -146,6 +146,8 @@ pub enum AdviceKind {
     Random,
     /// `MADV_SEQUENTIAL`: aggressive read-ahead.
     Sequential,
+    /// `MADV_HUGEPAGE`: 2 MiB pages where the page cache allows.
+    HugePage,
 }
 
 impl AdviceKind {
@@ -155,6 +157,7 @@ impl AdviceKind {
             AdviceKind::Default => "default",
             AdviceKind::Random => "random",
             AdviceKind::Sequential => "sequential",
+            AdviceKind::HugePage => "huge_page",
         }
     }
 }
@@ -165,6 +168,9 @@ impl AdviceKind {
 pub enum Cache {
     /// In the page cache, and (for long-lived mappings) in the page tables.
     Warm,
+    /// In the page cache in 2 MiB folios, read in through a mapping with
+    /// `Advice::HugePage`, which maps them with 2 MiB pages.
+    WarmHuge,
     /// Evicted before each repetition.
     Cold,
 }
@@ -377,6 +383,9 @@ pub fn run_io_with(
             cached * 100.0
         ));
     }
+    let (huge, huge_notes) = read::huge_rows(&file, &plan, progress)?;
+    rows.extend(huge);
+    notes.extend(huge_notes);
     let (cold, cold_notes) = read::cold_rows(&file, &plan, progress)?;
     rows.extend(cold);
     notes.extend(cold_notes);

@@ -95,6 +95,83 @@ pub(crate) fn warm_rows(
     Ok((rows, cached))
 }
 
+/// Random 4 KiB reads with the file cached in 2 MiB folios and mapped
+/// with 2 MiB pages: the file is evicted, then read in through a mapping
+/// with `Advice::HugePage` and `populate` (the advice goes first), so the
+/// kernel caches it in large folios; `pread`, `read_at` and in-place reads
+/// then share that page cache. Also reports how much of the mapping the
+/// kernel mapped with 2 MiB pages.
+pub(crate) fn huge_rows(
+    file: &BenchFile,
+    plan: &Plan,
+    progress: &dyn Progress,
+) -> Result<(Vec<ReadRow>, Vec<String>)> {
+    const METHODS: [Method; 3] = [Method::Pread, Method::ReadAt, Method::InPlace];
+    let size = 4096u64;
+    progress.phase("warm reads, 2 MiB pages", (plan.reps + 1) as u64);
+    let mut notes = Vec::new();
+    let left = file.evict()?;
+    let map = file.map_with(
+        MapOptions::new()
+            .advice(mapped::Advice::HugePage)
+            .populate(true),
+    )?;
+    let huge = crate::sys::pmd_mapped_bytes(map.as_ptr() as usize);
+    notes.push(match huge {
+        Some(b) => format!(
+            "2 MiB-page rows: the file was evicted ({:.0}% stayed cached), then read in through \
+             a mapping with Advice::HugePage and populate; the kernel mapped {:.0}% of it with \
+             2 MiB pages (FilePmdMapped); pread reads the same page cache",
+            left * 100.0,
+            b as f64 * 100.0 / file.len.max(1) as f64
+        ),
+        None => "2 MiB-page rows: /proc/self/smaps is unreadable, so whether the kernel used \
+                 2 MiB pages is unknown"
+            .to_string(),
+    });
+    let ops = plan.warm_ops(size);
+    let offsets = offsets(Access::Random, size, ops, file.len, file.len, 3);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut ns = vec![Vec::new(); METHODS.len()];
+    for round in 0..=plan.reps {
+        for (i, &method) in METHODS.iter().enumerate() {
+            let t = run(
+                method,
+                &file.file,
+                &file.path,
+                Some(&map),
+                &offsets,
+                size as usize,
+                &mut buf,
+            )?;
+            if round > 0 {
+                ns[i].push(t);
+            }
+        }
+        progress.step("random 4 KiB");
+    }
+    let rows = METHODS
+        .iter()
+        .enumerate()
+        .map(|(i, &method)| {
+            let advice = match method {
+                Method::Pread => AdviceKind::Default,
+                _ => AdviceKind::HugePage,
+            };
+            row(
+                Cache::WarmHuge,
+                Access::Random,
+                size,
+                method,
+                advice,
+                ops,
+                &ns[i],
+            )
+        })
+        .collect();
+    Ok((rows, notes))
+}
+
 /// One cold case: what to read, how, and how often.
 struct ColdCase {
     access: Access,
@@ -186,6 +263,9 @@ pub(crate) fn cold_rows(
                         }
                         A::Sequential => {
                             opts.advice(Advice::Sequential);
+                        }
+                        A::HugePage => {
+                            opts.advice(Advice::HugePage);
                         }
                     }
                     let fd = fresh

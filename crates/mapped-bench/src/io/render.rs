@@ -27,7 +27,7 @@ pub(crate) fn render(r: &IoReport) -> String {
         bytes(f.hot_len)
     );
 
-    for cache in [Cache::Warm, Cache::Cold] {
+    for cache in [Cache::Warm, Cache::WarmHuge, Cache::Cold] {
         let rows: Vec<_> = r.rows.iter().filter(|x| x.cache == cache).collect();
         if rows.is_empty() {
             continue;
@@ -36,10 +36,11 @@ pub(crate) fn render(r: &IoReport) -> String {
         let _ = writeln!(
             out,
             "\nReads, {} (time per operation median [min–max]; rate against pread{})",
-            if cold {
-                "cold: file evicted before each repetition"
-            } else {
-                "warm: file in the page cache"
+            match cache {
+                Cache::Cold => "cold: file evicted before each repetition",
+                Cache::Warm => "warm: file in the page cache",
+                Cache::WarmHuge =>
+                    "warm, 2 MiB pages: file read in through a mapping with Advice::HugePage",
             },
             if cold {
                 "; bytes read from storage and left cached"

@@ -80,6 +80,13 @@ pub(crate) fn experiments(plan: &Plan, opts: &IpcOptions) -> Vec<Exp> {
         false,
         Box::new(move |c| raw::futex_latency(c, lb, warm(lb))),
     );
+    add(
+        "futex wake, one way, stamped (the waiter asleep when woken)".into(),
+        "futex-1way",
+        4,
+        false,
+        Box::new(move |c| raw::futex_oneway(c, lb, warm(lb))),
+    );
     for size in [64, 4096] {
         add(
             "pipe (a FIFO each way)".into(),

@@ -106,7 +106,7 @@ pub(crate) fn latency(
 /// How long the writer of the one-way experiment leaves between
 /// messages: long enough for a spinning reader to be back at the tail, and
 /// for a blocking reader to be asleep, when the next one comes.
-fn oneway_gap_ns(variant: &str) -> u64 {
+pub(crate) fn oneway_gap_ns(variant: &str) -> u64 {
     match variant {
         "spin" => 20_000,
         _ => 300_000,

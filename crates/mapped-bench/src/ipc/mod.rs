@@ -334,6 +334,7 @@ pub fn peer_main(args: &[String]) -> Result<()> {
     let r = match a.kind.as_str() {
         "spin" => raw::spin_peer(&a, &ctl),
         "futex" => raw::futex_peer(&a, &ctl),
+        "futex-1way" => raw::futex_oneway_peer(&a, &ctl),
         "ring" => raw::ring_peer(&a, &ctl),
         "pipe-lat" | "pipe-tput" | "unix-lat" | "unix-tput" => stream::peer(&a, &ctl),
         "log-lat" | "log-1way" | "log-tput" | "log-append" => log::peer(&a, &ctl),

@@ -21,6 +21,7 @@ use mapped::Mapping;
 use crate::error::{BenchError, Result};
 use crate::ipc::peer::{Ctl, PING, PONG, PeerArgs};
 use crate::ipc::{Ctx, Outcome, histogram};
+use crate::sys::mono_ns;
 
 /// Main side of the spinning ping-pong: one-way latency is half of each
 /// round trip.
@@ -125,6 +126,71 @@ pub(crate) fn futex_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
         }
         pong.store(i, Ordering::Release);
         let _ = mapped::wake(pong, 1);
+    }
+    ctl.peer_done(a.index);
+    Ok(())
+}
+
+/// Main side of the one-way futex baseline: the peer stores a
+/// `CLOCK_MONOTONIC` stamp, bumps the futex word and wakes us, spacing its
+/// wake-ups as the log's stamped blocking row does; we record the time
+/// from the stamp to our return from the wait. The floor for a reader
+/// asleep when its message comes.
+pub(crate) fn futex_oneway(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome> {
+    let args = PeerArgs {
+        kind: "futex-1way".into(),
+        n,
+        warmup,
+        ..PeerArgs::default()
+    };
+    ctx.run(
+        args,
+        1,
+        |_| Ok(()),
+        |ctl, _, watch| {
+            let (seq, stamp) = (ctl.u32(PING), ctl.u64(PONG));
+            let mut h = histogram();
+            ctl.go();
+            let last = (warmup + n) as u32;
+            let mut seen = 0;
+            while seen < last {
+                let v = loop {
+                    let v = seq.load(Ordering::Acquire);
+                    if v > seen {
+                        break v;
+                    }
+                    let _ = mapped::wait(seq, v, Some(Duration::from_millis(10)));
+                    watch.tick()?;
+                };
+                let took = mono_ns().saturating_sub(stamp.load(Ordering::Acquire));
+                // Woken later than the next wake-up (possible only if we
+                // were descheduled for a whole gap): that one is lost, as
+                // a futex word keeps no queue; time the latest.
+                if v == seen + 1 && u64::from(v) > warmup {
+                    h.saturating_record(took.max(1));
+                }
+                seen = v;
+            }
+            Ok(Outcome::Latency(h))
+        },
+    )
+}
+
+pub(crate) fn futex_oneway_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
+    let (seq, stamp) = (ctl.u32(PING), ctl.u64(PONG));
+    let gap = crate::ipc::log::oneway_gap_ns("block");
+    let mut watch = a.watch(ctl);
+    ctl.peer_ready();
+    ctl.wait_go(&mut watch)?;
+    for i in 1..=(a.warmup + a.n) as u32 {
+        let t = mono_ns();
+        stamp.store(t, Ordering::Release);
+        seq.store(i, Ordering::Release);
+        let _ = mapped::wake(seq, 1);
+        while mono_ns() < t + gap {
+            std::hint::spin_loop();
+        }
+        watch.tick()?;
     }
     ctl.peer_done(a.index);
     Ok(())
