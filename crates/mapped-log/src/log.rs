@@ -232,6 +232,14 @@ impl Inner {
         crate::words::u32_at(&self.control, format::CONTROL_NOTIFY)
     }
 
+    pub(crate) fn cuts(&self) -> &AtomicU64 {
+        crate::words::u64_at(&self.control, format::CONTROL_CUTS)
+    }
+
+    pub(crate) fn last_cut(&self) -> &AtomicU64 {
+        crate::words::u64_at(&self.control, format::CONTROL_LAST_CUT)
+    }
+
     pub(crate) fn waiters(&self) -> &AtomicU32 {
         crate::words::u32_at(&self.control, format::CONTROL_WAITERS)
     }

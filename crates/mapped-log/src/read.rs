@@ -78,6 +78,12 @@ enum Step {
     },
     Skip(u64),
     NextSegment,
+    /// Recovery cut the log (the count is now `cuts`), last at `id`: if we
+    /// stand past it, appends after the cut land below us.
+    Cut {
+        cuts: u64,
+        id: u64,
+    },
     /// Nothing more yet: at the tail.
     AtTail,
     /// A record below the tail is not finished (all-zero word).
@@ -104,6 +110,8 @@ pub struct Reader {
     check_payloads: bool,
     /// Set to make a waiting reader return (a readiness watcher's stop).
     stop: Option<Arc<AtomicBool>>,
+    /// The log's cut count when we last looked (see [`Step::Cut`]).
+    cuts_seen: u64,
 }
 
 /// A sleeper flag of the control file, held through a lock of our own: a
@@ -147,7 +155,7 @@ impl Log {
                             .wrapping_add(1)
                 {
                     if let Some(prev) = inner.open_segment(index - 1)? {
-                        return Ok(Reader::new(self, prev, size));
+                        return Reader::new(self, prev, size);
                     }
                 }
                 let id = index * size + offset.min(size);
@@ -165,7 +173,7 @@ impl Log {
                 });
             }
         };
-        let mut reader = Reader::new(self, seg, format::SEGMENT_HEADER_LEN);
+        let mut reader = Reader::new(self, seg, format::SEGMENT_HEADER_LEN)?;
         match start {
             Start::Beginning => {}
             Start::End => {
@@ -213,11 +221,13 @@ impl Reader {
                 id,
             });
         }
-        Ok(Reader::new(log, seg, offset))
+        Reader::new(log, seg, offset)
     }
 
-    fn new(log: &Log, seg: Segment, offset: u64) -> Reader {
-        Reader {
+    fn new(log: &Log, seg: Segment, offset: u64) -> Result<Reader> {
+        let inner = &log.inner;
+        let cuts_seen = inner.ctl(|| inner.cuts().load(Ordering::Acquire))?;
+        Ok(Reader {
             log: log.clone(),
             seg,
             offset,
@@ -226,7 +236,8 @@ impl Reader {
             sleeper: None,
             check_payloads: true,
             stop: None,
-        }
+            cuts_seen,
+        })
     }
 
     /// A reader at this one's position that skips payload checksums and
@@ -242,7 +253,8 @@ impl Reader {
                 oldest: self.log.first_segment().unwrap_or(0) * self.seg.size()
                     + format::SEGMENT_HEADER_LEN,
             })?;
-        let mut watcher = Reader::new(&self.log, seg, self.offset);
+        let mut watcher = Reader::new(&self.log, seg, self.offset)?;
+        watcher.cuts_seen = self.cuts_seen;
         watcher.check_payloads = false;
         watcher.stop = Some(stop);
         // An event loop's reader: never spin, sleep at once.
@@ -317,6 +329,53 @@ impl Reader {
 
     /// Examines the record at the current position. Never blocks.
     fn step(&self) -> Result<Step> {
+        let step = self.step_at();
+        // After examining the record: a record committed after a cut is
+        // seen only with the cut (its appender started after recovery).
+        let inner = &self.log.inner;
+        let cuts = inner.ctl(|| inner.cuts().load(Ordering::Acquire))?;
+        if cuts != self.cuts_seen {
+            let id = inner.ctl(|| inner.last_cut().load(Ordering::Acquire))?;
+            return Ok(Step::Cut { cuts, id });
+        }
+        step
+    }
+
+    /// Moves back to a cut below our position; takes note of the cut.
+    fn follow_cut(&mut self, cuts: u64, id: u64) -> Result<()> {
+        self.cuts_seen = cuts;
+        if id >= self.position() {
+            return Ok(());
+        }
+        let size = self.seg.size();
+        // An id at a segment boundary names the end of the segment before.
+        let (index, offset) = if id % size == 0 && id > 0 {
+            (id / size - 1, size)
+        } else {
+            (id / size, id % size)
+        };
+        if offset < format::SEGMENT_HEADER_LEN || offset % format::RECORD_ALIGN != 0 {
+            return Err(self.seg.corrupt(
+                self.offset,
+                format!("the last cut of the log names {id}, not a record boundary"),
+            ));
+        }
+        if index != self.seg.index {
+            self.seg = self
+                .log
+                .inner
+                .open_segment(index)?
+                .ok_or_else(|| LogError::NoSuchId {
+                    path: self.log.dir().to_path_buf(),
+                    id,
+                })?;
+        }
+        self.offset = offset;
+        Ok(())
+    }
+
+    /// Examines the record at the current position, apart from cuts.
+    fn step_at(&self) -> Result<Step> {
         let seg = &self.seg;
         let off = self.offset;
         let cap = seg.size();
@@ -389,6 +448,7 @@ impl Reader {
             match self.step()? {
                 Step::Message { len, size } => return Ok(Some(self.take(len, size))),
                 Step::Skip(size) => self.offset += size,
+                Step::Cut { cuts, id } => self.follow_cut(cuts, id)?,
                 Step::NextSegment => {
                     if !self.advance_segment()? {
                         return Ok(None);
@@ -417,6 +477,10 @@ impl Reader {
                 Step::Message { len, size } => (len, size),
                 Step::Skip(size) => {
                     self.offset += size;
+                    continue;
+                }
+                Step::Cut { cuts, id } => {
+                    self.follow_cut(cuts, id)?;
                     continue;
                 }
                 Step::NextSegment => {

@@ -331,6 +331,12 @@ impl Inner {
             std::fs::remove_file(&path).map_err(|e| LogError::io(&path, "remove", e))?;
             report.segments_removed.push(i);
         }
+        if cut < tail || !report.segments_removed.is_empty() {
+            // Readers waiting past the cut move back to it (section 15 of
+            // docs/format.md): where, then that it happened.
+            self.last_cut().store(index * size + cut, Ordering::Release);
+            self.cuts().fetch_add(1, Ordering::AcqRel);
+        }
         self.tail_segment().store(index, Ordering::Release);
         if restarted {
             // Every process of the last boot is gone: their slots and their

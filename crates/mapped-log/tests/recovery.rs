@@ -690,3 +690,53 @@ fn durable_position_at_the_end_of_a_full_segment() {
     assert_eq!(id, 4096 + format::SEGMENT_HEADER_LEN);
     assert_eq!(read_all(&log).len(), 5);
 }
+
+#[test]
+fn explicit_recovery_below_a_waiting_reader_moves_it_back_to_the_cut() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = Log::create(&dir, opts()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let kept: Vec<u64> = (0..3u8).map(|i| app.append(&[i; 40]).unwrap()).collect();
+    let end = log.reader(Start::End).unwrap().position();
+    drop(app);
+    // What an appender killed while writing leaves: the reservation
+    // counter moved on past a record announced as Writing by its slot
+    // (17, held by nobody).
+    let seg0 = segment_path(&dir, 0);
+    let tail = u64::from_le_bytes(
+        pread(&seg0, format::SEGMENT_TAIL_OFFSET, 8)
+            .try_into()
+            .unwrap(),
+    );
+    assert_eq!(tail, end % SEGMENT);
+    let writing: u64 = 64 | 1 << 32 | 17 << 40;
+    pwrite(&seg0, tail, &writing.to_le_bytes());
+    pwrite(
+        &seg0,
+        format::SEGMENT_TAIL_OFFSET,
+        &(tail + 64).to_le_bytes(),
+    );
+    // A reader from the end now waits past it.
+    let mut reader = log.reader(Start::End).unwrap();
+    assert_eq!(reader.position(), end + 64);
+    assert!(reader.try_next().unwrap().is_none());
+    // With no appender alive, explicit recovery cuts the unfinished
+    // record: the tail goes back to where the next append lands.
+    let report = log.recover().unwrap();
+    assert_eq!(report.cut_at, Some(end), "{report:?}");
+    // Two appends after the cut: the first fills the hole exactly, so the
+    // second starts where the reader waited. It must still read both.
+    let mut app = Appender::new(&log).unwrap();
+    let ids = [app.append(&[7; 48]).unwrap(), app.append(&[8; 48]).unwrap()];
+    assert_eq!(ids, [end, end + 64]);
+    for (id, byte) in ids.into_iter().zip([7u8, 8]) {
+        let m = reader.next(Some(HANG)).unwrap().expect("the message");
+        assert_eq!((m.id(), m.payload()), (id, &[byte; 48][..]));
+    }
+    let all = read_all(&log);
+    assert_eq!(
+        all.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [kept, ids.to_vec()].concat()
+    );
+}
