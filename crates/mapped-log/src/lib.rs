@@ -53,6 +53,8 @@ mod inspect;
 #[cfg(not(loom))]
 mod log;
 #[cfg(not(loom))]
+mod prefault;
+#[cfg(not(loom))]
 mod read;
 #[cfg(not(loom))]
 mod ready;
