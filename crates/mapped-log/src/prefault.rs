@@ -117,6 +117,11 @@ impl Drop for Prefault {
 }
 
 fn helper(shared: &Shared) {
+    // The lowest priority (nice 19, for this thread only): the helper uses
+    // spare CPU, and must not take a core from the appender or a spinning
+    // reader when there is none; then it falls behind, and the appender
+    // takes its faults itself, as without it.
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
     // Where population stands: the segment and the offset reached.
     let mut at: Option<(u64, u64)> = None;
     loop {
