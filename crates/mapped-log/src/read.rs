@@ -602,8 +602,9 @@ impl Reader {
     }
 
     /// Waits for something to change. Returns `false` if the deadline
-    /// passed (or the reader was told to stop). Spins first (for the strategy's spin time), then sleeps on
-    /// the futex, for at most `cap` at a time.
+    /// passed (or the reader was told to stop). Spins first (for the
+    /// strategy's spin time), then sleeps on the futex, for at most `cap` at
+    /// a time.
     fn wait(
         &mut self,
         deadline: Option<Instant>,
