@@ -402,9 +402,11 @@ impl Reader {
                 Look::Writing { word, slot, .. } => Step::Writing { word, slot },
                 Look::Padding { size } => Step::Skip(size),
                 Look::Committed { size } => {
-                    let mut meta = [0u8; 8];
-                    seg.map.read_at(off + 8, &mut meta)?;
-                    let (len, crc) = format::decode_meta(u64::from_le_bytes(meta));
+                    // Word 1, after word 0's acquire load: the commit's
+                    // release store published it. (An atomic load, in the
+                    // host's order like every word: no nested guard.)
+                    let meta = seg.word(off + 8).load(Ordering::Relaxed);
+                    let (len, crc) = format::decode_meta(meta);
                     if len > self.log.max_message() {
                         return Err(seg.corrupt(
                             off,
@@ -462,15 +464,17 @@ impl Reader {
     /// The next message, waiting for it for at most `timeout` (`None`: for
     /// ever). `Ok(None)` when the timeout passes first.
     pub fn next(&mut self, timeout: Option<Duration>) -> Result<Option<Message<'_>>> {
-        let start = Instant::now();
-        let deadline = timeout.map(|t| start + t);
         let spin_for = match self.strategy {
             WaitStrategy::Spin => None,
             WaitStrategy::SpinThenSleep(d) => Some(d),
         };
-        // Where we started waiting on an unfinished record, for repair.
-        let mut stuck_since: Option<(u64, Instant)> = None;
-        let mut spins: u32 = 0;
+        // The clock costs tens of nanoseconds (a vDSO call), as much as a
+        // small message: it is read only once we have to wait, and then
+        // every few turns (`Turns`).
+        let mut turns = Turns::new(timeout);
+        // Where we started waiting on an unfinished record, for repair; the
+        // time is taken once we have waited there a while.
+        let mut stuck: Option<(u64, Option<Instant>)> = None;
         loop {
             let step = self.step()?;
             let (len, size) = match step {
@@ -487,36 +491,37 @@ impl Reader {
                     if self.advance_segment()? {
                         continue;
                     }
-                    if !self.wait(deadline, spin_for, start, &mut spins, None)? {
+                    if !self.wait(&mut turns, spin_for, None)? {
                         return Ok(None);
                     }
                     continue;
                 }
                 Step::AtTail => {
-                    stuck_since = None;
-                    if !self.wait(deadline, spin_for, start, &mut spins, None)? {
+                    stuck = None;
+                    if !self.wait(&mut turns, spin_for, None)? {
                         return Ok(None);
                     }
                     continue;
                 }
                 Step::Unannounced | Step::Writing { .. } => {
                     let pos = self.position();
-                    let since = match stuck_since {
-                        Some((p, t)) if p == pos => t,
-                        _ => {
-                            let now = Instant::now();
-                            stuck_since = Some((pos, now));
-                            now
+                    match &mut stuck {
+                        Some((p, since)) if *p == pos => {
+                            if turns.clock_due() {
+                                let now = Instant::now();
+                                let since = *since.get_or_insert(now);
+                                if now.duration_since(since) >= REPAIR_INTERVAL {
+                                    if self.try_repair(step)? {
+                                        stuck = None;
+                                        continue;
+                                    }
+                                    stuck = Some((pos, Some(Instant::now())));
+                                }
+                            }
                         }
-                    };
-                    if since.elapsed() >= REPAIR_INTERVAL {
-                        if self.try_repair(step)? {
-                            stuck_since = None;
-                            continue;
-                        }
-                        stuck_since = Some((pos, Instant::now()));
+                        _ => stuck = Some((pos, None)),
                     }
-                    if !self.wait(deadline, spin_for, start, &mut spins, Some(REPAIR_INTERVAL))? {
+                    if !self.wait(&mut turns, spin_for, Some(REPAIR_INTERVAL))? {
                         return Ok(None);
                     }
                     continue;
@@ -607,29 +612,36 @@ impl Reader {
     /// a time.
     fn wait(
         &mut self,
-        deadline: Option<Instant>,
+        turns: &mut Turns,
         spin_for: Option<Duration>,
-        start: Instant,
-        spins: &mut u32,
         cap: Option<Duration>,
     ) -> Result<bool> {
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) || self.stopping() {
+        if self.stopping() {
             return Ok(false);
         }
+        turns.count += 1;
+        let (start, deadline) = turns.start();
         let spinning = match spin_for {
             None => true,
-            Some(d) => now.duration_since(start) < d,
+            Some(d) if d.is_zero() => false,
+            // Between clock readings, keep spinning.
+            Some(d) => !turns.clock_due() || start.elapsed() < d,
         };
         if spinning {
-            *spins = spins.wrapping_add(1);
+            if turns.clock_due() && deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
             std::hint::spin_loop();
-            if spin_for.is_none() && *spins % 1024 == 0 {
+            if spin_for.is_none() && turns.count % 1024 == 0 {
                 // A pure spinner still yields now and then, and (with a
                 // cap) gets to run its repair checks.
                 std::thread::yield_now();
             }
             return Ok(true);
+        }
+        turns.slept = true;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(false);
         }
         let inner = &self.log.inner;
         let waiters = inner.waiters();
@@ -679,6 +691,43 @@ impl Reader {
 
     fn stopping(&self) -> bool {
         self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+}
+
+/// The waiting turns of one `next` call, and its clock, started lazily:
+/// a call that finds a message at once never reads the clock.
+struct Turns {
+    timeout: Option<Duration>,
+    /// When waiting began, and the deadline.
+    start: Option<(Instant, Option<Instant>)>,
+    count: u32,
+    /// Whether the reader has gone to sleep in this call: from then on
+    /// every turn reads the clock (a turn is a sleep, not a spin).
+    slept: bool,
+}
+
+impl Turns {
+    fn new(timeout: Option<Duration>) -> Turns {
+        Turns {
+            timeout,
+            start: None,
+            count: 0,
+            slept: false,
+        }
+    }
+
+    fn start(&mut self) -> (Instant, Option<Instant>) {
+        let timeout = self.timeout;
+        *self.start.get_or_insert_with(|| {
+            let now = Instant::now();
+            (now, timeout.map(|t| now + t))
+        })
+    }
+
+    /// Whether this turn reads the clock (every 16th spin, from the first;
+    /// every turn once asleep).
+    fn clock_due(&self) -> bool {
+        self.slept || self.count % 16 == 1
     }
 }
 
