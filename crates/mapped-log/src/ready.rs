@@ -162,9 +162,14 @@ impl Drop for Readiness {
         // Changes the futex word after the flag: a watcher that read the
         // word before this sees the flag or does not sleep (`Reader::wait`).
         // Other sleepers wake for nothing and sleep again.
-        let _ = self.log.inner.ctl(|| self.log.inner.wake_now());
+        let woke = self.log.inner.ctl(|| self.log.inner.wake_now()).is_ok();
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            // A control file truncated under us cannot carry the wake-up:
+            // then the watcher is left behind, possibly asleep for good,
+            // rather than waited for for ever.
+            if woke {
+                let _ = thread.join();
+            }
         }
     }
 }
