@@ -112,6 +112,8 @@ pub struct Reader {
     stop: Option<Arc<AtomicBool>>,
     /// The log's cut count when we last looked (see [`Step::Cut`]).
     cuts_seen: u64,
+    /// Where `try_next` first found an unfinished record, and when.
+    polled_stuck: Option<(u64, Instant)>,
 }
 
 /// A sleeper flag of the control file, held through a lock of our own: a
@@ -237,6 +239,7 @@ impl Reader {
             check_payloads: true,
             stop: None,
             cuts_seen,
+            polled_stuck: None,
         })
     }
 
@@ -445,9 +448,14 @@ impl Reader {
     }
 
     /// The next message if one is committed, without waiting.
+    ///
+    /// A record left unfinished by a dead appender is repaired here too,
+    /// once calls have found it unfinished for `REPAIR_INTERVAL` (10 ms),
+    /// so a reader that only polls is not stopped there for good.
     pub fn try_next(&mut self) -> Result<Option<Message<'_>>> {
         loop {
-            match self.step()? {
+            let step = self.step()?;
+            match step {
                 Step::Message { len, size } => return Ok(Some(self.take(len, size))),
                 Step::Skip(size) => self.offset += size,
                 Step::Cut { cuts, id } => self.follow_cut(cuts, id)?,
@@ -456,7 +464,28 @@ impl Reader {
                         return Ok(None);
                     }
                 }
-                Step::AtTail | Step::Unannounced | Step::Writing { .. } => return Ok(None),
+                Step::AtTail => return Ok(None),
+                Step::Unannounced | Step::Writing { .. } => {
+                    // The clock is read only here, at an unfinished record.
+                    let pos = self.position();
+                    let now = Instant::now();
+                    match self.polled_stuck {
+                        Some((p, since)) if p == pos => {
+                            if now.duration_since(since) < REPAIR_INTERVAL {
+                                return Ok(None);
+                            }
+                            if !self.try_repair(step)? {
+                                self.polled_stuck = Some((pos, now));
+                                return Ok(None);
+                            }
+                            self.polled_stuck = None;
+                        }
+                        _ => {
+                            self.polled_stuck = Some((pos, now));
+                            return Ok(None);
+                        }
+                    }
+                }
             }
         }
     }

@@ -487,3 +487,52 @@ fn explicit_recovery_keeps_messages_after_a_hole_left_while_reserving() {
     assert!(r.try_next().unwrap().is_none());
     assert_eq!(log.verify().unwrap(), None);
 }
+
+#[test]
+fn a_polling_reader_repairs_a_dead_appenders_hole_too() {
+    use mapped_log::format;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = Log::create(
+        &dir,
+        LogOptions {
+            segment_size: SEGMENT,
+            max_message: 1024,
+        },
+    )
+    .unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let mut want: Vec<(u64, Vec<u8>)> = (0..5)
+        .map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq)))
+        .collect();
+    // A dead appender, as in the test above: slot 40 (its lock free) says
+    // `Reserving` in segment 0, and the tail moved past a record it never
+    // announced.
+    let control = Mapping::open_rw(dir.join(mapped_log::CONTROL_FILE)).unwrap();
+    control
+        .atomic_u64(format::CONTROL_SLOTS + 40 * format::SLOT_LEN)
+        .unwrap()
+        .store(1 << 62, Ordering::SeqCst);
+    let seg = Mapping::open_rw(common::segment_path(&dir, 0)).unwrap();
+    seg.atomic_u64(format::SEGMENT_TAIL_OFFSET)
+        .unwrap()
+        .fetch_add(format::record_size(88), Ordering::SeqCst);
+    want.extend((5..10).map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq))));
+
+    // A reader that only ever calls `try_next`, as an event loop does.
+    let mut r = log.reader(Start::Beginning).unwrap();
+    let mut got = Vec::new();
+    let start = std::time::Instant::now();
+    while got.len() < want.len() {
+        assert!(
+            start.elapsed() < common::SAFETY_NET,
+            "stuck at the dead appender's hole after {} messages",
+            got.len()
+        );
+        match r.try_next().unwrap() {
+            Some(m) => got.push((m.id(), m.payload().to_vec())),
+            None => std::thread::sleep(std::time::Duration::from_millis(2)),
+        }
+    }
+    assert_eq!(got, want);
+}
