@@ -107,6 +107,15 @@ pub(crate) fn mono_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Spins until `CLOCK_MONOTONIC` reaches `t` (nanoseconds): pacing that
+/// a sleep, which wakes late by about as much as the benchmarks measure,
+/// cannot give.
+pub(crate) fn spin_until_ns(t: u64) {
+    while mono_ns() < t {
+        std::hint::spin_loop();
+    }
+}
+
 /// Bytes this thread caused to be read from storage (`read_bytes` of
 /// `/proc/thread-self/io`, falling back to the process's): counts the
 /// read-ahead a page fault or a `read` starts, not page-cache hits.

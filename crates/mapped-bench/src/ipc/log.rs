@@ -11,7 +11,7 @@ use mapped_log::{Appender, Durability, Log, LogOptions, Reader, Start, WaitStrat
 use crate::error::{BenchError, Result};
 use crate::ipc::peer::{Ctl, PeerArgs, Watch};
 use crate::ipc::{Ctx, Outcome, histogram};
-use crate::sys::mono_ns;
+use crate::sys::{mono_ns, spin_until_ns};
 
 const PING: &str = "ping";
 const PONG: &str = "pong";
@@ -33,10 +33,16 @@ fn strategy(variant: &str) -> WaitStrategy {
     }
 }
 
+/// The little-endian u64 at `at` of a payload, if it is long enough.
+fn u64_at(payload: &[u8], at: usize) -> Option<u64> {
+    payload
+        .get(at..at + 8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+}
+
+/// A message's sequence number (its first 8 bytes).
 fn seq_of(payload: &[u8]) -> u64 {
-    payload.get(..8).map_or(u64::MAX, |b| {
-        u64::from_le_bytes(b.try_into().expect("8 bytes"))
-    })
+    u64_at(payload, 0).unwrap_or(u64::MAX)
 }
 
 const TRANSPORT: &str = "mapped-log";
@@ -48,15 +54,25 @@ fn mismatch(i: u64, got: u64) -> BenchError {
     }
 }
 
-/// Waits for the next message, bounded by `watch`; returns its sequence
-/// number.
-fn next_seq(reader: &mut Reader, watch: &mut Watch<'_>) -> Result<u64> {
+/// Waits for the next message, bounded by `watch`; returns what `f`
+/// makes of its payload (called as soon as the message is there).
+fn next_with<T>(
+    reader: &mut Reader,
+    watch: &mut Watch<'_>,
+    f: impl FnOnce(&[u8]) -> T,
+) -> Result<T> {
     loop {
         if let Some(m) = reader.next(Some(Duration::from_millis(20)))? {
-            return Ok(seq_of(m.payload()));
+            return Ok(f(m.payload()));
         }
         watch.check()?;
     }
+}
+
+/// Waits for the next message, bounded by `watch`; returns its sequence
+/// number.
+fn next_seq(reader: &mut Reader, watch: &mut Watch<'_>) -> Result<u64> {
+    next_with(reader, watch, seq_of)
 }
 
 /// Main side of the ping-pong: appends to `ping`, reads `pong`.
@@ -142,14 +158,10 @@ pub(crate) fn oneway(
         let mut h = histogram();
         ctl.go();
         for i in 0..warmup + n {
-            let (got, stamp) = loop {
-                if let Some(m) = reader.next(Some(Duration::from_millis(20)))? {
-                    let now = mono_ns();
-                    let p = m.payload();
-                    break (seq_of(p), u64_at(p, 8).map(|t| now.saturating_sub(t)));
-                }
-                watch.check()?;
-            };
+            let (got, stamp) = next_with(reader, watch, |p| {
+                let now = mono_ns();
+                (seq_of(p), u64_at(p, 8).map(|t| now.saturating_sub(t)))
+            })?;
             if got != i {
                 return Err(mismatch(i, got));
             }
@@ -159,12 +171,6 @@ pub(crate) fn oneway(
         }
         Ok(Outcome::Latency(h))
     })
-}
-
-fn u64_at(payload: &[u8], at: usize) -> Option<u64> {
-    payload
-        .get(at..at + 8)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
 }
 
 /// Main side of streaming: `writers` peers append `n` messages between
@@ -190,13 +196,9 @@ pub(crate) fn throughput(ctx: &Ctx<'_>, size: usize, n: u64, writers: usize) -> 
         ctl.go();
         let start = Instant::now();
         for i in 0..total {
-            let (seq, writer) = loop {
-                if let Some(m) = reader.next(Some(Duration::from_millis(20)))? {
-                    let p = m.payload();
-                    break (seq_of(p), u64_at(p, 8).unwrap_or(u64::MAX));
-                }
-                watch.check()?;
-            };
+            let (seq, writer) = next_with(reader, watch, |p| {
+                (seq_of(p), u64_at(p, 8).unwrap_or(u64::MAX))
+            })?;
             match next.get_mut(writer as usize) {
                 Some(want) if *want == seq => *want += 1,
                 _ => return Err(mismatch(i, seq)),
@@ -260,14 +262,8 @@ pub(crate) fn peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
             ctl.peer_ready();
             ctl.wait_go(&mut watch)?;
             for _ in 0..a.warmup + a.n {
-                loop {
-                    if let Some(m) = reader.next(Some(Duration::from_millis(20)))? {
-                        // Echo the message back, payload and all.
-                        app.append(m.payload())?;
-                        break;
-                    }
-                    watch.check()?;
-                }
+                // Echo the message back, payload and all.
+                next_with(&mut reader, &mut watch, |p| app.append(p))??;
             }
         }
         "log-1way" => {
@@ -281,11 +277,7 @@ pub(crate) fn peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
                 let stamp = mono_ns();
                 msg[8..16].copy_from_slice(&stamp.to_le_bytes());
                 app.append(&msg)?;
-                // Spin, not sleep: a sleep's wake-up would be later than
-                // asked by about as much as what is measured.
-                while mono_ns() < stamp + gap {
-                    std::hint::spin_loop();
-                }
+                spin_until_ns(stamp + gap);
                 if i % 1024 == 0 {
                     watch.check()?;
                 }

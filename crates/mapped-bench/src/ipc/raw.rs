@@ -13,15 +13,15 @@
 
 #![allow(unsafe_code)]
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use mapped::Mapping;
 
 use crate::error::{BenchError, Result};
-use crate::ipc::peer::{Ctl, PING, PONG, PeerArgs};
+use crate::ipc::peer::{Ctl, PING, PONG, PeerArgs, Watch};
 use crate::ipc::{Ctx, Outcome, histogram};
-use crate::sys::mono_ns;
+use crate::sys::{mono_ns, spin_until_ns};
 
 /// Main side of the spinning ping-pong: one-way latency is half of each
 /// round trip.
@@ -72,6 +72,24 @@ pub(crate) fn spin_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
     Ok(())
 }
 
+/// Sleeps on the futex `word` until it holds a value `done` accepts;
+/// returns that value. Bounded by `watch`; a 10 ms timeout per sleep
+/// bounds a lost wake-up.
+fn futex_wait_for(
+    word: &AtomicU32,
+    watch: &mut Watch<'_>,
+    done: impl Fn(u32) -> bool,
+) -> Result<u32> {
+    loop {
+        let v = word.load(Ordering::Acquire);
+        if done(v) {
+            return Ok(v);
+        }
+        let _ = mapped::wait(word, v, Some(Duration::from_millis(10)));
+        watch.tick()?;
+    }
+}
+
 /// Main side of the futex ping-pong.
 pub(crate) fn futex_latency(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome> {
     let args = PeerArgs {
@@ -92,14 +110,7 @@ pub(crate) fn futex_latency(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcom
                 let t = Instant::now();
                 ping.store(i, Ordering::Release);
                 let _ = mapped::wake(ping, 1);
-                loop {
-                    let v = pong.load(Ordering::Acquire);
-                    if v == i {
-                        break;
-                    }
-                    let _ = mapped::wait(pong, v, Some(Duration::from_millis(10)));
-                    watch.tick()?;
-                }
+                futex_wait_for(pong, watch, |v| v == i)?;
                 let rtt = t.elapsed().as_nanos() as u64;
                 if u64::from(i) > warmup {
                     h.saturating_record((rtt / 2).max(1));
@@ -116,14 +127,7 @@ pub(crate) fn futex_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
     ctl.peer_ready();
     ctl.wait_go(&mut watch)?;
     for i in 1..=(a.warmup + a.n) as u32 {
-        loop {
-            let v = ping.load(Ordering::Acquire);
-            if v == i {
-                break;
-            }
-            let _ = mapped::wait(ping, v, Some(Duration::from_millis(10)));
-            watch.tick()?;
-        }
+        futex_wait_for(ping, &mut watch, |v| v == i)?;
         pong.store(i, Ordering::Release);
         let _ = mapped::wake(pong, 1);
     }
@@ -154,14 +158,7 @@ pub(crate) fn futex_oneway(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome
             let last = (warmup + n) as u32;
             let mut seen = 0;
             while seen < last {
-                let v = loop {
-                    let v = seq.load(Ordering::Acquire);
-                    if v > seen {
-                        break v;
-                    }
-                    let _ = mapped::wait(seq, v, Some(Duration::from_millis(10)));
-                    watch.tick()?;
-                };
+                let v = futex_wait_for(seq, watch, |v| v > seen)?;
                 let took = mono_ns().saturating_sub(stamp.load(Ordering::Acquire));
                 // Woken later than the next wake-up (possible only if we
                 // were descheduled for a whole gap): that one is lost, as
@@ -187,9 +184,7 @@ pub(crate) fn futex_oneway_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
         stamp.store(t, Ordering::Release);
         seq.store(i, Ordering::Release);
         let _ = mapped::wake(seq, 1);
-        while mono_ns() < t + gap {
-            std::hint::spin_loop();
-        }
+        spin_until_ns(t + gap);
         watch.tick()?;
     }
     ctl.peer_done(a.index);
