@@ -47,7 +47,7 @@ use common::{
     wait_for,
 };
 use mapped::Mapping;
-use mapped_log::{Appender, Durability, Log, LogOptions, Retention, Start};
+use mapped_log::{Appender, Durability, Log, LogOptions, Retention, Start, format};
 
 const TEST: &str = "killed_appenders_and_readers_lose_nothing";
 const LOG_ENV: &str = "MAPPED_LOG_TEST_LOG";
@@ -419,19 +419,38 @@ fn killed_appenders_and_readers_lose_nothing() {
 /// so the random kills above rarely hit it: this test builds that state by
 /// hand. Explicit recovery must turn the hole into padding, as readers do,
 /// and keep the messages committed after it.
-#[test]
-fn explicit_recovery_keeps_messages_after_a_hole_left_while_reserving() {
-    use mapped_log::format;
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("log");
-    let log = Log::create(
-        &dir,
+/// A log of small segments, for the dead-appender tests below.
+fn small_log(dir: &Path) -> Log {
+    Log::create(
+        dir,
         LogOptions {
             segment_size: SEGMENT,
             max_message: 1024,
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// What an appender killed right after reserving leaves: slot 40 (its lock
+/// free) says `Reserving` in segment 0, and the tail of segment 0 moved past
+/// a 104-byte record never announced. Returns where the hole starts.
+fn leave_a_dead_reservation(dir: &Path) -> u64 {
+    let control = Mapping::open_rw(dir.join(mapped_log::CONTROL_FILE)).unwrap();
+    control
+        .atomic_u64(format::CONTROL_SLOTS + 40 * format::SLOT_LEN)
+        .unwrap()
+        .store(1 << 62, Ordering::SeqCst);
+    let seg = Mapping::open_rw(common::segment_path(dir, 0)).unwrap();
+    seg.atomic_u64(format::SEGMENT_TAIL_OFFSET)
+        .unwrap()
+        .fetch_add(format::record_size(88), Ordering::SeqCst)
+}
+
+#[test]
+fn explicit_recovery_keeps_messages_after_a_hole_left_while_reserving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = small_log(&dir);
     let mut app = Appender::new(&log).unwrap();
     let mut want: Vec<(u64, Vec<u8>)> = (0..10)
         .map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq)))
@@ -439,16 +458,7 @@ fn explicit_recovery_keeps_messages_after_a_hole_left_while_reserving() {
 
     // The dead appender: slot 40 (its lock is free) says `Reserving` in
     // segment 0, and the tail moved past a 104-byte record never announced.
-    let control = Mapping::open_rw(dir.join(mapped_log::CONTROL_FILE)).unwrap();
-    control
-        .atomic_u64(format::CONTROL_SLOTS + 40 * format::SLOT_LEN)
-        .unwrap()
-        .store(1 << 62, Ordering::SeqCst);
-    let seg = Mapping::open_rw(common::segment_path(&dir, 0)).unwrap();
-    let hole = seg
-        .atomic_u64(format::SEGMENT_TAIL_OFFSET)
-        .unwrap()
-        .fetch_add(format::record_size(88), Ordering::SeqCst);
+    let hole = leave_a_dead_reservation(&dir);
     assert_eq!(
         hole,
         want.last().unwrap().0 + format::record_size(want[9].1.len() as u32)
@@ -490,33 +500,15 @@ fn explicit_recovery_keeps_messages_after_a_hole_left_while_reserving() {
 
 #[test]
 fn a_polling_reader_repairs_a_dead_appenders_hole_too() {
-    use mapped_log::format;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let log = Log::create(
-        &dir,
-        LogOptions {
-            segment_size: SEGMENT,
-            max_message: 1024,
-        },
-    )
-    .unwrap();
+    let log = small_log(&dir);
     let mut app = Appender::new(&log).unwrap();
     let mut want: Vec<(u64, Vec<u8>)> = (0..5)
         .map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq)))
         .collect();
-    // A dead appender, as in the test above: slot 40 (its lock free) says
-    // `Reserving` in segment 0, and the tail moved past a record it never
-    // announced.
-    let control = Mapping::open_rw(dir.join(mapped_log::CONTROL_FILE)).unwrap();
-    control
-        .atomic_u64(format::CONTROL_SLOTS + 40 * format::SLOT_LEN)
-        .unwrap()
-        .store(1 << 62, Ordering::SeqCst);
-    let seg = Mapping::open_rw(common::segment_path(&dir, 0)).unwrap();
-    seg.atomic_u64(format::SEGMENT_TAIL_OFFSET)
-        .unwrap()
-        .fetch_add(format::record_size(88), Ordering::SeqCst);
+    // A dead appender, as in the test above.
+    leave_a_dead_reservation(&dir);
     want.extend((5..10).map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq))));
 
     // A reader that only ever calls `try_next`, as an event loop does.
