@@ -336,12 +336,15 @@ impl Reader {
         // After examining the record: a record committed after a cut is
         // seen only with the cut (its appender started after recovery).
         let inner = &self.log.inner;
-        let cuts = inner.ctl(|| inner.cuts().load(Ordering::Acquire))?;
-        if cuts != self.cuts_seen {
-            let id = inner.ctl(|| inner.last_cut().load(Ordering::Acquire))?;
-            return Ok(Step::Cut { cuts, id });
+        let seen = self.cuts_seen;
+        let cut = inner.ctl(|| {
+            let cuts = inner.cuts().load(Ordering::Acquire);
+            (cuts != seen).then(|| (cuts, inner.last_cut().load(Ordering::Acquire)))
+        })?;
+        match cut {
+            Some((cuts, id)) => Ok(Step::Cut { cuts, id }),
+            None => step,
         }
-        step
     }
 
     /// Moves back to a cut below our position; takes note of the cut.
