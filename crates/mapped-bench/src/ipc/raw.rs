@@ -23,38 +23,45 @@ use crate::ipc::peer::{Ctl, PING, PONG, PeerArgs, Watch};
 use crate::ipc::{Ctx, Outcome, histogram};
 use crate::sys::{mono_ns, spin_until_ns};
 
-/// Main side of the spinning ping-pong: one-way latency is half of each
-/// round trip.
-pub(crate) fn spin_latency(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome> {
+/// Runs the main side `main` of a latency baseline against one peer of
+/// `kind`, which has no setup of its own.
+fn latency_pair(
+    ctx: &Ctx<'_>,
+    kind: &str,
+    n: u64,
+    warmup: u64,
+    main: impl FnOnce(&Ctl, &mut Watch<'_>) -> Result<Outcome>,
+) -> Result<Outcome> {
     let args = PeerArgs {
-        kind: "spin".into(),
+        kind: kind.into(),
         n,
         warmup,
         ..PeerArgs::default()
     };
-    ctx.run(
-        args,
-        1,
-        |_| Ok(()),
-        |ctl, _, watch| {
-            let (ping, pong) = (ctl.u64(PING), ctl.u64(PONG));
-            let mut h = histogram();
-            ctl.go();
-            for i in 1..=warmup + n {
-                let t = Instant::now();
-                // Release pairs with the peer's acquire load of `ping`.
-                ping.store(i, Ordering::Release);
-                while pong.load(Ordering::Acquire) != i {
-                    watch.tick()?;
-                }
-                let rtt = t.elapsed().as_nanos() as u64;
-                if i > warmup {
-                    h.saturating_record((rtt / 2).max(1));
-                }
+    ctx.run(args, 1, |_| Ok(()), |ctl, _, watch| main(ctl, watch))
+}
+
+/// Main side of the spinning ping-pong: one-way latency is half of each
+/// round trip.
+pub(crate) fn spin_latency(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome> {
+    latency_pair(ctx, "spin", n, warmup, |ctl, watch| {
+        let (ping, pong) = (ctl.u64(PING), ctl.u64(PONG));
+        let mut h = histogram();
+        ctl.go();
+        for i in 1..=warmup + n {
+            let t = Instant::now();
+            // Release pairs with the peer's acquire load of `ping`.
+            ping.store(i, Ordering::Release);
+            while pong.load(Ordering::Acquire) != i {
+                watch.tick()?;
             }
-            Ok(Outcome::Latency(h))
-        },
-    )
+            let rtt = t.elapsed().as_nanos() as u64;
+            if i > warmup {
+                h.saturating_record((rtt / 2).max(1));
+            }
+        }
+        Ok(Outcome::Latency(h))
+    })
 }
 
 pub(crate) fn spin_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
@@ -92,33 +99,22 @@ fn futex_wait_for(
 
 /// Main side of the futex ping-pong.
 pub(crate) fn futex_latency(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome> {
-    let args = PeerArgs {
-        kind: "futex".into(),
-        n,
-        warmup,
-        ..PeerArgs::default()
-    };
-    ctx.run(
-        args,
-        1,
-        |_| Ok(()),
-        |ctl, _, watch| {
-            let (ping, pong) = (ctl.u32(PING), ctl.u32(PONG));
-            let mut h = histogram();
-            ctl.go();
-            for i in 1..=(warmup + n) as u32 {
-                let t = Instant::now();
-                ping.store(i, Ordering::Release);
-                let _ = mapped::wake(ping, 1);
-                futex_wait_for(pong, watch, |v| v == i)?;
-                let rtt = t.elapsed().as_nanos() as u64;
-                if u64::from(i) > warmup {
-                    h.saturating_record((rtt / 2).max(1));
-                }
+    latency_pair(ctx, "futex", n, warmup, |ctl, watch| {
+        let (ping, pong) = (ctl.u32(PING), ctl.u32(PONG));
+        let mut h = histogram();
+        ctl.go();
+        for i in 1..=(warmup + n) as u32 {
+            let t = Instant::now();
+            ping.store(i, Ordering::Release);
+            let _ = mapped::wake(ping, 1);
+            futex_wait_for(pong, watch, |v| v == i)?;
+            let rtt = t.elapsed().as_nanos() as u64;
+            if u64::from(i) > warmup {
+                h.saturating_record((rtt / 2).max(1));
             }
-            Ok(Outcome::Latency(h))
-        },
-    )
+        }
+        Ok(Outcome::Latency(h))
+    })
 }
 
 pub(crate) fn futex_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
@@ -141,36 +137,25 @@ pub(crate) fn futex_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
 /// from the stamp to our return from the wait. The floor for a reader
 /// asleep when its message comes.
 pub(crate) fn futex_oneway(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome> {
-    let args = PeerArgs {
-        kind: "futex-1way".into(),
-        n,
-        warmup,
-        ..PeerArgs::default()
-    };
-    ctx.run(
-        args,
-        1,
-        |_| Ok(()),
-        |ctl, _, watch| {
-            let (seq, stamp) = (ctl.u32(PING), ctl.u64(PONG));
-            let mut h = histogram();
-            ctl.go();
-            let last = (warmup + n) as u32;
-            let mut seen = 0;
-            while seen < last {
-                let v = futex_wait_for(seq, watch, |v| v > seen)?;
-                let took = mono_ns().saturating_sub(stamp.load(Ordering::Acquire));
-                // Woken later than the next wake-up (possible only if we
-                // were descheduled for a whole gap): that one is lost, as
-                // a futex word keeps no queue; time the latest.
-                if v == seen + 1 && u64::from(v) > warmup {
-                    h.saturating_record(took.max(1));
-                }
-                seen = v;
+    latency_pair(ctx, "futex-1way", n, warmup, |ctl, watch| {
+        let (seq, stamp) = (ctl.u32(PING), ctl.u64(PONG));
+        let mut h = histogram();
+        ctl.go();
+        let last = (warmup + n) as u32;
+        let mut seen = 0;
+        while seen < last {
+            let v = futex_wait_for(seq, watch, |v| v > seen)?;
+            let took = mono_ns().saturating_sub(stamp.load(Ordering::Acquire));
+            // Woken later than the next wake-up (possible only if we
+            // were descheduled for a whole gap): that one is lost, as
+            // a futex word keeps no queue; time the latest.
+            if v == seen + 1 && u64::from(v) > warmup {
+                h.saturating_record(took.max(1));
             }
-            Ok(Outcome::Latency(h))
-        },
-    )
+            seen = v;
+        }
+        Ok(Outcome::Latency(h))
+    })
 }
 
 pub(crate) fn futex_oneway_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
