@@ -61,24 +61,18 @@ pub(crate) fn warm_rows(
                 Method::MapPerOp => ops.min(plan.map_per_op_cap()),
                 _ => ops,
             };
-            let mut ns = vec![Vec::new(); METHODS.len()];
-            for round in 0..=plan.reps {
-                for (i, &method) in METHODS.iter().enumerate() {
-                    let t = run(
-                        method,
-                        &file.file,
-                        &file.path,
-                        Some(&map),
-                        &offsets[..ops_of(method)],
-                        size as usize,
-                        &mut buf,
-                    )?;
-                    if round > 0 {
-                        ns[i].push(t);
-                    }
-                }
-                progress.step(&format!("{} {}", access.name(), bytes(size)));
-            }
+            let step = format!("{} {}", access.name(), bytes(size));
+            let ns = timed_rounds(&METHODS, plan.reps, progress, &step, |method| {
+                run(
+                    method,
+                    &file.file,
+                    &file.path,
+                    Some(&map),
+                    &offsets[..ops_of(method)],
+                    size as usize,
+                    &mut buf,
+                )
+            })?;
             for (i, &method) in METHODS.iter().enumerate() {
                 rows.push(row(
                     Cache::Warm,
@@ -132,24 +126,17 @@ pub(crate) fn huge_rows(
     let ops = plan.warm_ops(size);
     let offsets = offsets(Access::Random, size, ops, file.len, file.len, 3);
     let mut buf = vec![0u8; 1 << 20];
-    let mut ns = vec![Vec::new(); METHODS.len()];
-    for round in 0..=plan.reps {
-        for (i, &method) in METHODS.iter().enumerate() {
-            let t = run(
-                method,
-                &file.file,
-                &file.path,
-                Some(&map),
-                &offsets,
-                size as usize,
-                &mut buf,
-            )?;
-            if round > 0 {
-                ns[i].push(t);
-            }
-        }
-        progress.step("random 4 KiB");
-    }
+    let ns = timed_rounds(&METHODS, plan.reps, progress, "random 4 KiB", |method| {
+        run(
+            method,
+            &file.file,
+            &file.path,
+            Some(&map),
+            &offsets,
+            size as usize,
+            &mut buf,
+        )
+    })?;
     let rows = METHODS
         .iter()
         .enumerate()
@@ -170,6 +157,29 @@ pub(crate) fn huge_rows(
         })
         .collect();
     Ok((rows, notes))
+}
+
+/// Times `one` for every method, round after round: a warm-up round, then
+/// `reps` timed ones, the methods interleaved within each round so that
+/// the machine's drift falls on all of them. Returns each method's times.
+fn timed_rounds(
+    methods: &[Method],
+    reps: usize,
+    progress: &dyn Progress,
+    step: &str,
+    mut one: impl FnMut(Method) -> Result<u64>,
+) -> Result<Vec<Vec<u64>>> {
+    let mut ns = vec![Vec::new(); methods.len()];
+    for round in 0..=reps {
+        for (i, &method) in methods.iter().enumerate() {
+            let t = one(method)?;
+            if round > 0 {
+                ns[i].push(t);
+            }
+        }
+        progress.step(step);
+    }
+    Ok(ns)
 }
 
 /// One cold case: what to read, how, and how often.
