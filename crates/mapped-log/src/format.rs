@@ -160,8 +160,7 @@ pub fn record_size(len: u32) -> u64 {
 /// The checksum of a payload: CRC32C (Castagnoli) over the payload length,
 /// as 4 little-endian bytes, then the payload.
 pub fn checksum(payload: &[u8]) -> u32 {
-    let crc = crc32c::crc32c(&(payload.len() as u32).to_le_bytes());
-    crc32c::crc32c_append(crc, payload)
+    crate::crc::crc32c_prefixed(payload.len() as u32, payload)
 }
 
 /// The second header word: payload length (bits 0..32) and checksum (bits

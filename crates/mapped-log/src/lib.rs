@@ -39,6 +39,7 @@ compile_error!("mapped-log's format is little-endian; big-endian hosts are not s
 // Under `--cfg loom` only the protocol (and the pure format) is built, with
 // loom's atomics, for the model checks in `protocol/loom_tests.rs`; the rest
 // of the crate talks to files and mappings and is left out.
+mod crc;
 mod error;
 pub mod format;
 mod protocol;

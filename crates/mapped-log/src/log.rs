@@ -276,15 +276,16 @@ impl Inner {
         self.open_segment(index)
     }
 
-    /// Wakes sleeping readers, if any. The caller has already published
-    /// what they wait for, followed by a `SeqCst` fence.
     /// Runs `f`, which touches words of the control file, with `SIGBUS`
     /// protection: a control file truncated by another process is an error,
     /// not death (see `mapped::Mapping::guarded`).
+    #[inline]
     pub(crate) fn ctl<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
         Ok(self.control.guarded(f)?)
     }
 
+    /// Wakes sleeping readers, if any. The caller has already published
+    /// what they wait for.
     pub(crate) fn wake_readers(&self) {
         // W1 (see `protocol`): pairs with a sleeper's increment of `waiters`
         // and re-check: either it sees what we published, or we see it.

@@ -208,8 +208,10 @@ pub(crate) fn end_sleep(waiters: &AtomicU32) {
 /// What the header word at an offset says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Look {
-    /// All zero. `reserved`: below the tail (an appender holds it).
-    Empty { reserved: bool },
+    /// All zero: past the tail, or reserved and not yet announced (ask
+    /// [`reserved`]; a reader waiting at the tail leaves the tail's cache
+    /// line to the appenders until it has to know).
+    Empty,
     /// Being written by `slot`; `word` is the raw value, for repair.
     Writing { word: u64, slot: u32, size: u64 },
     /// Padding to skip.
@@ -234,9 +236,7 @@ pub(crate) fn look<W: Words>(seg: &W, offset: u64) -> Look {
         return Look::Overrun { size };
     }
     match word.state {
-        State::Empty => Look::Empty {
-            reserved: offset < seg.tail().load(Ordering::Acquire).min(cap),
-        },
+        State::Empty => Look::Empty,
         State::Writing { slot } => Look::Writing {
             word: w,
             slot,
@@ -245,6 +245,12 @@ pub(crate) fn look<W: Words>(seg: &W, offset: u64) -> Look {
         State::Padding => Look::Padding { size },
         State::Committed => Look::Committed { size },
     }
+}
+
+/// Whether `offset` lies below the reservation tail: an all-zero word
+/// there is an appender's unannounced record, not the end of the log.
+pub(crate) fn reserved<W: Words>(seg: &W, offset: u64) -> bool {
+    offset < seg.tail().load(Ordering::Acquire).min(seg.cap())
 }
 
 /// What [`pad_gap`] did.

@@ -84,10 +84,12 @@ enum Step {
         cuts: u64,
         id: u64,
     },
-    /// Nothing more yet: at the tail.
-    AtTail,
-    /// A record below the tail is not finished (all-zero word).
-    Unannounced,
+    /// An all-zero header word: the end of the log so far, or a record
+    /// reserved below the tail and not yet announced. Which of the two is
+    /// asked only when it matters (before a repair or a sleep), so that a
+    /// reader waiting here does not pull the tail counter's cache line
+    /// away from the appenders at every turn.
+    Empty,
     /// A record is being written by `slot`.
     Writing {
         word: u64,
@@ -112,8 +114,9 @@ pub struct Reader {
     stop: Option<Arc<AtomicBool>>,
     /// The log's cut count when we last looked (see [`Step::Cut`]).
     cuts_seen: u64,
-    /// Where `try_next` first found an unfinished record, and when.
-    polled_stuck: Option<(u64, Instant)>,
+    /// Where `try_next` found no committed record, and since when (taken
+    /// at the second call there).
+    polled_stuck: Option<(u64, Option<Instant>)>,
 }
 
 /// A sleeper flag of the control file, held through a lock of our own: a
@@ -388,66 +391,71 @@ impl Reader {
         if off >= cap {
             return Ok(Step::NextSegment);
         }
+        let max = self.log.max_message();
+        let check = self.check_payloads;
         // Everything read from the mapping is untrusted: a peer may have
-        // written anything, or truncated the file (hence `guarded`).
-        seg.map.guarded(|| -> Result<Step> {
-            Ok(match protocol::look(seg, off) {
-                Look::Invalid { word } => {
-                    return Err(
-                        seg.corrupt(off, format!("invalid record header word {word:#018x}"))
-                    );
-                }
-                Look::Overrun { size } => {
+        // written anything, or truncated the file (hence `guarded`). Only
+        // plain words come out of the guarded access; errors are made
+        // after it, off the hot path.
+        let (look, meta, computed) = seg.map.guarded(|| {
+            let look = protocol::look(seg, off);
+            let Look::Committed { size } = look else {
+                return (look, 0, None);
+            };
+            // Word 1, after word 0's acquire load: the commit's release
+            // store published it. (An atomic load, in the host's order like
+            // every word: no nested guard.)
+            let meta = seg.word(off + 8).load(Ordering::Relaxed);
+            let (len, _) = format::decode_meta(meta);
+            if !check || len > max || !format::committed_fits(off, size as u32, len, cap) {
+                return (look, meta, None);
+            }
+            // SAFETY: in bounds (checked just above); read under `guarded`;
+            // the bytes are untrusted, and only checked.
+            let payload = unsafe { seg.map.slice(off + format::RECORD_HEADER_LEN, len as usize) };
+            (look, meta, payload.ok().map(format::checksum))
+        })?;
+        Ok(match look {
+            Look::Invalid { word } => {
+                return Err(seg.corrupt(off, format!("invalid record header word {word:#018x}")));
+            }
+            Look::Overrun { size } => {
+                return Err(seg.corrupt(
+                    off,
+                    format!("record of {size} bytes runs past the segment's end"),
+                ));
+            }
+            Look::Empty => Step::Empty,
+            Look::Writing { word, slot, .. } => Step::Writing { word, slot },
+            Look::Padding { size } => Step::Skip(size),
+            Look::Committed { size } => {
+                let (len, crc) = format::decode_meta(meta);
+                if len > max {
                     return Err(seg.corrupt(
                         off,
-                        format!("record of {size} bytes runs past the segment's end"),
+                        format!("payload length {len} exceeds the log's maximum of {max}"),
                     ));
                 }
-                Look::Empty { reserved: true } => Step::Unannounced,
-                Look::Empty { reserved: false } => Step::AtTail,
-                Look::Writing { word, slot, .. } => Step::Writing { word, slot },
-                Look::Padding { size } => Step::Skip(size),
-                Look::Committed { size } => {
-                    // Word 1, after word 0's acquire load: the commit's
-                    // release store published it. (An atomic load, in the
-                    // host's order like every word: no nested guard.)
-                    let meta = seg.word(off + 8).load(Ordering::Relaxed);
-                    let (len, crc) = format::decode_meta(meta);
-                    if len > self.log.max_message() {
-                        return Err(seg.corrupt(
-                            off,
-                            format!(
-                                "payload length {len} exceeds the log's maximum of {}",
-                                self.log.max_message()
-                            ),
-                        ));
-                    }
-                    if !format::committed_fits(off, size as u32, len, cap) {
-                        return Err(seg.corrupt(
-                            off,
-                            format!("payload length {len} does not match record size {size}"),
-                        ));
-                    }
-                    if !self.check_payloads {
-                        return Ok(Step::Message { len, size });
-                    }
-                    // SAFETY: in bounds (checked above); read under
-                    // `guarded`; the bytes are untrusted, and only checked.
-                    let payload =
-                        unsafe { seg.map.slice(off + format::RECORD_HEADER_LEN, len as usize) }?;
-                    let computed = format::checksum(payload);
-                    if computed != crc {
-                        return Err(seg.corrupt(
-                            off,
-                            format!(
-                                "checksum mismatch (stored {crc:#010x}, computed {computed:#010x})"
-                            ),
-                        ));
-                    }
-                    Step::Message { len, size }
+                if !format::committed_fits(off, size as u32, len, cap) {
+                    return Err(seg.corrupt(
+                        off,
+                        format!("payload length {len} does not match record size {size}"),
+                    ));
                 }
-            })
-        })?
+                match computed {
+                    Some(c) if c != crc => {
+                        return Err(seg.corrupt(
+                            off,
+                            format!("checksum mismatch (stored {crc:#010x}, computed {c:#010x})"),
+                        ));
+                    }
+                    None if check => {
+                        return Err(seg.corrupt(off, "payload outside the segment's mapping"));
+                    }
+                    _ => Step::Message { len, size },
+                }
+            }
+        })
     }
 
     /// The next message if one is committed, without waiting.
@@ -467,27 +475,28 @@ impl Reader {
                         return Ok(None);
                     }
                 }
-                Step::AtTail => return Ok(None),
-                Step::Unannounced | Step::Writing { .. } => {
-                    // The clock is read only here, at an unfinished record.
+                Step::Empty | Step::Writing { .. } => {
+                    // The clock is read only here, at a record not yet
+                    // committed, from the second call at one position: a
+                    // poller that finds a new message at each call never
+                    // reads it.
                     let pos = self.position();
-                    let now = Instant::now();
-                    match self.polled_stuck {
-                        Some((p, since)) if p == pos => {
-                            if now.duration_since(since) < REPAIR_INTERVAL {
-                                return Ok(None);
-                            }
-                            if !self.try_repair(step)? {
-                                self.polled_stuck = Some((pos, now));
-                                return Ok(None);
-                            }
-                            self.polled_stuck = None;
-                        }
-                        _ => {
-                            self.polled_stuck = Some((pos, now));
+                    let since = match &mut self.polled_stuck {
+                        Some((p, since)) if *p == pos => since,
+                        other => {
+                            *other = Some((pos, None));
                             return Ok(None);
                         }
+                    };
+                    let now = Instant::now();
+                    if now.duration_since(*since.get_or_insert(now)) < REPAIR_INTERVAL {
+                        return Ok(None);
                     }
+                    if !self.try_repair(step)? {
+                        self.polled_stuck = Some((pos, Some(now)));
+                        return Ok(None);
+                    }
+                    self.polled_stuck = None;
                 }
             }
         }
@@ -528,14 +537,7 @@ impl Reader {
                     }
                     continue;
                 }
-                Step::AtTail => {
-                    stuck = None;
-                    if !self.wait(&mut turns, spin_for, None)? {
-                        return Ok(None);
-                    }
-                    continue;
-                }
-                Step::Unannounced | Step::Writing { .. } => {
+                Step::Empty | Step::Writing { .. } => {
                     let pos = self.position();
                     match &mut stuck {
                         Some((p, since)) if *p == pos => {
@@ -627,12 +629,13 @@ impl Reader {
                 seg.map
                     .guarded(|| repair::check_writer(inner, seg, self.offset, word, slot))
             })??,
-            Step::Unannounced => Ok(!matches!(
+            // At the tail (`NotReserved`) there is nothing to repair.
+            Step::Empty => Ok(matches!(
                 inner.ctl(|| {
                     seg.map
                         .guarded(|| repair::pad_gap(inner, seg, self.offset, None))
                 })???,
-                Gap::Blocked
+                Gap::Padded | Gap::Filled
             )),
             _ => Ok(false),
         }
@@ -692,12 +695,20 @@ impl Reader {
             }
             seq
         })?;
-        let still_waiting = match self.step() {
-            Ok(Step::AtTail | Step::Unannounced | Step::Writing { .. }) => true,
-            Ok(Step::NextSegment) => {
-                inner.ctl(|| inner.tail_segment().load(Ordering::SeqCst))? <= self.seg.index
+        let (still_waiting, cap) = match self.step() {
+            Ok(Step::Writing { .. }) => (true, cap),
+            Ok(Step::Empty) => {
+                // At the tail, sleep until woken; below it, the record may
+                // be a dead appender's hole: wake in time to repair it.
+                let (seg, off) = (&self.seg, self.offset);
+                let below = seg.map.guarded(|| protocol::reserved(seg, off))?;
+                (true, if below { cap } else { None })
             }
-            _ => false,
+            Ok(Step::NextSegment) => (
+                inner.ctl(|| inner.tail_segment().load(Ordering::SeqCst))? <= self.seg.index,
+                cap,
+            ),
+            _ => (false, cap),
         };
         // After announcing ourselves, like the re-check: a `stop` that
         // bumps and wakes the word after setting its flag either is seen

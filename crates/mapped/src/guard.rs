@@ -111,6 +111,7 @@ fn install_once() -> Result<(), i32> {
 /// Runs `f`, which may touch memory only in `start..start + len`, so that a
 /// `SIGBUS` there makes this return `Err(fault address)` instead of killing
 /// the process. `f` must not rely on what it read if this returns `Err`.
+#[inline]
 pub(crate) fn guarded<R>(
     start: *const u8,
     len: usize,

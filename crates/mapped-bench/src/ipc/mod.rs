@@ -57,6 +57,9 @@ pub struct IpcOptions {
     /// Measure the third-party peers built in (iceoryx2 with the `peers`
     /// feature; default: true).
     pub peers: bool,
+    /// Measure only the rows whose transport key (see [`LatencyRow`] and
+    /// [`ThroughputRow`]) is listed; empty: every row.
+    pub only: Vec<String>,
 }
 
 impl IpcOptions {
@@ -67,6 +70,7 @@ impl IpcOptions {
             dir: None,
             pin: true,
             peers: true,
+            only: Vec::new(),
         }
     }
 }
@@ -393,7 +397,21 @@ pub fn run_ipc(opts: &IpcOptions, peer: Peer<'_>, progress: &dyn Progress) -> Re
         runs: Cell::new(0),
     };
 
-    let exps = experiments(&plan, opts);
+    let mut exps = experiments(&plan, opts);
+    if !opts.only.is_empty() {
+        let unknown: Vec<&String> = opts
+            .only
+            .iter()
+            .filter(|k| !exps.iter().any(|e| e.transport == k.as_str()))
+            .collect();
+        if !unknown.is_empty() {
+            let keys: std::collections::BTreeSet<&str> = exps.iter().map(|e| e.transport).collect();
+            return Err(BenchError::Options(format!(
+                "--only: no rows of transport {unknown:?}; the keys are {keys:?}"
+            )));
+        }
+        exps.retain(|e| opts.only.iter().any(|k| k == e.transport));
+    }
     progress.phase("ipc", (exps.len() * plan.reps) as u64);
     let mut outcomes: Vec<Vec<Outcome>> = (0..exps.len()).map(|_| Vec::new()).collect();
     let mut failed: Vec<Option<String>> = vec![None; exps.len()];

@@ -88,6 +88,12 @@ pub struct IpcArgs {
     /// Leave out third-party peers (iceoryx2).
     #[arg(long)]
     no_peers: bool,
+    /// Measure only the rows of these transports (the short keys of the
+    /// JSON report: `spin`, `ring`, `pipe`, `log`, `log-1way-spin`, ...),
+    /// comma-separated. Targets whose rows are left out read "not
+    /// measured".
+    #[arg(long, value_name = "KEYS", value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +181,7 @@ fn ipc(args: &IpcArgs) -> Result<()> {
     opts.dir = args.dir.clone();
     opts.pin = !args.no_pin;
     opts.peers = !args.no_peers;
+    opts.only = args.only.clone();
     let peers = Peers::new(false)?;
     let spawn = |a: &[String]| peers.spawn(a);
     let report = run_ipc(&opts, Peer::Process(&spawn), &Bar::new())?;
