@@ -103,6 +103,7 @@ fn bench_ipc_runs_with_peer_processes() {
     let latency = rows("latency");
     for row in [
         "spin 8",
+        "spin-1way 8",
         "futex 4",
         "futex-1way 4",
         "log-spin 64",

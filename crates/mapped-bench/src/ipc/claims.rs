@@ -5,7 +5,7 @@ use crate::ipc::{IpcOptions, IpcReport};
 use crate::stats::{Ratio, Target};
 
 /// Rows that only serve as a floor, compared whatever their payload.
-const LATENCY_BASELINES: [&str; 3] = ["spin", "futex", "futex-1way"];
+const LATENCY_BASELINES: [&str; 4] = ["spin", "spin-1way", "futex", "futex-1way"];
 
 /// Fills `vs` of the log's rows: latency p50 as a time ratio (above 1 is
 /// slower), throughput as a rate ratio (above 1 is faster).
@@ -158,7 +158,10 @@ pub(crate) fn notes(r: &IpcReport, opts: &IpcOptions) -> Vec<String> {
     notes.push(
         "the stamped rows time each message from a CLOCK_MONOTONIC reading taken just before \
          its append to the reader holding it, in another process; the writer spaces messages \
-         (20 µs for the spinning reader, 300 µs for the blocking one, so that it is asleep)"
+         (20 µs for the spinning reader, 300 µs for the blocking one, so that it is asleep); \
+         the spinning target compares them with half a ping-pong round trip, as the project \
+         states it, and the stamped AtomicU64 row (spin-1way) shows what stamping alone costs \
+         (two clock readings and one cache-line transfer)"
             .to_string(),
     );
     if r.environment.cpus <= 2 {

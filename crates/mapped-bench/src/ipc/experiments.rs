@@ -74,6 +74,13 @@ pub(crate) fn experiments(plan: &Plan, opts: &IpcOptions) -> Vec<Exp> {
         Box::new(move |c| raw::spin_latency(c, ls, warm(ls))),
     );
     add(
+        "shared-memory one way, stamped (a clock reading through an AtomicU64)".into(),
+        "spin-1way",
+        8,
+        false,
+        Box::new(move |c| raw::spin_oneway(c, ls, warm(ls))),
+    );
+    add(
         "futex ping-pong (a sleeping waiter woken each way)".into(),
         "futex",
         4,

@@ -123,7 +123,8 @@ pub struct Percentiles {
 pub struct LatencyRow {
     /// What was measured.
     pub name: String,
-    /// A short key: `spin`, `futex`, `pipe`, `unix`, `log-spin`,
+    /// A short key: `spin`, `spin-1way`, `futex`, `futex-1way`, `pipe`,
+    /// `unix`, `log-spin`,
     /// `log-block`, `log-default`, `log-1way-spin`, `log-1way-block`,
     /// `iceoryx2`.
     pub transport: String,
@@ -339,6 +340,7 @@ pub fn peer_main(args: &[String]) -> Result<()> {
         "spin" => raw::spin_peer(&a, &ctl),
         "futex" => raw::futex_peer(&a, &ctl),
         "futex-1way" => raw::futex_oneway_peer(&a, &ctl),
+        "spin-1way" => raw::spin_oneway_peer(&a, &ctl),
         "ring" => raw::ring_peer(&a, &ctl),
         "pipe-lat" | "pipe-tput" | "unix-lat" | "unix-tput" => stream::peer(&a, &ctl),
         "log-lat" | "log-1way" | "log-tput" | "log-append" => log::peer(&a, &ctl),

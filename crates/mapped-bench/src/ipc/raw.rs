@@ -3,6 +3,9 @@
 //! - Spinning ping-pong: one `AtomicU64` each way in a shared mapping;
 //!   each side spins until the other's word changes. The floor for any
 //!   transport whose reader spins.
+//! - Spinning one way, stamped: the writer stores a clock reading, the
+//!   reader spins until it changes. The floor for the log's stamped
+//!   spinning row: what the stamping itself costs.
 //! - Futex ping-pong: the same with `AtomicU32`s and a futex wait/wake
 //!   each way, so every hop wakes a sleeping process. The floor for any
 //!   transport whose reader sleeps.
@@ -74,6 +77,57 @@ pub(crate) fn spin_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
             watch.tick()?;
         }
         pong.store(i, Ordering::Release);
+    }
+    ctl.peer_done(a.index);
+    Ok(())
+}
+
+/// Main side of the one-way spinning baseline: the peer stores a
+/// `CLOCK_MONOTONIC` stamp and then a sequence number in `AtomicU64`s of
+/// the shared mapping, spaced as the log's stamped spinning row spaces its
+/// messages; we spin until the number changes and record the time from the
+/// stamp. The floor of the
+/// stamped rows: one cache-line transfer, plus the two clock readings that
+/// any stamped measurement pays.
+pub(crate) fn spin_oneway(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome> {
+    latency_pair(ctx, "spin-1way", n, warmup, |ctl, watch| {
+        let (seq, stamp) = (ctl.u64(PING), ctl.u64(PONG));
+        let mut h = histogram();
+        ctl.go();
+        let last = warmup + n;
+        let mut seen = 0;
+        while seen < last {
+            // Acquire pairs with the peer's release store of `seq`.
+            let v = seq.load(Ordering::Acquire);
+            if v == seen {
+                watch.tick()?;
+                continue;
+            }
+            let t = stamp.load(Ordering::Acquire);
+            let took = mono_ns().saturating_sub(t);
+            // Only a message we saw alone, with its own stamp: a reader
+            // descheduled for a whole gap finds later ones.
+            if v == seen + 1 && seq.load(Ordering::Acquire) == v && v > warmup {
+                h.saturating_record(took.max(1));
+            }
+            seen = v;
+        }
+        Ok(Outcome::Latency(h))
+    })
+}
+
+pub(crate) fn spin_oneway_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
+    let (seq, stamp) = (ctl.u64(PING), ctl.u64(PONG));
+    let gap = crate::ipc::log::oneway_gap_ns("spin");
+    let mut watch = a.watch(ctl);
+    ctl.peer_ready();
+    ctl.wait_go(&mut watch)?;
+    for i in 1..=a.warmup + a.n {
+        let t = mono_ns();
+        stamp.store(t, Ordering::Relaxed);
+        seq.store(i, Ordering::Release);
+        spin_until_ns(t + gap);
+        watch.tick()?;
     }
     ctl.peer_done(a.index);
     Ok(())
