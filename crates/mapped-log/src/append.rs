@@ -7,11 +7,17 @@
 //! |---|---|
 //! | 1. slot := `Reserving(segment)` | nothing reserved, or a zero hole: [`repair::pad_gap`] |
 //! | 2. `tail.fetch_add(size)` | a zero hole below the tail: `pad_gap` |
-//! | 3. slot := `Holding(id)` | a zero hole held by a dead slot: `pad_gap` |
-//! | 4. header := `Writing(slot)` | a `Writing` record of a dead slot: padded |
-//! | 5. payload, length, checksum | as 4 |
+//! | 3. slot size := `size`, slot := `Holding(id)` | a record with a zero header, held by a dead slot: `pad_gap` pads exactly `size` |
+//! | 4. check the header is zero | as 3 |
+//! | 5. payload, length, checksum | as 3 (the payload may be partly written) |
 //! | 6. header := `Committed` (release) | a committed record: kept |
 //! | 7. slot := `Idle` | nothing to repair |
+//!
+//! The header is written once, at the commit: while the record is being
+//! written, the slot says who owns it. A reader spinning on the header
+//! therefore pulls its cache line away from the appender once, not twice.
+//! (Logs written by earlier builds may hold `Writing` headers; readers and
+//! repairs still handle them.)
 
 #![allow(unsafe_code)]
 
@@ -182,7 +188,13 @@ impl Appender {
                     return Ok(Fast::Open(index));
                 };
                 seg.map.guarded(|| {
-                    let pos = match protocol::reserve(seg, inner.slot(slot), slot, index, size) {
+                    let pos = match protocol::reserve(
+                        seg,
+                        inner.slot(slot),
+                        inner.slot_size(slot),
+                        index,
+                        size,
+                    ) {
                         Reserve::At(pos) => pos,
                         other => return Fast::Reserved(index, other),
                     };
@@ -305,8 +317,8 @@ impl Appender {
     }
 
     /// Reserves `size` bytes in the tail segment, rolling to a new segment
-    /// when it is full; returns the offset with the record announced as
-    /// `Writing` by our slot.
+    /// when it is full; returns the offset of the record, held by our
+    /// slot.
     fn reserve(&mut self, size: u64) -> Result<u64> {
         let slot = self.slot;
         loop {
@@ -318,8 +330,9 @@ impl Appender {
             // Both files' words are touched: guard both, so that another
             // process truncating either is an error here, not a SIGBUS.
             let reserved = inner.ctl(|| {
-                seg.map
-                    .guarded(|| protocol::reserve(seg, inner.slot(slot), slot, index, size))
+                seg.map.guarded(|| {
+                    protocol::reserve(seg, inner.slot(slot), inner.slot_size(slot), index, size)
+                })
             })??;
             match reserved {
                 Reserve::At(pos) => return Ok(pos),
@@ -403,10 +416,11 @@ impl Claim<'_> {
         let start = self.offset + format::RECORD_HEADER_LEN;
         // SAFETY: the protocol gives this appender exclusive use of the
         // reserved record until it commits: no honest process reads or
-        // writes the payload of a `Writing` record, and `&mut self` keeps
-        // this process to one borrow. A hostile process can scribble on it
-        // regardless; the checksum computed at commit then covers what it
-        // wrote, which readers treat as untrusted bytes anyway.
+        // writes the payload of a record that a live appender's slot
+        // holds, and `&mut self` keeps this process to one borrow. A
+        // hostile process can scribble on it regardless; the checksum
+        // computed at commit then covers what it wrote, which readers
+        // treat as untrusted bytes anyway.
         debug_assert!(start + self.len as u64 <= seg.size());
         // SAFETY: as above; the record lies inside the segment (reserved
         // below its size) and the mapping is writable (appenders map
@@ -471,7 +485,7 @@ impl Drop for Claim<'_> {
         let seg = self.seg();
         let _ = seg
             .map
-            .guarded(|| protocol::abandon(seg, self.offset, self.size, self.app.slot));
+            .guarded(|| protocol::abandon(seg, self.offset, self.size));
         let _ = self.finish();
     }
 }

@@ -67,6 +67,9 @@ pub const SLEEPERS: u32 = 64;
 pub const CONTROL_SLOTS: u64 = 1024;
 /// Bytes per appender slot (one cache line).
 pub const SLOT_LEN: u64 = 64;
+/// Offset within a slot of its size word: the size of the record the slot
+/// holds (meaningful while the slot word says Holding).
+pub const SLOT_SIZE: u64 = 8;
 /// Number of appender slots: at most this many appenders at once.
 pub const SLOTS: u32 = ((CONTROL_LEN - CONTROL_SLOTS) / SLOT_LEN) as u32;
 

@@ -255,6 +255,14 @@ impl Inner {
         )
     }
 
+    /// Slot `i`'s size word (see [`format::SLOT_SIZE`]).
+    pub(crate) fn slot_size(&self, i: u32) -> &AtomicU64 {
+        crate::words::u64_at(
+            &self.control,
+            format::CONTROL_SLOTS + i as u64 * format::SLOT_LEN + format::SLOT_SIZE,
+        )
+    }
+
     pub(crate) fn slot_state(&self, i: u32) -> SlotState {
         SlotState::decode(self.slot(i).load(Ordering::SeqCst))
     }

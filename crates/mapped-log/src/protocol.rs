@@ -16,23 +16,29 @@
 //!   they continue S2's release sequence), S1 happens before R2: an
 //!   appender whose reservation lies below the tail the repairer read is
 //!   seen reserving, or holding, or idle again after its commit.
-//! - **S3** slot := `Holding` (`Relaxed`: whoever reads it only learns more
-//!   reasons to wait), **S4** header := `Writing` (compare-and-swap from
-//!   zero, `AcqRel`).
+//! - **S3** slot size := the record's size, then slot := `Holding`
+//!   (`Relaxed`: a repairer acts on them only once it has proved the owner
+//!   dead, through a lock the kernel released at the death, which orders
+//!   everything the owner wrote before its probe; a live owner's state only
+//!   gives it reasons to wait). **S4** the header word must be zero (a
+//!   plain load: no honest process writes past the tail). The header stays
+//!   zero while the payload is written: the slot, not the header, says who
+//!   owns the record, so the line a spinning reader polls is written once,
+//!   at the commit.
 //! - **C1** header := `Committed` (`Release`). Pairs with the reader's
 //!   `Acquire` load in [`look`]: whoever sees `Committed` sees the payload,
 //!   its length and its checksum.
 //! - **C2** slot := `Idle` (`Release`): a repairer whose acquire load (R2)
-//!   reads it also sees S4 and C1, so its compare-and-swap of the header
-//!   from zero fails. Then a `SeqCst` fence and the load of `waiters`
-//!   (**W1**). The fence pairs with the sleeper's increment of `waiters`,
-//!   `SeqCst` fence and re-check (**W2**, [`begin_sleep`]): either the
-//!   appender sees the sleeper and wakes it, or the sleeper sees the commit
-//!   (C1, before the fence) and does not sleep (Dekker's pattern with
-//!   fences, C++ `[atomics.fences]`; see Drepper, "Futexes Are Tricky", for
-//!   the futex side).
-//! - So an append costs three locked instructions on x86-64 (S2, S4, the
-//!   fence); the slot stores are plain stores.
+//!   reads it also sees C1, so its compare-and-swap of the header from zero
+//!   fails. Then a `SeqCst` fence and the load of `waiters` (**W1**). The
+//!   fence pairs with the sleeper's increment of `waiters`, `SeqCst` fence
+//!   and re-check (**W2**, [`begin_sleep`]): either the appender sees the
+//!   sleeper and wakes it, or the sleeper sees the commit (C1, before the
+//!   fence) and does not sleep (Dekker's pattern with fences, C++
+//!   `[atomics.fences]`; see Drepper, "Futexes Are Tricky", for the futex
+//!   side).
+//! - So an append costs two locked instructions on x86-64 (S2 and the
+//!   fence); the slot and header stores are plain stores.
 //! - Repairs only ever compare-and-swap from the exact state a dead appender
 //!   left, so a repair that loses a race changes nothing.
 
@@ -63,6 +69,9 @@ pub(crate) trait Slots {
     fn count(&self) -> u32;
     /// The slot word of slot `j`.
     fn word(&self, j: u32) -> &AtomicU64;
+    /// The size word of slot `j`: the size of the record it holds, valid
+    /// while its slot word says `Holding`.
+    fn size(&self, j: u32) -> &AtomicU64;
     /// Whether slot `j`'s owner is dead; if so the caller now holds its
     /// lock and must [`release`](Self::release) it.
     fn probe_dead(&self, j: u32) -> Result<bool, Self::Error>;
@@ -73,7 +82,8 @@ pub(crate) trait Slots {
 /// What [`reserve`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reserve {
-    /// The record at this offset is ours, announced as `Writing`.
+    /// The record at this offset is ours; its header is zero and our slot
+    /// holds it.
     At(u64),
     /// The segment is full (we padded its end if ours crossed it): roll.
     Full,
@@ -84,12 +94,12 @@ pub(crate) enum Reserve {
 }
 
 /// Steps 1 to 4 of an append (see `append.rs`): reserves `size` bytes in
-/// the segment `index` for the appender of `slot`. The slot is left
-/// `Holding` on success and `Idle` otherwise.
+/// the segment `index` for the appender of `slot` (its slot word and size
+/// word). The slot is left `Holding` on success and `Idle` otherwise.
 pub(crate) fn reserve<W: Words>(
     seg: &W,
     slot_word: &AtomicU64,
-    slot: u32,
+    slot_size: &AtomicU64,
     index: u64,
     size: u64,
 ) -> Reserve {
@@ -106,26 +116,17 @@ pub(crate) fn reserve<W: Words>(
         idle();
         return Reserve::BadTail(pos);
     }
+    let holding = SlotState::Holding {
+        id: index * cap + pos,
+    }
+    .encode();
     // `pos` may be anything a hostile process stored: no overflow.
     if pos < cap && size <= cap - pos {
-        // S3.
-        slot_word.store(
-            SlotState::Holding {
-                id: index * cap + pos,
-            }
-            .encode(),
-            Ordering::Relaxed,
-        );
-        let writing = Word {
-            size: size as u32,
-            state: State::Writing { slot },
-        };
+        // S3: the size before the state that makes it count.
+        slot_size.store(size, Ordering::Relaxed);
+        slot_word.store(holding, Ordering::Relaxed);
         // S4.
-        if seg
-            .word(pos)
-            .compare_exchange(0, writing.encode(), Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
+        if seg.word(pos).load(Ordering::Relaxed) != 0 {
             idle();
             return Reserve::NotZero(pos);
         }
@@ -133,13 +134,8 @@ pub(crate) fn reserve<W: Words>(
     }
     if pos < cap {
         // Ours is the reservation that crosses the end: pad to it.
-        slot_word.store(
-            SlotState::Holding {
-                id: index * cap + pos,
-            }
-            .encode(),
-            Ordering::Relaxed,
-        );
+        slot_size.store(cap - pos, Ordering::Relaxed);
+        slot_word.store(holding, Ordering::Relaxed);
         let pad = Word {
             size: (cap - pos) as u32,
             state: State::Padding,
@@ -164,22 +160,17 @@ pub(crate) fn commit<W: Words>(seg: &W, offset: u64, size: u32) {
         .store(committed.encode(), Ordering::Release);
 }
 
-/// Abandons our `Writing` record: it becomes padding.
-pub(crate) fn abandon<W: Words>(seg: &W, offset: u64, size: u32, slot: u32) {
-    let writing = Word {
-        size,
-        state: State::Writing { slot },
-    };
+/// Abandons our reserved record: it becomes padding. (Compare-and-swap
+/// from zero, the state we left it in: nobody else writes it while our
+/// slot holds it, but a hostile process's bytes stay untouched.)
+pub(crate) fn abandon<W: Words>(seg: &W, offset: u64, size: u32) {
     let pad = Word {
         size,
         state: State::Padding,
     };
-    let _ = seg.word(offset).compare_exchange(
-        writing.encode(),
-        pad.encode(),
-        Ordering::AcqRel,
-        Ordering::Relaxed,
-    );
+    let _ = seg
+        .word(offset)
+        .compare_exchange(0, pad.encode(), Ordering::AcqRel, Ordering::Relaxed);
 }
 
 /// Step 7: the slot goes idle; returns whether a reader sleeps and must be
@@ -274,20 +265,24 @@ pub(crate) enum Gap {
     Filled,
 }
 
-/// Fills a hole that a dead appender reserved but never announced: the
-/// all-zero word at `offset` of segment `index`, below the tail.
+/// Fills a hole that a dead appender left: the all-zero word at `offset`
+/// of segment `index`, below the tail.
 ///
 /// Waits ([`Gap::Blocked`]) while any live appender might own the hole: one
 /// reserving in this segment (its position is not known yet) or holding
-/// `offset` itself. The padding ends at the first non-zero word, at the
-/// first position a live appender holds, or at the tail. `ignore` is a slot
-/// the caller holds and is repairing.
+/// `offset` itself. A dead appender that held `offset` had its size in its
+/// slot: the padding covers exactly its record, whose payload may already
+/// be written. Otherwise (the hole of an appender that died before it
+/// said where it reserved, whose interior is zero) the padding ends at the
+/// first non-zero word, at the first position any appender holds, or at
+/// the tail. `held` is a slot whose lock the caller holds, and whose owner
+/// is therefore dead (`repair_slot`).
 pub(crate) fn pad_gap<W: Words, S: Slots>(
     seg: &W,
     index: u64,
     offset: u64,
     slots: &S,
-    ignore: Option<u32>,
+    held: Option<u32>,
 ) -> Result<Gap, S::Error> {
     let cap = seg.cap();
     // R1.
@@ -296,33 +291,71 @@ pub(crate) fn pad_gap<W: Words, S: Slots>(
     if offset >= bound {
         return Ok(Gap::NotReserved);
     }
+    let here = SlotState::Holding {
+        id: index * cap + offset,
+    };
+    // Where a slot's record starts, if in this segment at or past `offset`;
+    // `Some(None)` for reserving here, position unknown.
+    let position = |st: SlotState| match st {
+        SlotState::Reserving { segment } if segment == index => Some(None),
+        SlotState::Holding { id } if id / cap == index && id % cap >= offset => {
+            Some(Some(id % cap))
+        }
+        _ => None,
+    };
+    // The size a dead owner of `offset` recorded.
+    let mut dead_size: Option<u64> = None;
     for j in 0..slots.count() {
-        if Some(j) == ignore {
+        if Some(j) == held {
+            // Ours to repair: its state is final.
+            if SlotState::decode(slots.word(j).load(Ordering::SeqCst)) == here {
+                dead_size = Some(slots.size(j).load(Ordering::Relaxed));
+            }
             continue;
         }
         // R2.
-        let st = SlotState::decode(slots.word(j).load(Ordering::SeqCst));
-        let held = match st {
-            SlotState::Reserving { segment } if segment == index => None,
-            SlotState::Holding { id } if id / cap == index && id % cap >= offset => Some(id % cap),
-            _ => continue,
+        let Some(at) = position(SlotState::decode(slots.word(j).load(Ordering::SeqCst))) else {
+            continue;
         };
         if slots.probe_dead(j)? {
-            // A dead slot's state is stale; its hole, if any, is part of
-            // the gap, and its `Writing` record is repaired when reached.
+            // Its state is final now that we hold its lock (it may have
+            // moved on between our load and its death): look again.
+            let st = SlotState::decode(slots.word(j).load(Ordering::SeqCst));
+            let size = slots.size(j).load(Ordering::Relaxed);
             slots.release(j);
+            match position(st) {
+                // Died before saying where: its hole is zero, part of ours.
+                Some(None) | None => {}
+                Some(Some(h)) if h == offset => dead_size = Some(size),
+                // Its payload may be written past a zero header: stop there.
+                Some(Some(h)) => bound = bound.min(h),
+            }
             continue;
         }
-        match held {
+        match at {
             None => return Ok(Gap::Blocked),
             Some(h) if h == offset => return Ok(Gap::Blocked),
             Some(h) => bound = bound.min(h),
         }
     }
-    let mut end = offset + format::RECORD_ALIGN;
-    while end < bound && seg.word(end).load(Ordering::Acquire) == 0 {
-        end += format::RECORD_ALIGN;
-    }
+    let end = match dead_size {
+        // Untrusted: a size that is no record's, or overlaps another
+        // holding or the tail, falls back to the scan.
+        Some(size)
+            if size >= format::RECORD_HEADER_LEN
+                && size % format::RECORD_ALIGN == 0
+                && size <= bound - offset =>
+        {
+            offset + size
+        }
+        _ => {
+            let mut end = offset + format::RECORD_ALIGN;
+            while end < bound && seg.word(end).load(Ordering::Acquire) == 0 {
+                end += format::RECORD_ALIGN;
+            }
+            end
+        }
+    };
     let pad = Word {
         size: (end - offset) as u32,
         state: State::Padding,

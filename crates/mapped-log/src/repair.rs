@@ -7,8 +7,8 @@
 //!   repairer then holds that lock itself while it repairs, so the slot
 //!   cannot be reused meanwhile.
 //! - A record is repaired only by compare-and-swap from the exact state the
-//!   dead appender left (`Writing` by that slot, or all-zero), so a repair
-//!   that loses a race changes nothing.
+//!   dead appender left (all-zero, or `Writing` by that slot in logs written
+//!   by earlier builds), so a repair that loses a race changes nothing.
 
 use std::fs::File;
 
@@ -54,6 +54,10 @@ impl Slots for Prober<'_> {
 
     fn word(&self, j: u32) -> &AtomicU64 {
         self.inner.slot(j)
+    }
+
+    fn size(&self, j: u32) -> &AtomicU64 {
+        self.inner.slot_size(j)
     }
 
     fn probe_dead(&self, j: u32) -> Result<bool> {
@@ -113,9 +117,10 @@ pub(crate) fn repair_slot(inner: &Inner, i: u32) -> Result<()> {
                         state: State::Empty,
                         ..
                     }) => {
-                        // Died between reserving and announcing. If a live
-                        // appender blocks the gap now, a reader stuck there
-                        // repairs it later.
+                        // Died before its commit: pad exactly the record
+                        // its size word names (`pad_gap` with our slot as
+                        // `held`). If a live appender blocks it now, a
+                        // reader stuck there repairs it later.
                         pad_gap(inner, &seg, offset, Some(i))?;
                     }
                     _ => {}

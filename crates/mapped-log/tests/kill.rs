@@ -38,6 +38,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -413,12 +414,6 @@ fn killed_appenders_and_readers_lose_nothing() {
     );
 }
 
-/// An appender killed between reserving its space (`tail.fetch_add`, step
-/// 2) and saying where (`Holding`, step 3) leaves a zero hole below the
-/// tail and a slot that says `Reserving`. The window is a few instructions,
-/// so the random kills above rarely hit it: this test builds that state by
-/// hand. Explicit recovery must turn the hole into padding, as readers do,
-/// and keep the messages committed after it.
 /// A log of small segments, for the dead-appender tests below.
 fn small_log(dir: &Path) -> Log {
     Log::create(
@@ -446,6 +441,12 @@ fn leave_a_dead_reservation(dir: &Path) -> u64 {
         .fetch_add(format::record_size(88), Ordering::SeqCst)
 }
 
+/// An appender killed between reserving its space (`tail.fetch_add`, step
+/// 2) and saying where (`Holding`, step 3) leaves a zero hole below the
+/// tail and a slot that says `Reserving`. The window is a few instructions,
+/// so the random kills above rarely hit it: this test builds that state by
+/// hand. Explicit recovery must turn the hole into padding, as readers do,
+/// and keep the messages committed after it.
 #[test]
 fn explicit_recovery_keeps_messages_after_a_hole_left_while_reserving() {
     let tmp = tempfile::tempdir().unwrap();
@@ -527,4 +528,73 @@ fn a_polling_reader_repairs_a_dead_appenders_hole_too() {
         }
     }
     assert_eq!(got, want);
+}
+
+const MID_WRITE: &str = "a_writer_killed_mid_payload_is_padded_exactly";
+
+/// An appender that dies after writing part of its record (payload and
+/// all, the header still zero: the header is written only at the commit)
+/// leaves bytes that a scan for zero words would take for the next record.
+/// Its slot's size word says where the record ends: readers, polling or
+/// waiting, and explicit recovery must skip exactly that record. A real
+/// appender process does it here, through the claim API, and aborts (no
+/// unwinding, no drop of the claim).
+#[test]
+fn a_writer_killed_mid_payload_is_padded_exactly() {
+    if child_role().as_deref() == Some("mid-write") {
+        let log = Log::open(env(LOG_ENV)).unwrap();
+        let mut app = Appender::new(&log).unwrap();
+        let mut c = app.claim(88).unwrap();
+        // Bytes that decode as a valid record header, had a scan stopped
+        // on them: the worst case for a wrong repair.
+        let fake = 0x0000_0002_0000_0018u64.to_le_bytes();
+        for chunk in c.as_mut_slice().chunks_mut(8) {
+            chunk.copy_from_slice(&fake[..chunk.len()]);
+        }
+        std::process::abort();
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = small_log(&dir);
+    let mut app = Appender::new(&log).unwrap();
+    let mut want: Vec<(u64, Vec<u8>)> = (0..5)
+        .map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq)))
+        .collect();
+    let died = spawn_child(
+        MID_WRITE,
+        "mid-write",
+        &[(LOG_ENV, dir.display().to_string())],
+    )
+    .finish();
+    assert!(
+        died.status.signal().is_some(),
+        "{}",
+        died.describe("did not die by a signal")
+    );
+    want.extend((5..10).map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq))));
+
+    // A waiting reader and a polling one both get every message, in order.
+    let mut waiting = log.reader(Start::Beginning).unwrap();
+    let mut polling = log.reader(Start::Beginning).unwrap();
+    let start = Instant::now();
+    for (id, p) in &want {
+        let m = waiting.next(Some(SAFETY_NET)).unwrap().expect("a message");
+        assert_eq!((m.id(), m.payload()), (*id, &p[..]));
+        let m = loop {
+            assert!(start.elapsed() < SAFETY_NET, "polling reader stuck");
+            match polling.try_next().unwrap() {
+                Some(m) => break m,
+                None => std::thread::sleep(Duration::from_millis(1)),
+            }
+        };
+        assert_eq!((m.id(), m.payload()), (*id, &p[..]));
+    }
+    assert!(waiting.try_next().unwrap().is_none());
+    assert_eq!(log.verify().unwrap(), None);
+
+    // The padding covers exactly the dead record: recovery finds the ten
+    // messages and nothing to cut.
+    drop(app);
+    let report = log.recover().unwrap();
+    assert_eq!(report.cut_at, None, "{report:?}");
 }

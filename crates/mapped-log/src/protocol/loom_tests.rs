@@ -60,6 +60,7 @@ impl Words for Seg {
 
 struct Table {
     words: Vec<AtomicU64>,
+    sizes: Vec<AtomicU64>,
     /// Set by a modelled appender when it "dies"; the kernel's lock release.
     dead: Vec<AtomicBool>,
 }
@@ -68,8 +69,15 @@ impl Table {
     fn new(n: usize) -> Table {
         Table {
             words: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            sizes: (0..n).map(|_| AtomicU64::new(0)).collect(),
             dead: (0..n).map(|_| AtomicBool::new(false)).collect(),
         }
+    }
+
+    /// A modelled death: the kernel releases the lock after everything the
+    /// process wrote (a `SeqCst` store, paired with the probe's load).
+    fn die(&self, slot: u32) {
+        self.dead[slot as usize].store(true, Ordering::SeqCst);
     }
 }
 
@@ -81,6 +89,9 @@ impl Slots for Table {
     fn word(&self, j: u32) -> &AtomicU64 {
         &self.words[j as usize]
     }
+    fn size(&self, j: u32) -> &AtomicU64 {
+        &self.sizes[j as usize]
+    }
     fn probe_dead(&self, j: u32) -> Result<bool, ()> {
         Ok(self.dead[j as usize].load(Ordering::SeqCst))
     }
@@ -89,7 +100,7 @@ impl Slots for Table {
 
 /// One whole append of `value` by `slot`.
 fn append(seg: &Seg, slots: &Table, waiters: &AtomicU32, slot: u32, value: u64) -> u64 {
-    let Reserve::At(pos) = reserve(seg, slots.word(slot), slot, 0, SIZE) else {
+    let Reserve::At(pos) = reserve(seg, slots.word(slot), slots.size(slot), 0, SIZE) else {
         panic!("two records fit");
     };
     seg.write_payload(pos, value);
@@ -160,7 +171,7 @@ fn a_full_segment_is_padded_by_the_crossing_reservation() {
         let ts: Vec<_> = (0..2u32)
             .map(|i| {
                 let (seg, slots) = (seg.clone(), slots.clone());
-                thread::spawn(move || reserve(&*seg, slots.word(i), i, 0, SIZE))
+                thread::spawn(move || reserve(&*seg, slots.word(i), slots.size(i), 0, SIZE))
             })
             .collect();
         let results: Vec<Reserve> = ts.into_iter().map(|t| t.join().unwrap()).collect();
@@ -208,10 +219,10 @@ fn a_dead_appenders_hole_is_padded_and_readers_move_on() {
             thread::spawn(move || {
                 slots.words[0].store(
                     SlotState::Reserving { segment: 0 }.encode(),
-                    Ordering::SeqCst,
+                    Ordering::Relaxed,
                 );
-                seg.tail.fetch_add(SIZE, Ordering::SeqCst);
-                slots.dead[0].store(true, Ordering::SeqCst);
+                seg.tail.fetch_add(SIZE, Ordering::AcqRel);
+                slots.die(0);
             })
         };
         // Appender 1 is alive and appends concurrently.
@@ -236,6 +247,65 @@ fn a_dead_appenders_hole_is_padded_and_readers_move_on() {
 }
 
 #[test]
+fn a_dead_appenders_written_record_is_padded_exactly() {
+    loom::model(|| {
+        let seg = Arc::new(Seg::new());
+        let slots = Arc::new(Table::new(2));
+        // Appender 0 dies after its fetch_add, before saying where it
+        // reserved: a zero hole. Appender 1 reserves, writes its payload
+        // (non-zero, where a scan for zero words would stop) and dies
+        // before its commit: a zero header over written bytes.
+        let first = {
+            let (seg, slots) = (seg.clone(), slots.clone());
+            thread::spawn(move || {
+                slots.words[0].store(
+                    SlotState::Reserving { segment: 0 }.encode(),
+                    Ordering::Relaxed,
+                );
+                seg.tail.fetch_add(SIZE, Ordering::AcqRel);
+                slots.die(0);
+            })
+        };
+        let second = {
+            let (seg, slots) = (seg.clone(), slots.clone());
+            thread::spawn(move || {
+                let Reserve::At(pos) = reserve(&*seg, slots.word(1), slots.size(1), 0, SIZE) else {
+                    panic!("fits");
+                };
+                seg.word(pos + 16).store(0xfeed, Ordering::Relaxed);
+                slots.die(1);
+                pos
+            })
+        };
+        // Meanwhile a reader at the first record tries to repair it: it
+        // may be told to wait, never to pad a wrong extent.
+        let early = pad_gap(&*seg, 0, format::SEGMENT_HEADER_LEN, &*slots, None).unwrap();
+        first.join().unwrap();
+        let written = second.join().unwrap();
+        let hole = if written == format::SEGMENT_HEADER_LEN {
+            format::SEGMENT_HEADER_LEN + SIZE
+        } else {
+            format::SEGMENT_HEADER_LEN
+        };
+        // Now both deaths are proved: each position pads exactly one record,
+        // whichever order the two reserved in.
+        for off in [
+            format::SEGMENT_HEADER_LEN,
+            format::SEGMENT_HEADER_LEN + SIZE,
+        ] {
+            if look(&*seg, off) == Look::Empty {
+                assert_eq!(pad_gap(&*seg, 0, off, &*slots, None).unwrap(), Gap::Padded);
+            }
+            assert_eq!(
+                look(&*seg, off),
+                Look::Padding { size: SIZE },
+                "early {early:?}, hole {hole}, written {written}"
+            );
+        }
+    });
+}
+
+#[test]
 fn a_sleeping_reader_is_always_woken() {
     loom::model(|| {
         let seg = Arc::new(Seg::new());
@@ -246,7 +316,7 @@ fn a_sleeping_reader_is_always_woken() {
             let (seg, slots, waiters, notify) =
                 (seg.clone(), slots.clone(), waiters.clone(), notify.clone());
             thread::spawn(move || {
-                let Reserve::At(pos) = reserve(&*seg, slots.word(0), 0, 0, SIZE) else {
+                let Reserve::At(pos) = reserve(&*seg, slots.word(0), slots.size(0), 0, SIZE) else {
                     panic!("fits");
                 };
                 seg.write_payload(pos, 5);
