@@ -112,6 +112,26 @@ pub enum LogError {
         /// The id asked for.
         id: u64,
     },
+    /// Recovery cut the log more times than the control file remembers
+    /// while this reader was not looking (or the cut count went backwards,
+    /// which only a hostile process does): the reader cannot tell where
+    /// the messages appended since start. Make a new reader (from a saved
+    /// position or the beginning).
+    #[error(
+        "{}: the log was cut {missed} times while this reader waited at id {id}; \
+         only the last {kept} cuts are kept: open a new reader",
+        path.display()
+    )]
+    CutsMissed {
+        /// The log directory.
+        path: PathBuf,
+        /// Where the reader stood.
+        id: u64,
+        /// How many cuts it missed (`u64::MAX`: the count went backwards).
+        missed: u64,
+        /// How many cuts the control file keeps.
+        kept: u64,
+    },
 }
 
 impl LogError {

@@ -43,13 +43,21 @@ pub const CONTROL_SYNC_FAILED: u64 = 200;
 pub const CONTROL_SYNC_SEQ: u64 = 208;
 /// Offset of the cut count (`AtomicU64`): recovery adds one each time it
 /// moves a segment's reservation counter back (or removes segments), after
-/// storing where in [`CONTROL_LAST_CUT`]. A reader that sees it change
+/// storing where in [`CONTROL_CUT_RING`] and [`CONTROL_LAST_CUT`]. A reader
+/// that sees it change
 /// moves back to the cut if it stands past it: records appended after a
 /// cut start there, below where it waited.
 pub const CONTROL_CUTS: u64 = 216;
 /// Offset of the id of the last cut (`AtomicU64`); an id that is a
 /// multiple of the segment size names the end of the segment before.
 pub const CONTROL_LAST_CUT: u64 = 224;
+/// Offset of the ring of recent cuts: [`CUT_RING`] `AtomicU64`s, the id of
+/// cut number `k` (counting from 0) in entry `k % CUT_RING`, so that a
+/// reader that missed several cuts moves back to the lowest.
+pub const CONTROL_CUT_RING: u64 = 320;
+/// Entries of the cut ring: a reader that missed more cuts than this
+/// cannot tell where to resume, and fails.
+pub const CUT_RING: u64 = 8;
 /// Offset of the boot id (36 ASCII bytes, zero-padded to 40) of the boot
 /// in which the log was last opened: a different boot id at open means the
 /// system restarted, so every appender of the log is dead and unsynced data

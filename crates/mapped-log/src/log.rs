@@ -240,6 +240,15 @@ impl Inner {
         crate::words::u64_at(&self.control, format::CONTROL_LAST_CUT)
     }
 
+    /// The cut ring's entry for cut number `k` (see
+    /// [`format::CONTROL_CUT_RING`]).
+    pub(crate) fn cut_ring(&self, k: u64) -> &AtomicU64 {
+        crate::words::u64_at(
+            &self.control,
+            format::CONTROL_CUT_RING + 8 * (k % format::CUT_RING),
+        )
+    }
+
     pub(crate) fn waiters(&self) -> &AtomicU32 {
         crate::words::u32_at(&self.control, format::CONTROL_WAITERS)
     }

@@ -342,10 +342,16 @@ impl Reader {
         let seen = self.cuts_seen;
         let cut = inner.ctl(|| {
             let cuts = inner.cuts().load(Ordering::Acquire);
-            (cuts != seen).then(|| (cuts, inner.last_cut().load(Ordering::Acquire)))
+            (cuts != seen).then(|| (cuts, lowest_cut(inner, seen, cuts)))
         })?;
         match cut {
-            Some((cuts, id)) => Ok(Step::Cut { cuts, id }),
+            Some((cuts, Some(id))) => Ok(Step::Cut { cuts, id }),
+            Some((cuts, None)) => Err(LogError::CutsMissed {
+                path: self.log.dir().to_path_buf(),
+                id: self.position(),
+                missed: cuts.checked_sub(seen).unwrap_or(u64::MAX),
+                kept: format::CUT_RING,
+            }),
             None => step,
         }
     }
@@ -735,6 +741,30 @@ impl Reader {
     fn stopping(&self) -> bool {
         self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
     }
+}
+
+/// The lowest of the cuts numbered `seen..cuts` (section 15 of
+/// `docs/format.md`), from the control file's cut ring; `None` if more
+/// were made than the ring keeps, or if the count went backwards. Runs
+/// inside the caller's guarded access to the control file.
+///
+/// Recovery stores a cut's ring entry before it bumps the count, so the
+/// entries of the cuts counted are there; they could be overwritten only
+/// by `CUT_RING` more recoveries between our loads. An entry of 0 (no cut
+/// has id 0) is one written by an earlier build, which kept only
+/// `last_cut`: that stands in for it.
+fn lowest_cut(inner: &crate::log::Inner, seen: u64, cuts: u64) -> Option<u64> {
+    let missed = cuts.checked_sub(seen)?;
+    if missed > format::CUT_RING {
+        return None;
+    }
+    let last = inner.last_cut().load(Ordering::Acquire);
+    (seen..cuts)
+        .map(|k| match inner.cut_ring(k).load(Ordering::Acquire) {
+            0 => last,
+            id => id,
+        })
+        .min()
 }
 
 /// The waiting turns of one `next` call, and its clock, started lazily:

@@ -334,7 +334,11 @@ impl Inner {
         if cut < tail || !report.segments_removed.is_empty() {
             // Readers waiting past the cut move back to it (section 15 of
             // docs/format.md): where, then that it happened.
-            self.last_cut().store(index * size + cut, Ordering::Release);
+            // (Recoveries exclude each other: the count is ours to bump.)
+            let id = index * size + cut;
+            let k = self.cuts().load(Ordering::Acquire);
+            self.cut_ring(k).store(id, Ordering::Release);
+            self.last_cut().store(id, Ordering::Release);
             self.cuts().fetch_add(1, Ordering::AcqRel);
         }
         self.tail_segment().store(index, Ordering::Release);

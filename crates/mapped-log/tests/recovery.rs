@@ -691,6 +691,92 @@ fn durable_position_at_the_end_of_a_full_segment() {
     assert_eq!(read_all(&log).len(), 5);
 }
 
+/// What an appender killed mid-record by an earlier build leaves at the
+/// tail of segment 0: a `Writing` record of 64 bytes by slot 17 (held by
+/// nobody), with the reservation counter past it. Returns where it starts.
+fn leave_a_dead_writing_record(dir: &Path) -> u64 {
+    let seg0 = segment_path(dir, 0);
+    let tail = u64::from_le_bytes(
+        pread(&seg0, format::SEGMENT_TAIL_OFFSET, 8)
+            .try_into()
+            .unwrap(),
+    );
+    let writing: u64 = 64 | 1 << 32 | 17 << 40;
+    pwrite(&seg0, tail, &writing.to_le_bytes());
+    pwrite(
+        &seg0,
+        format::SEGMENT_TAIL_OFFSET,
+        &(tail + 64).to_le_bytes(),
+    );
+    tail
+}
+
+/// Two cuts while a reader is not looking: the first below it, then
+/// appends, then the second at its position. The reader must move back to
+/// the lower cut (the cut ring), not stay where the last cut says.
+#[test]
+fn a_reader_that_missed_two_cuts_moves_back_to_the_lower_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = Log::create(&dir, opts()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let kept: Vec<u64> = (0..3u8).map(|i| app.append(&[i; 40]).unwrap()).collect();
+    drop(app);
+    let first = leave_a_dead_writing_record(&dir);
+    let mut reader = log.reader(Start::End).unwrap();
+    assert_eq!(reader.position(), first + 64);
+    assert!(reader.try_next().unwrap().is_none());
+
+    // Cut 1 at `first`, below the reader; one append fills the hole up to
+    // the reader's position.
+    assert_eq!(log.recover().unwrap().cut_at, Some(first));
+    let mut app = Appender::new(&log).unwrap();
+    let below = app.append(&[7; 48]).unwrap();
+    assert_eq!(below, first);
+    drop(app);
+    // Cut 2 at the reader's position: `last_cut` now says nothing below it.
+    let second = leave_a_dead_writing_record(&dir);
+    assert_eq!(second, first + 64);
+    assert_eq!(log.recover().unwrap().cut_at, Some(second));
+    let mut app = Appender::new(&log).unwrap();
+    let at = app.append(&[8; 48]).unwrap();
+    assert_eq!(at, second);
+
+    for (id, byte) in [(below, 7u8), (at, 8)] {
+        let m = reader.next(Some(HANG)).unwrap().expect("the message");
+        assert_eq!((m.id(), m.payload()), (id, &[byte; 48][..]));
+    }
+    assert!(reader.try_next().unwrap().is_none());
+    let all = read_all(&log);
+    assert_eq!(
+        all.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [kept, vec![below, at]].concat()
+    );
+}
+
+/// More cuts than the control file keeps while a reader is not looking:
+/// a clear error, not a guess.
+#[test]
+fn a_reader_that_missed_more_cuts_than_are_kept_fails_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = Log::create(&dir, opts()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    app.append(&[1; 40]).unwrap();
+    drop(app);
+    let mut reader = log.reader(Start::End).unwrap();
+    for _ in 0..=format::CUT_RING {
+        leave_a_dead_writing_record(&dir);
+        assert!(log.recover().unwrap().cut_at.is_some());
+    }
+    match reader.try_next() {
+        Err(LogError::CutsMissed { missed, kept, .. }) => {
+            assert_eq!((missed, kept), (format::CUT_RING + 1, format::CUT_RING));
+        }
+        other => panic!("expected CutsMissed, got {other:?}"),
+    }
+}
+
 #[test]
 fn explicit_recovery_below_a_waiting_reader_moves_it_back_to_the_cut() {
     let tmp = tempfile::tempdir().unwrap();
@@ -700,23 +786,7 @@ fn explicit_recovery_below_a_waiting_reader_moves_it_back_to_the_cut() {
     let kept: Vec<u64> = (0..3u8).map(|i| app.append(&[i; 40]).unwrap()).collect();
     let end = log.reader(Start::End).unwrap().position();
     drop(app);
-    // What an appender killed while writing leaves: the reservation
-    // counter moved on past a record announced as Writing by its slot
-    // (17, held by nobody).
-    let seg0 = segment_path(&dir, 0);
-    let tail = u64::from_le_bytes(
-        pread(&seg0, format::SEGMENT_TAIL_OFFSET, 8)
-            .try_into()
-            .unwrap(),
-    );
-    assert_eq!(tail, end % SEGMENT);
-    let writing: u64 = 64 | 1 << 32 | 17 << 40;
-    pwrite(&seg0, tail, &writing.to_le_bytes());
-    pwrite(
-        &seg0,
-        format::SEGMENT_TAIL_OFFSET,
-        &(tail + 64).to_le_bytes(),
-    );
+    assert_eq!(leave_a_dead_writing_record(&dir), end % SEGMENT);
     // A reader from the end now waits past it.
     let mut reader = log.reader(Start::End).unwrap();
     assert_eq!(reader.position(), end + 64);
