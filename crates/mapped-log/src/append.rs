@@ -50,6 +50,19 @@ pub struct Appender {
     /// thread, once started.
     prefault_on: bool,
     prefault: Option<Prefault>,
+    /// The process's fork generation when made (see `fork.rs`).
+    forks: u64,
+}
+
+impl Drop for Appender {
+    fn drop(&mut self) {
+        if crate::fork::forked_since(self.forks) {
+            // In a forked child the helper threads do not exist: joining
+            // them would wait for ever. Their memory is the parent's copy.
+            std::mem::forget(self.background.take());
+            std::mem::forget(self.prefault.take());
+        }
+    }
 }
 
 /// The thread that syncs an [`Durability::Interval`] appender's log.
@@ -72,6 +85,7 @@ impl Appender {
     /// Takes a free appender slot of `log`, first finishing whatever a dead
     /// previous owner of the slot left unfinished.
     pub fn new(log: &Log) -> Result<Appender> {
+        let forks = crate::fork::generation();
         let inner = &log.inner;
         let lock_path = inner.dir.join(crate::log::LOCK_FILE);
         let lock = open_lock_file(&lock_path)?;
@@ -91,7 +105,20 @@ impl Appender {
             background: None,
             prefault_on: true,
             prefault: None,
+            forks,
         })
+    }
+
+    /// Fails in a child forked after this appender was made.
+    #[inline]
+    fn check_process(&self) -> Result<()> {
+        if crate::fork::forked_since(self.forks) {
+            return Err(LogError::Forked {
+                path: self.log.dir().to_path_buf(),
+                what: "appender",
+            });
+        }
+        Ok(())
     }
 
     /// Finds a free slot, locks it, and repairs what its last owner left.
@@ -110,8 +137,11 @@ impl Appender {
     }
 
     /// Sets when appends are durable: see [`Durability`]. Fails only if
-    /// the background thread of [`Durability::Interval`] cannot be started.
+    /// the background thread of [`Durability::Interval`] cannot be started,
+    /// or in a child forked after this appender was made
+    /// ([`LogError::Forked`]).
     pub fn set_durability(&mut self, durability: Durability) -> Result<()> {
+        self.check_process()?;
         self.background = None;
         if durability != Durability::None {
             self.prefault = None;
@@ -170,6 +200,7 @@ impl Appender {
     /// death of this process. Under [`Durability::Sync`] it is also on
     /// stable storage when this returns.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
+        self.check_process()?;
         self.check_sync_failure()?;
         let len = self.check_len(payload.len())?;
         let size = format::record_size(len);
@@ -253,6 +284,7 @@ impl Appender {
     /// [`Claim::as_mut_slice`] and then [`Claim::commit`]ted. Dropping the
     /// claim abandons it (it becomes padding that readers skip).
     pub fn claim(&mut self, len: usize) -> Result<Claim<'_>> {
+        self.check_process()?;
         self.check_sync_failure()?;
         let len = self.check_len(len)? as usize;
         let size = format::record_size(len as u32);
@@ -289,7 +321,7 @@ impl Appender {
     /// write the populated zero pages out ahead of the records.
     pub fn set_prefault(&mut self, on: bool) {
         self.prefault_on = on;
-        if !on {
+        if !on && !crate::fork::forked_since(self.forks) {
             self.prefault = None;
         }
     }

@@ -112,6 +112,20 @@ pub enum LogError {
         /// The id asked for.
         id: u64,
     },
+    /// An appender (or readiness descriptor) made before this process was
+    /// forked, used in the child: the child shares its slot and locks with
+    /// the parent and has none of its threads. Make a new one in the child.
+    #[error(
+        "{}: this {what} was made before fork(); the child shares its locks with its parent: \
+         make a new one in the child",
+        path.display()
+    )]
+    Forked {
+        /// The log directory.
+        path: PathBuf,
+        /// `appender` or `readiness descriptor`.
+        what: &'static str,
+    },
     /// Recovery cut the log more times than the control file remembers
     /// while this reader was not looking (or the cut count went backwards,
     /// which only a hostile process does): the reader cannot tell where

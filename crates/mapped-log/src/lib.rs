@@ -50,6 +50,8 @@ mod append;
 #[cfg(not(loom))]
 mod cursor;
 #[cfg(not(loom))]
+mod fork;
+#[cfg(not(loom))]
 mod inspect;
 #[cfg(not(loom))]
 mod log;

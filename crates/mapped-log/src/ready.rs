@@ -80,6 +80,8 @@ pub struct Readiness {
     shared: Arc<Shared>,
     log: Log,
     thread: Option<JoinHandle<()>>,
+    /// The process's fork generation when made (see `fork.rs`).
+    forks: u64,
 }
 
 #[derive(Debug)]
@@ -95,6 +97,7 @@ impl Reader {
     /// position; the reader must only move forward through
     /// [`try_next`](Reader::try_next) or [`next`](Reader::next) after it.
     pub fn readiness(&self) -> Result<Readiness> {
+        let forks = crate::fork::generation();
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = self.watcher(stop.clone())?;
         let log = watcher.log().clone();
@@ -118,6 +121,7 @@ impl Reader {
             shared,
             log,
             thread: Some(thread),
+            forks,
         })
     }
 }
@@ -128,8 +132,17 @@ impl Readiness {
     ///
     /// Fails, naming the cause, if the watcher stopped on an error (a
     /// corrupt record, a failed open); the descriptor then stays readable,
-    /// and the reader reports the error itself when it gets there.
+    /// and the reader reports the error itself when it gets there. Fails
+    /// in a child forked after the descriptor was made
+    /// ([`LogError::Forked`]).
     pub fn clear(&self) -> Result<()> {
+        // In a forked child no watcher feeds the descriptor.
+        if crate::fork::forked_since(self.forks) {
+            return Err(LogError::Forked {
+                path: self.log.dir().to_path_buf(),
+                what: "readiness descriptor",
+            });
+        }
         // Once failed, left readable: the watcher signalled after failing.
         if let Some(what) = &*self.shared.failed.lock().unwrap_or_else(|e| e.into_inner()) {
             return Err(LogError::WatcherStopped {
@@ -158,6 +171,12 @@ impl AsRawFd for Readiness {
 
 impl Drop for Readiness {
     fn drop(&mut self) {
+        if crate::fork::forked_since(self.forks) {
+            // The watcher is the parent's, and the stop flag too (this is
+            // the child's copy of its memory): leave them alone.
+            std::mem::forget(self.thread.take());
+            return;
+        }
         self.shared.stop.store(true, Ordering::SeqCst);
         // Changes the futex word after the flag: a watcher that read the
         // word before this sees the flag or does not sleep (`Reader::wait`).

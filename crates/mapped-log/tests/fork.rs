@@ -1,0 +1,94 @@
+//! A child that `fork`s (and does not `exec`) after an appender or a
+//! readiness descriptor was made must not use them: it would share the
+//! appender's slot lock with its parent (so neither's death could be
+//! proved while the other lives), and it has none of their helper threads.
+//! In the child they fail with a clear error, dropping them does not wait
+//! for threads that are not there, and the parent's handles go on.
+
+#![allow(unsafe_code)] // fork, waitpid, _exit
+
+use std::time::{Duration, Instant};
+
+use mapped_log::{Appender, Log, LogError, LogOptions, Start};
+
+#[test]
+fn handles_made_before_fork_refuse_to_work_in_the_child() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = Log::create(tmp.path().join("log"), LogOptions::default()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    // Starts the appender's prefault helper thread.
+    app.append(b"before").unwrap();
+    let mut reader = log.reader(Start::Beginning).unwrap();
+    let ready = reader.readiness().unwrap();
+
+    // SAFETY: the child only calls the log's handles, which check the fork
+    // generation before anything else and fail; drops them; and leaves with
+    // `_exit` (no unwinding into the test harness, no atexit handlers).
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        let mut code = 0;
+        if !matches!(
+            app.append(b"from the child"),
+            Err(LogError::Forked {
+                what: "appender",
+                ..
+            })
+        ) {
+            code |= 1;
+        }
+        if !matches!(app.claim(8).map(drop), Err(LogError::Forked { .. })) {
+            code |= 2;
+        }
+        if !matches!(
+            ready.clear(),
+            Err(LogError::Forked {
+                what: "readiness descriptor",
+                ..
+            })
+        ) {
+            code |= 4;
+        }
+        // Neither waits for the parent's helper threads.
+        drop(ready);
+        drop(app);
+        // SAFETY: ends the child at once, as above.
+        unsafe { libc::_exit(code) };
+    }
+
+    // The child must end, and quickly: a drop that joined a thread that is
+    // not there would hang it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child; `status` is ours to write.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        assert!(r >= 0, "waitpid: {}", std::io::Error::last_os_error());
+        if r == pid {
+            break;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the forked child hung (dropping a handle waited for a thread?)");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child: status {status:#x} (exit bits: 1 append, 2 claim, 4 readiness)"
+    );
+
+    // The parent's appender and descriptor work as before, and the child
+    // appended nothing.
+    app.append(b"after").unwrap();
+    ready.clear().unwrap();
+    let got: Vec<Vec<u8>> = (0..2)
+        .map(|_| {
+            let m = reader.next(Some(Duration::from_secs(60))).unwrap();
+            m.expect("a message").payload().to_vec()
+        })
+        .collect();
+    assert_eq!(got, [b"before".to_vec(), b"after".to_vec()]);
+    assert!(reader.try_next().unwrap().is_none());
+}
