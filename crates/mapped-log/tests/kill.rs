@@ -414,16 +414,28 @@ fn killed_appenders_and_readers_lose_nothing() {
     );
 }
 
-/// A log of small segments, for the dead-appender tests below.
-fn small_log(dir: &Path) -> Log {
-    Log::create(
+/// A log of small segments, for the dead-appender tests below, with `n`
+/// messages of writer 1 appended by the appender returned: the messages
+/// with their ids.
+fn small_log(dir: &Path, n: u64) -> (Log, Appender, Vec<(u64, Vec<u8>)>) {
+    let log = Log::create(
         dir,
         LogOptions {
             segment_size: SEGMENT,
             max_message: 1024,
         },
     )
-    .unwrap()
+    .unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let sent = append_seqs(&mut app, 0..n);
+    (log, app, sent)
+}
+
+/// Appends the messages of writer 1 numbered `seqs`; returns them with
+/// their ids.
+fn append_seqs(app: &mut Appender, seqs: std::ops::Range<u64>) -> Vec<(u64, Vec<u8>)> {
+    seqs.map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq)))
+        .collect()
 }
 
 /// What an appender killed right after reserving leaves: slot 40 (its lock
@@ -451,11 +463,7 @@ fn leave_a_dead_reservation(dir: &Path) -> u64 {
 fn explicit_recovery_keeps_messages_after_a_hole_left_while_reserving() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let log = small_log(&dir);
-    let mut app = Appender::new(&log).unwrap();
-    let mut want: Vec<(u64, Vec<u8>)> = (0..10)
-        .map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq)))
-        .collect();
+    let (log, mut app, mut want) = small_log(&dir, 10);
 
     // The dead appender: slot 40 (its lock is free) says `Reserving` in
     // segment 0, and the tail moved past a 104-byte record never announced.
@@ -466,7 +474,7 @@ fn explicit_recovery_keeps_messages_after_a_hole_left_while_reserving() {
     );
 
     // Live appenders go on after the hole.
-    want.extend((10..20).map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq))));
+    want.extend(append_seqs(&mut app, 10..20));
     assert!(want[10].0 > hole);
     drop(app);
 
@@ -503,14 +511,10 @@ fn explicit_recovery_keeps_messages_after_a_hole_left_while_reserving() {
 fn a_polling_reader_repairs_a_dead_appenders_hole_too() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let log = small_log(&dir);
-    let mut app = Appender::new(&log).unwrap();
-    let mut want: Vec<(u64, Vec<u8>)> = (0..5)
-        .map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq)))
-        .collect();
+    let (log, mut app, mut want) = small_log(&dir, 5);
     // A dead appender, as in the test above.
     leave_a_dead_reservation(&dir);
-    want.extend((5..10).map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq))));
+    want.extend(append_seqs(&mut app, 5..10));
 
     // A reader that only ever calls `try_next`, as an event loop does.
     let mut r = log.reader(Start::Beginning).unwrap();
@@ -555,11 +559,7 @@ fn a_writer_killed_mid_payload_is_padded_exactly() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let log = small_log(&dir);
-    let mut app = Appender::new(&log).unwrap();
-    let mut want: Vec<(u64, Vec<u8>)> = (0..5)
-        .map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq)))
-        .collect();
+    let (log, mut app, mut want) = small_log(&dir, 5);
     let died = spawn_child(
         MID_WRITE,
         "mid-write",
@@ -571,7 +571,7 @@ fn a_writer_killed_mid_payload_is_padded_exactly() {
         "{}",
         died.describe("did not die by a signal")
     );
-    want.extend((5..10).map(|seq| (app.append(&payload(1, seq)).unwrap(), payload(1, seq))));
+    want.extend(append_seqs(&mut app, 5..10));
 
     // A waiting reader and a polling one both get every message, in order.
     let mut waiting = log.reader(Start::Beginning).unwrap();

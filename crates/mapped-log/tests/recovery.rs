@@ -691,6 +691,14 @@ fn durable_position_at_the_end_of_a_full_segment() {
     assert_eq!(read_all(&log).len(), 5);
 }
 
+/// A log with three 40-byte messages and no appender left; their ids.
+fn log_of_three(dir: &Path) -> (Log, Vec<u64>) {
+    let log = Log::create(dir, opts()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let ids = (0..3u8).map(|i| app.append(&[i; 40]).unwrap()).collect();
+    (log, ids)
+}
+
 /// What an appender killed mid-record by an earlier build leaves at the
 /// tail of segment 0: a `Writing` record of 64 bytes by slot 17 (held by
 /// nobody), with the reservation counter past it. Returns where it starts.
@@ -718,10 +726,7 @@ fn leave_a_dead_writing_record(dir: &Path) -> u64 {
 fn a_reader_that_missed_two_cuts_moves_back_to_the_lower_one() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let log = Log::create(&dir, opts()).unwrap();
-    let mut app = Appender::new(&log).unwrap();
-    let kept: Vec<u64> = (0..3u8).map(|i| app.append(&[i; 40]).unwrap()).collect();
-    drop(app);
+    let (log, kept) = log_of_three(&dir);
     let first = leave_a_dead_writing_record(&dir);
     let mut reader = log.reader(Start::End).unwrap();
     assert_eq!(reader.position(), first + 64);
@@ -781,11 +786,8 @@ fn a_reader_that_missed_more_cuts_than_are_kept_fails_clearly() {
 fn explicit_recovery_below_a_waiting_reader_moves_it_back_to_the_cut() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let log = Log::create(&dir, opts()).unwrap();
-    let mut app = Appender::new(&log).unwrap();
-    let kept: Vec<u64> = (0..3u8).map(|i| app.append(&[i; 40]).unwrap()).collect();
+    let (log, kept) = log_of_three(&dir);
     let end = log.reader(Start::End).unwrap().position();
-    drop(app);
     assert_eq!(leave_a_dead_writing_record(&dir), end % SEGMENT);
     // A reader from the end now waits past it.
     let mut reader = log.reader(Start::End).unwrap();

@@ -86,28 +86,44 @@ pub(crate) fn spin_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
 /// `CLOCK_MONOTONIC` stamp and then a sequence number in `AtomicU64`s of
 /// the shared mapping, spaced as the log's stamped spinning row spaces its
 /// messages; we spin until the number changes and record the time from the
-/// stamp. The floor of the
-/// stamped rows: one cache-line transfer, plus the two clock readings that
-/// any stamped measurement pays.
+/// stamp. The floor of the stamped rows: one cache-line transfer, plus the
+/// two clock readings that any stamped measurement pays.
 pub(crate) fn spin_oneway(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome> {
-    latency_pair(ctx, "spin-1way", n, warmup, |ctl, watch| {
-        let (seq, stamp) = (ctl.u64(PING), ctl.u64(PONG));
-        let mut h = histogram();
-        ctl.go();
-        let last = warmup + n;
-        let mut seen = 0;
-        while seen < last {
+    stamped_main(ctx, "spin-1way", n, warmup, |ctl, watch, seen| {
+        let seq = ctl.u64(PING);
+        loop {
             // Acquire pairs with the peer's release store of `seq`.
             let v = seq.load(Ordering::Acquire);
-            if v == seen {
-                watch.tick()?;
-                continue;
+            if v != seen {
+                return Ok(v);
             }
-            let t = stamp.load(Ordering::Acquire);
-            let took = mono_ns().saturating_sub(t);
-            // Only a message we saw alone, with its own stamp: a reader
-            // descheduled for a whole gap finds later ones.
-            if v == seen + 1 && seq.load(Ordering::Acquire) == v && v > warmup {
+            watch.tick()?;
+        }
+    })
+}
+
+/// The reader of a stamped one-way baseline: `wait` returns the peer's
+/// message number once it is past `seen`; the stamp is read next and the
+/// number again. Only a message seen alone, with its own stamp, is timed:
+/// a reader descheduled for a whole gap finds later ones (and a futex word
+/// keeps no queue).
+fn stamped_main(
+    ctx: &Ctx<'_>,
+    kind: &str,
+    n: u64,
+    warmup: u64,
+    wait: impl Fn(&Ctl, &mut Watch<'_>, u64) -> Result<u64>,
+) -> Result<Outcome> {
+    latency_pair(ctx, kind, n, warmup, |ctl, watch| {
+        let stamp = ctl.u64(PONG);
+        let mut h = histogram();
+        ctl.go();
+        let mut seen = 0;
+        while seen < warmup + n {
+            let v = wait(ctl, watch, seen)?;
+            let took = mono_ns().saturating_sub(stamp.load(Ordering::Acquire));
+            let again = wait(ctl, watch, v.wrapping_sub(1))?;
+            if v == seen + 1 && again == v && v > warmup {
                 h.saturating_record(took.max(1));
             }
             seen = v;
@@ -118,14 +134,23 @@ pub(crate) fn spin_oneway(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome>
 
 pub(crate) fn spin_oneway_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
     let (seq, stamp) = (ctl.u64(PING), ctl.u64(PONG));
-    let gap = crate::ipc::log::oneway_gap_ns("spin");
+    stamped_peer(a, ctl, "spin", |i, t| {
+        stamp.store(t, Ordering::Relaxed);
+        seq.store(i, Ordering::Release);
+    })
+}
+
+/// The writer of a stamped one-way baseline: message `i` (from 1) is
+/// published with the `CLOCK_MONOTONIC` time `t` taken just before, spaced
+/// as the log's stamped rows of `variant` are.
+fn stamped_peer(a: &PeerArgs, ctl: &Ctl, variant: &str, publish: impl Fn(u64, u64)) -> Result<()> {
+    let gap = crate::ipc::log::oneway_gap_ns(variant);
     let mut watch = a.watch(ctl);
     ctl.peer_ready();
     ctl.wait_go(&mut watch)?;
     for i in 1..=a.warmup + a.n {
         let t = mono_ns();
-        stamp.store(t, Ordering::Relaxed);
-        seq.store(i, Ordering::Release);
+        publish(i, t);
         spin_until_ns(t + gap);
         watch.tick()?;
     }
@@ -191,43 +216,18 @@ pub(crate) fn futex_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
 /// from the stamp to our return from the wait. The floor for a reader
 /// asleep when its message comes.
 pub(crate) fn futex_oneway(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome> {
-    latency_pair(ctx, "futex-1way", n, warmup, |ctl, watch| {
-        let (seq, stamp) = (ctl.u32(PING), ctl.u64(PONG));
-        let mut h = histogram();
-        ctl.go();
-        let last = (warmup + n) as u32;
-        let mut seen = 0;
-        while seen < last {
-            let v = futex_wait_for(seq, watch, |v| v > seen)?;
-            let took = mono_ns().saturating_sub(stamp.load(Ordering::Acquire));
-            // Woken later than the next wake-up (possible only if we
-            // were descheduled for a whole gap): that one is lost, as
-            // a futex word keeps no queue; time the latest.
-            if v == seen + 1 && u64::from(v) > warmup {
-                h.saturating_record(took.max(1));
-            }
-            seen = v;
-        }
-        Ok(Outcome::Latency(h))
+    stamped_main(ctx, "futex-1way", n, warmup, |ctl, watch, seen| {
+        futex_wait_for(ctl.u32(PING), watch, |v| u64::from(v) > seen).map(u64::from)
     })
 }
 
 pub(crate) fn futex_oneway_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
     let (seq, stamp) = (ctl.u32(PING), ctl.u64(PONG));
-    let gap = crate::ipc::log::oneway_gap_ns("block");
-    let mut watch = a.watch(ctl);
-    ctl.peer_ready();
-    ctl.wait_go(&mut watch)?;
-    for i in 1..=(a.warmup + a.n) as u32 {
-        let t = mono_ns();
+    stamped_peer(a, ctl, "block", |i, t| {
         stamp.store(t, Ordering::Release);
-        seq.store(i, Ordering::Release);
+        seq.store(i as u32, Ordering::Release);
         let _ = mapped::wake(seq, 1);
-        spin_until_ns(t + gap);
-        watch.tick()?;
-    }
-    ctl.peer_done(a.index);
-    Ok(())
+    })
 }
 
 /// Ring file layout: the consumer's index, the producer's index (each on

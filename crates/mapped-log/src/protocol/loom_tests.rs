@@ -109,6 +109,17 @@ fn append(seg: &Seg, slots: &Table, waiters: &AtomicU32, slot: u32, value: u64) 
     pos
 }
 
+/// An appender of `slot` that dies right after its `fetch_add` (step 2),
+/// before saying where it reserved: a zero hole.
+fn die_reserving(seg: &Seg, slots: &Table, slot: u32) {
+    slots.words[slot as usize].store(
+        SlotState::Reserving { segment: 0 }.encode(),
+        Ordering::Relaxed,
+    );
+    seg.tail.fetch_add(SIZE, Ordering::AcqRel);
+    slots.die(slot);
+}
+
 #[test]
 fn two_appenders_one_reader_see_every_message_once_intact() {
     loom::model(|| {
@@ -216,14 +227,7 @@ fn a_dead_appenders_hole_is_padded_and_readers_move_on() {
         // Appender 0 dies right after its fetch_add (step 2): a zero hole.
         let dying = {
             let (seg, slots) = (seg.clone(), slots.clone());
-            thread::spawn(move || {
-                slots.words[0].store(
-                    SlotState::Reserving { segment: 0 }.encode(),
-                    Ordering::Relaxed,
-                );
-                seg.tail.fetch_add(SIZE, Ordering::AcqRel);
-                slots.die(0);
-            })
+            thread::spawn(move || die_reserving(&seg, &slots, 0))
         };
         // Appender 1 is alive and appends concurrently.
         let live = {
@@ -257,14 +261,7 @@ fn a_dead_appenders_written_record_is_padded_exactly() {
         // before its commit: a zero header over written bytes.
         let first = {
             let (seg, slots) = (seg.clone(), slots.clone());
-            thread::spawn(move || {
-                slots.words[0].store(
-                    SlotState::Reserving { segment: 0 }.encode(),
-                    Ordering::Relaxed,
-                );
-                seg.tail.fetch_add(SIZE, Ordering::AcqRel);
-                slots.die(0);
-            })
+            thread::spawn(move || die_reserving(&seg, &slots, 0))
         };
         let second = {
             let (seg, slots) = (seg.clone(), slots.clone());
