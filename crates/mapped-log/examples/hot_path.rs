@@ -7,6 +7,7 @@
 //! noise only ever adds time. (`mapped bench ipc` measures the log between
 //! processes against its baselines; this is the magnifying glass.)
 
+use std::io::Write;
 use std::time::Instant;
 
 use mapped_log::{Appender, Log, LogOptions, Start};
@@ -40,9 +41,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         reads.push(t.elapsed().as_nanos() as f64 / PER_ROUND as f64);
     }
+    let mut out = std::io::stdout().lock();
     for (what, v) in [("append", &mut appends), ("read", &mut reads)] {
         v.sort_by(f64::total_cmp);
-        println!(
+        // Not `println!`: a closed pipe (`| head -1`) is no reason to panic.
+        let _ = writeln!(
+            out,
             "{what:>6} 64 B: fastest {:.1} ns, median {:.1} ns per message ({ROUNDS} rounds of {PER_ROUND})",
             v[0],
             v[ROUNDS / 2]
