@@ -544,6 +544,12 @@ impl Reader {
                     continue;
                 }
                 Step::Empty | Step::Writing { .. } => {
+                    // The record being written here spans the next cache
+                    // line too (a 64-byte payload with its header does):
+                    // have it fetched while we poll the header's, so that
+                    // the payload does not wait for a second transfer once
+                    // the commit shows.
+                    self.seg.map.prefetch((self.offset | 63) + 1);
                     let pos = self.position();
                     match &mut stuck {
                         Some((p, since)) if *p == pos => {

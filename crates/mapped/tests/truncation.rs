@@ -280,6 +280,24 @@ fn truncate(path: &Path, len: u64) {
         .unwrap();
 }
 
+/// A prefetch is a hint: on a page truncated away, past the window, or
+/// anywhere in between, it neither faults nor poisons the mapping.
+#[test]
+fn prefetch_never_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p");
+    let map = Mapping::create(&path, 4 * PAGE).unwrap();
+    map.write_at(0, b"first page").unwrap();
+    truncate(&path, PAGE);
+    for offset in [0, 5, PAGE, 2 * PAGE + 64, 4 * PAGE - 1, 4 * PAGE, u64::MAX] {
+        map.prefetch(offset);
+    }
+    assert!(!map.is_poisoned());
+    let mut buf = [0u8; 10];
+    map.read_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"first page");
+}
+
 #[test]
 fn write_past_truncation_faults_and_poisons() {
     let dir = tempfile::tempdir().unwrap();
