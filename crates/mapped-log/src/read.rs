@@ -51,6 +51,10 @@ impl Default for WaitStrategy {
 /// appender died.
 const REPAIR_INTERVAL: Duration = Duration::from_millis(10);
 
+/// Waiting turns in one `next` call after which the reader prefetches the
+/// line after the one it polls (see `Reader::next`).
+const PREFETCH_AFTER: u32 = 16;
+
 /// A message borrowed from the log's mapping; valid until the reader moves.
 #[derive(Debug)]
 pub struct Message<'a> {
@@ -548,8 +552,12 @@ impl Reader {
                     // line too (a 64-byte payload with its header does):
                     // have it fetched while we poll the header's, so that
                     // the payload does not wait for a second transfer once
-                    // the commit shows.
-                    self.seg.map.prefetch((self.offset | 63) + 1);
+                    // the commit shows. Only once the wait is not short: a
+                    // reader that keeps up with a stream would take the line
+                    // from the appender while it is being written.
+                    if turns.count >= PREFETCH_AFTER {
+                        self.seg.map.prefetch((self.offset | 63) + 1);
+                    }
                     let pos = self.position();
                     match &mut stuck {
                         Some((p, since)) if *p == pos => {
