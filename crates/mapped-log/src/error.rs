@@ -131,11 +131,7 @@ pub enum LogError {
     /// which only a hostile process does): the reader cannot tell where
     /// the messages appended since start. Make a new reader (from a saved
     /// position or the beginning).
-    #[error(
-        "{}: the log was cut {missed} times while this reader waited at id {id}; \
-         only the last {kept} cuts are kept: open a new reader",
-        path.display()
-    )]
+    #[error("{}", cuts_missed(path, *id, *missed, *kept))]
     CutsMissed {
         /// The log directory.
         path: PathBuf,
@@ -146,6 +142,20 @@ pub enum LogError {
         /// How many cuts the control file keeps.
         kept: u64,
     },
+}
+
+fn cuts_missed(path: &std::path::Path, id: u64, missed: u64, kept: u64) -> String {
+    let path = path.display();
+    if missed == u64::MAX {
+        return format!(
+            "{path}: the log's cut count went backwards while this reader waited at id {id} \
+             (only a process writing garbage into the control file does that): open a new reader"
+        );
+    }
+    format!(
+        "{path}: the log was cut {missed} times while this reader waited at id {id}; \
+         only the last {kept} cuts are kept: open a new reader"
+    )
 }
 
 impl LogError {

@@ -402,6 +402,57 @@ fn garbage_control_counters_are_errors_never_panics() {
     }
 }
 
+/// Forged cut words: a count that jumps past what the ring keeps, a count
+/// that goes backwards, and ring entries that name no record boundary.
+/// Each is a clear error, or harmless, never a panic or a hang.
+#[test]
+fn forged_cut_words_are_clear_errors() {
+    use format::{CONTROL_CUT_RING, CONTROL_CUTS};
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, log, _msgs) = fresh(tmp.path());
+    let control = dir.join(mapped_log::CONTROL_FILE);
+    let set = |at: u64, v: u64| pwrite(&control, at, &v.to_le_bytes());
+
+    set(CONTROL_CUTS, 1000);
+    let mut reader = log.reader(Start::End).unwrap();
+    set(CONTROL_CUTS, 5);
+    match reader.try_next() {
+        Err(
+            e @ LogError::CutsMissed {
+                missed: u64::MAX, ..
+            },
+        ) => {
+            assert!(e.to_string().contains("went backwards"), "{e}");
+        }
+        other => panic!("a count going backwards: {other:?}"),
+    }
+
+    let mut reader = log.reader(Start::End).unwrap();
+    set(CONTROL_CUTS, 5 + 100);
+    match reader.try_next() {
+        Err(LogError::CutsMissed {
+            missed: 100, kept, ..
+        }) => assert_eq!(kept, format::CUT_RING),
+        other => panic!("a count 100 ahead: {other:?}"),
+    }
+
+    // A cut below the reader that is no record boundary: corrupt. Cuts
+    // at or above it: nothing to move back to (harmless).
+    for (id, harmless) in [(3, false), (SEGMENT * 1000 + 128, true), (u64::MAX, true)] {
+        let mut reader = log.reader(Start::Beginning).unwrap();
+        reader.try_next().unwrap().expect("the first message");
+        set(CONTROL_CUT_RING + 8 * (105 % format::CUT_RING), id);
+        set(CONTROL_CUTS, 106);
+        let case = format!("a cut ring entry of {id:#x}");
+        match reader.try_next() {
+            Ok(Some(_)) if harmless => {}
+            Err(LogError::Corrupt { .. }) if !harmless => {}
+            other => panic!("{case}: {other:?}"),
+        }
+        set(CONTROL_CUTS, 105);
+    }
+}
+
 #[test]
 fn damaged_headers_make_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
