@@ -5,6 +5,8 @@
 //! with it. Whatever the bytes, it must return, never panic, never hang and
 //! never fault: that is the contract the fuzz target checks.
 
+pub mod child;
+
 use std::time::Duration;
 
 use mapped_log::{Log, Start, format};
