@@ -133,13 +133,7 @@ struct Side {
 }
 
 pub(crate) fn latency(ctx: &Ctx<'_>, size: usize, n: u64, warmup: u64) -> Result<Outcome> {
-    let args = PeerArgs {
-        kind: "ice-lat".into(),
-        n,
-        warmup,
-        size,
-        ..PeerArgs::default()
-    };
+    let args = PeerArgs::new("ice-lat", size, n, warmup);
     let setup = |dir: &Path| -> Result<Side> {
         let node = node()?;
         let a2b = service(&node, &name(dir, "a2b")?, false)?;
@@ -179,12 +173,7 @@ pub(crate) fn latency(ctx: &Ctx<'_>, size: usize, n: u64, warmup: u64) -> Result
 }
 
 pub(crate) fn throughput(ctx: &Ctx<'_>, size: usize, n: u64) -> Result<Outcome> {
-    let args = PeerArgs {
-        kind: "ice-tput".into(),
-        n,
-        size,
-        ..PeerArgs::default()
-    };
+    let args = PeerArgs::new("ice-tput", size, n, 0);
     let setup = |dir: &Path| -> Result<Side> {
         let node = node()?;
         let s = service(&node, &name(dir, "stream")?, true)?;

@@ -83,14 +83,7 @@ pub(crate) fn latency(
     n: u64,
     warmup: u64,
 ) -> Result<Outcome> {
-    let args = PeerArgs {
-        kind: "log-lat".into(),
-        n,
-        warmup,
-        size,
-        variant: variant.into(),
-        ..PeerArgs::default()
-    };
+    let args = PeerArgs::new("log-lat", size, n, warmup).variant(variant);
     let setup = |dir: &Path| -> Result<(Appender, Reader)> {
         let ping = Log::create(dir.join(PING), options())?;
         let pong = Log::create(dir.join(PONG), options())?;
@@ -140,14 +133,7 @@ pub(crate) fn oneway(
     n: u64,
     warmup: u64,
 ) -> Result<Outcome> {
-    let args = PeerArgs {
-        kind: "log-1way".into(),
-        n,
-        warmup,
-        size,
-        variant: variant.into(),
-        ..PeerArgs::default()
-    };
+    let args = PeerArgs::new("log-1way", size, n, warmup).variant(variant);
     let setup = |dir: &Path| -> Result<Reader> {
         let log = Log::create(dir.join(LOG), options())?;
         let mut reader = log.reader(Start::Beginning)?;
@@ -178,12 +164,7 @@ pub(crate) fn oneway(
 /// sequence.
 pub(crate) fn throughput(ctx: &Ctx<'_>, size: usize, n: u64, writers: usize) -> Result<Outcome> {
     let per = (n / writers as u64).max(1);
-    let args = PeerArgs {
-        kind: "log-tput".into(),
-        n: per,
-        size,
-        ..PeerArgs::default()
-    };
+    let args = PeerArgs::new("log-tput", size, per, 0);
     let setup = |dir: &Path| -> Result<Reader> {
         let log = Log::create(dir.join(LOG), options())?;
         let mut reader = log.reader(Start::Beginning)?;
@@ -225,13 +206,7 @@ pub(crate) fn sync(ctx: &Ctx<'_>, appenders_n: usize, n: u64) -> Result<Outcome>
 /// "sync" makes them `Durability::Sync`.
 fn appenders(ctx: &Ctx<'_>, writers: usize, n: u64, variant: &str) -> Result<Outcome> {
     let per = (n / writers as u64).max(1);
-    let args = PeerArgs {
-        kind: "log-append".into(),
-        n: per,
-        size: 64,
-        variant: variant.into(),
-        ..PeerArgs::default()
-    };
+    let args = PeerArgs::new("log-append", 64, per, 0).variant(variant);
     let setup = |dir: &Path| -> Result<Log> { Ok(Log::create(dir.join(LOG), options())?) };
     ctx.run(args, writers, setup, |ctl, _log, watch| {
         ctl.go();

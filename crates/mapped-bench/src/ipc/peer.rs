@@ -213,6 +213,24 @@ pub(crate) struct PeerArgs {
 }
 
 impl PeerArgs {
+    /// A peer of experiment `kind`: `n` messages (or round trips) of `size`
+    /// bytes after `warmup` more; the runner fills in the rest.
+    pub(crate) fn new(kind: &str, size: usize, n: u64, warmup: u64) -> PeerArgs {
+        PeerArgs {
+            kind: kind.into(),
+            n,
+            warmup,
+            size,
+            ..PeerArgs::default()
+        }
+    }
+
+    /// With the experiment's variant (a reader's wait strategy, ...).
+    pub(crate) fn variant(mut self, variant: &str) -> PeerArgs {
+        self.variant = variant.into();
+        self
+    }
+
     pub(crate) fn to_args(&self) -> Vec<String> {
         let mut v = vec![
             self.kind.clone(),

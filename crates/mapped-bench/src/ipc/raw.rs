@@ -35,12 +35,7 @@ fn latency_pair(
     warmup: u64,
     main: impl FnOnce(&Ctl, &mut Watch<'_>) -> Result<Outcome>,
 ) -> Result<Outcome> {
-    let args = PeerArgs {
-        kind: kind.into(),
-        n,
-        warmup,
-        ..PeerArgs::default()
-    };
+    let args = PeerArgs::new(kind, 0, n, warmup);
     ctx.run(args, 1, |_| Ok(()), |ctl, _, watch| main(ctl, watch))
 }
 
@@ -267,12 +262,7 @@ impl Ring {
 /// Main side of the ring: consumes `n` messages of `size` bytes, copying
 /// each out and checking its sequence number.
 pub(crate) fn ring_throughput(ctx: &Ctx<'_>, size: usize, n: u64) -> Result<Outcome> {
-    let args = PeerArgs {
-        kind: "ring".into(),
-        n,
-        size,
-        ..PeerArgs::default()
-    };
+    let args = PeerArgs::new("ring", size, n, 0);
     let setup = |dir: &std::path::Path| -> Result<Ring> {
         let map = Mapping::create(dir.join(RING_FILE), RING_DATA + RING_BYTES)?;
         Ok(Ring::new(map, size))

@@ -149,13 +149,7 @@ pub(crate) fn latency(
     n: u64,
     warmup: u64,
 ) -> Result<Outcome> {
-    let args = PeerArgs {
-        kind: kind.into(),
-        n,
-        warmup,
-        size,
-        ..PeerArgs::default()
-    };
+    let args = PeerArgs::new(kind, size, n, warmup);
     ctx.run(
         args,
         1,
@@ -192,12 +186,7 @@ pub(crate) fn throughput(
     size: usize,
     n: u64,
 ) -> Result<Outcome> {
-    let args = PeerArgs {
-        kind: kind.into(),
-        n,
-        size,
-        ..PeerArgs::default()
-    };
+    let args = PeerArgs::new(kind, size, n, 0);
     ctx.run(
         args,
         1,
