@@ -11,6 +11,7 @@ use std::time::Duration;
 
 #[path = "../../../mapped-testkit/src/child.rs"]
 mod child;
+#[allow(unused_imports)] // each test binary uses a different subset
 pub use child::*;
 
 /// A number from the environment, or `default`.

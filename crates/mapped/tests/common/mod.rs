@@ -10,6 +10,7 @@ use mapped::{Mapping, WaitOutcome};
 
 #[path = "../../../mapped-testkit/src/child.rs"]
 mod child;
+#[allow(unused_imports)] // each test binary uses a different subset
 pub use child::*;
 
 /// Sleeps on the futex at `offset` of `map` until the word satisfies
