@@ -43,6 +43,10 @@ const CONSUMED: u64 = 512;
 /// Words the raw ping-pong experiments bounce between the processes.
 pub(crate) const PING: u64 = 1024;
 pub(crate) const PONG: u64 = 1088;
+/// The stamped baselines' ring of stamps: message `j`'s in slot
+/// `j % STAMP_SLOTS`, one `u64` each, to the end of the control file.
+pub(crate) const STAMPS: u64 = 2048;
+pub(crate) const STAMP_SLOTS: u64 = (CONTROL_LEN - STAMPS) / 8;
 pub(crate) const CONTROL_LEN: u64 = 4096;
 pub(crate) const CONTROL_FILE: &str = "control";
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use mapped::Mapping;
 
 use crate::error::{BenchError, Result};
-use crate::ipc::peer::{Ctl, PING, PONG, PeerArgs, Watch};
+use crate::ipc::peer::{Ctl, PING, PONG, PeerArgs, STAMP_SLOTS, STAMPS, Watch};
 use crate::ipc::{Ctx, Outcome, histogram};
 use crate::sys::{mono_ns, spin_until_ns};
 
@@ -78,10 +78,10 @@ pub(crate) fn spin_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
 }
 
 /// Main side of the one-way spinning baseline: the peer stores a
-/// `CLOCK_MONOTONIC` stamp and then a sequence number in `AtomicU64`s of
-/// the shared mapping, spaced as the log's stamped spinning row spaces its
-/// messages; we spin until the number changes and record the time from the
-/// stamp. The floor of the stamped rows: one cache-line transfer, plus the
+/// `CLOCK_MONOTONIC` stamp (in its slot of a ring) and then a sequence
+/// number in `AtomicU64`s of the shared mapping, spaced as the log's
+/// stamped spinning row spaces its messages; we spin until the number
+/// changes and record the time from each stamp. The floor of the stamped rows: one cache-line transfer, plus the
 /// two clock readings that any stamped measurement pays.
 pub(crate) fn spin_oneway(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome> {
     stamped_main(ctx, "spin-1way", n, warmup, |ctl, watch, seen| {
@@ -98,10 +98,11 @@ pub(crate) fn spin_oneway(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome>
 }
 
 /// The reader of a stamped one-way baseline: `wait` returns the peer's
-/// message number once it is past `seen`; the stamp is read next and the
-/// number again. Only a message seen alone, with its own stamp, is timed:
-/// a reader descheduled for a whole gap finds later ones (and a futex word
-/// keeps no queue).
+/// message number once it is past `seen`. Every message up to it is timed
+/// from its own stamp (a slot of [`STAMPS`]) to now, as the log's stamped
+/// rows time every message: a reader that was descheduled, or that a futex
+/// word woke once for several, records the late ones as late. A stamp is
+/// read only while its slot cannot have been reused.
 fn stamped_main(
     ctx: &Ctx<'_>,
     kind: &str,
@@ -110,16 +111,17 @@ fn stamped_main(
     wait: impl Fn(&Ctl, &mut Watch<'_>, u64) -> Result<u64>,
 ) -> Result<Outcome> {
     latency_pair(ctx, kind, n, warmup, |ctl, watch| {
-        let stamp = ctl.u64(PONG);
         let mut h = histogram();
         ctl.go();
         let mut seen = 0;
         while seen < warmup + n {
+            // Acquire in `wait` pairs with the peer's release of the
+            // number, after its stamps.
             let v = wait(ctl, watch, seen)?;
-            let took = mono_ns().saturating_sub(stamp.load(Ordering::Acquire));
-            let again = wait(ctl, watch, v.wrapping_sub(1))?;
-            if v == seen + 1 && again == v && v > warmup {
-                h.saturating_record(took.max(1));
+            let now = mono_ns();
+            for j in (seen + 1..=v).filter(|&j| j > warmup && v - j < STAMP_SLOTS - 1) {
+                let t = ctl.u64(stamp_slot(j)).load(Ordering::Relaxed);
+                h.saturating_record(now.saturating_sub(t).max(1));
             }
             seen = v;
         }
@@ -127,25 +129,29 @@ fn stamped_main(
     })
 }
 
-pub(crate) fn spin_oneway_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
-    let (seq, stamp) = (ctl.u64(PING), ctl.u64(PONG));
-    stamped_peer(a, ctl, "spin", |i, t| {
-        stamp.store(t, Ordering::Relaxed);
-        seq.store(i, Ordering::Release);
-    })
+/// The offset of the stamp slot of message `j`.
+fn stamp_slot(j: u64) -> u64 {
+    STAMPS + 8 * (j % STAMP_SLOTS)
 }
 
-/// The writer of a stamped one-way baseline: message `i` (from 1) is
-/// published with the `CLOCK_MONOTONIC` time `t` taken just before, spaced
-/// as the log's stamped rows of `variant` are.
-fn stamped_peer(a: &PeerArgs, ctl: &Ctl, variant: &str, publish: impl Fn(u64, u64)) -> Result<()> {
+pub(crate) fn spin_oneway_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
+    let seq = ctl.u64(PING);
+    stamped_peer(a, ctl, "spin", |i| seq.store(i, Ordering::Release))
+}
+
+/// The writer of a stamped one-way baseline: message `i` (from 1) gets the
+/// `CLOCK_MONOTONIC` time taken just before in its stamp slot, then
+/// `publish(i)` announces it (a release store); messages are spaced as the
+/// log's stamped rows of `variant` are.
+fn stamped_peer(a: &PeerArgs, ctl: &Ctl, variant: &str, publish: impl Fn(u64)) -> Result<()> {
     let gap = crate::ipc::log::oneway_gap_ns(variant);
     let mut watch = a.watch(ctl);
     ctl.peer_ready();
     ctl.wait_go(&mut watch)?;
     for i in 1..=a.warmup + a.n {
         let t = mono_ns();
-        publish(i, t);
+        ctl.u64(stamp_slot(i)).store(t, Ordering::Relaxed);
+        publish(i);
         spin_until_ns(t + gap);
         watch.tick()?;
     }
@@ -206,7 +212,8 @@ pub(crate) fn futex_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
 }
 
 /// Main side of the one-way futex baseline: the peer stores a
-/// `CLOCK_MONOTONIC` stamp, bumps the futex word and wakes us, spacing its
+/// `CLOCK_MONOTONIC` stamp (in its slot of a ring), bumps the futex word to
+/// the message's number and wakes us, spacing its
 /// wake-ups as the log's stamped blocking row does; we record the time
 /// from the stamp to our return from the wait. The floor for a reader
 /// asleep when its message comes.
@@ -217,9 +224,8 @@ pub(crate) fn futex_oneway(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome
 }
 
 pub(crate) fn futex_oneway_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
-    let (seq, stamp) = (ctl.u32(PING), ctl.u64(PONG));
-    stamped_peer(a, ctl, "block", |i, t| {
-        stamp.store(t, Ordering::Release);
+    let seq = ctl.u32(PING);
+    stamped_peer(a, ctl, "block", |i| {
         seq.store(i as u32, Ordering::Release);
         let _ = mapped::wake(seq, 1);
     })
