@@ -374,3 +374,146 @@ pub(crate) fn pad_gap<W: Words, S: Slots>(
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+
+/// `pad_gap` against arbitrary slot states and size words (what a hostile
+/// or dead process may leave), with std atomics: whatever they hold, it
+/// never pads over a live appender's record, never past the tail, and
+/// waits whenever a live appender may own the hole.
+#[cfg(all(test, not(loom)))]
+mod pad_gap_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const WORDS: u64 = 40;
+    const CAP: u64 = format::SEGMENT_HEADER_LEN + 8 * WORDS;
+
+    struct Seg {
+        tail: AtomicU64,
+        words: Vec<AtomicU64>,
+    }
+
+    impl Words for Seg {
+        fn cap(&self) -> u64 {
+            CAP
+        }
+        fn tail(&self) -> &AtomicU64 {
+            &self.tail
+        }
+        fn word(&self, offset: u64) -> &AtomicU64 {
+            &self.words[(offset / 8) as usize]
+        }
+    }
+
+    struct Table {
+        words: Vec<AtomicU64>,
+        sizes: Vec<AtomicU64>,
+        dead: Vec<bool>,
+    }
+
+    impl Slots for Table {
+        type Error = ();
+        fn count(&self) -> u32 {
+            self.words.len() as u32
+        }
+        fn word(&self, j: u32) -> &AtomicU64 {
+            &self.words[j as usize]
+        }
+        fn size(&self, j: u32) -> &AtomicU64 {
+            &self.sizes[j as usize]
+        }
+        fn probe_dead(&self, j: u32) -> Result<bool, ()> {
+            Ok(self.dead[j as usize])
+        }
+        fn release(&self, _j: u32) {}
+    }
+
+    /// A slot: its state (as the protocol writes them, or garbage), its
+    /// size word, and whether its owner is dead.
+    fn slot() -> impl Strategy<Value = (SlotState, u64, bool)> {
+        let pos = (0..WORDS).prop_map(|w| format::SEGMENT_HEADER_LEN + 8 * w);
+        let state = prop_oneof![
+            Just(SlotState::Idle),
+            (0u64..2).prop_map(|segment| SlotState::Reserving { segment }),
+            (0u64..2, pos).prop_map(|(i, p)| SlotState::Holding { id: i * CAP + p }),
+            Just(SlotState::Invalid),
+        ];
+        let size = prop_oneof![
+            (1u64..=WORDS).prop_map(|w| 8 * w),
+            0u64..2 * CAP,
+            any::<u64>()
+        ];
+        (state, size, any::<bool>())
+    }
+
+    proptest! {
+        #[test]
+        fn never_pads_over_a_live_record_or_past_the_tail(
+            slots in prop::collection::vec(slot(), 1..4),
+            tail_words in 1..=WORDS,
+            hole_word in 0..WORDS,
+            at_a_holding in any::<prop::sample::Index>(),
+            garbage in prop::collection::vec((0..WORDS, 1u64..), 0..6),
+        ) {
+            let tail = format::SEGMENT_HEADER_LEN + 8 * tail_words;
+            // Half the time, the hole is where some slot says it holds a
+            // record: the exact-size repair's case.
+            let held: Vec<u64> = slots
+                .iter()
+                .filter_map(|s| match s.0 {
+                    SlotState::Holding { id } if id / CAP == 0 => Some(id % CAP),
+                    _ => None,
+                })
+                .collect();
+            let offset = if !held.is_empty() && hole_word % 2 == 0 {
+                held[at_a_holding.index(held.len())]
+            } else {
+                format::SEGMENT_HEADER_LEN + 8 * hole_word
+            };
+            let seg = Seg {
+                tail: AtomicU64::new(tail),
+                words: (0..CAP / 8).map(|_| AtomicU64::new(0)).collect(),
+            };
+            for &(w, v) in &garbage {
+                seg.words[(format::SEGMENT_HEADER_LEN / 8 + w) as usize].store(v, Ordering::Relaxed);
+            }
+            // The caller found the hole's word zero.
+            seg.word(offset).store(0, Ordering::Relaxed);
+            let table = Table {
+                words: slots.iter().map(|s| AtomicU64::new(s.0.encode())).collect(),
+                sizes: slots.iter().map(|s| AtomicU64::new(s.1)).collect(),
+                dead: slots.iter().map(|s| s.2).collect(),
+            };
+            let gap = pad_gap(&seg, 0, offset, &table, None).unwrap();
+            let live = |st: &SlotState| slots.iter().any(|s| !s.2 && s.0 == *st);
+            if offset >= tail {
+                prop_assert_eq!(gap, Gap::NotReserved);
+                return Ok(());
+            }
+            let must_wait = live(&SlotState::Reserving { segment: 0 })
+                || live(&SlotState::Holding { id: offset });
+            if must_wait {
+                prop_assert_eq!(gap, Gap::Blocked);
+                return Ok(());
+            }
+            prop_assert_eq!(gap, Gap::Padded);
+            let w = Word::decode(seg.word(offset).load(Ordering::Relaxed)).unwrap();
+            prop_assert_eq!(w.state, State::Padding);
+            let end = offset + w.size as u64;
+            prop_assert!(end <= tail, "padding to {} past the tail {}", end, tail);
+            // No holding past the hole is padded over, live or dead (a dead
+            // appender's record may hold payload bytes behind a zero word).
+            for (st, _, _) in &slots {
+                if let SlotState::Holding { id } = st {
+                    if *id / CAP == 0 && *id % CAP > offset {
+                        prop_assert!(
+                            end <= *id % CAP,
+                            "padding to {} over a record held at {}",
+                            end,
+                            id % CAP
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
