@@ -372,6 +372,9 @@ pub(crate) fn pad_gap<W: Words, S: Slots>(
     )
 }
 
+#[cfg(test)]
+mod model;
+
 #[cfg(all(test, loom))]
 mod loom_tests;
 
@@ -381,51 +384,12 @@ mod loom_tests;
 /// waits whenever a live appender may own the hole.
 #[cfg(all(test, not(loom)))]
 mod pad_gap_props {
+    use super::model::{Seg, Table};
     use super::*;
     use proptest::prelude::*;
 
     const WORDS: u64 = 40;
     const CAP: u64 = format::SEGMENT_HEADER_LEN + 8 * WORDS;
-
-    struct Seg {
-        tail: AtomicU64,
-        words: Vec<AtomicU64>,
-    }
-
-    impl Words for Seg {
-        fn cap(&self) -> u64 {
-            CAP
-        }
-        fn tail(&self) -> &AtomicU64 {
-            &self.tail
-        }
-        fn word(&self, offset: u64) -> &AtomicU64 {
-            &self.words[(offset / 8) as usize]
-        }
-    }
-
-    struct Table {
-        words: Vec<AtomicU64>,
-        sizes: Vec<AtomicU64>,
-        dead: Vec<bool>,
-    }
-
-    impl Slots for Table {
-        type Error = ();
-        fn count(&self) -> u32 {
-            self.words.len() as u32
-        }
-        fn word(&self, j: u32) -> &AtomicU64 {
-            &self.words[j as usize]
-        }
-        fn size(&self, j: u32) -> &AtomicU64 {
-            &self.sizes[j as usize]
-        }
-        fn probe_dead(&self, j: u32) -> Result<bool, ()> {
-            Ok(self.dead[j as usize])
-        }
-        fn release(&self, _j: u32) {}
-    }
 
     /// A slot: its state (as the protocol writes them, or garbage), its
     /// size word, and whether its owner is dead.
@@ -469,20 +433,21 @@ mod pad_gap_props {
             } else {
                 format::SEGMENT_HEADER_LEN + 8 * hole_word
             };
-            let seg = Seg {
-                tail: AtomicU64::new(tail),
-                words: (0..CAP / 8).map(|_| AtomicU64::new(0)).collect(),
-            };
+            let seg = Seg::new(CAP);
+            seg.tail.store(tail, Ordering::Relaxed);
             for &(w, v) in &garbage {
                 seg.words[(format::SEGMENT_HEADER_LEN / 8 + w) as usize].store(v, Ordering::Relaxed);
             }
             // The caller found the hole's word zero.
             seg.word(offset).store(0, Ordering::Relaxed);
-            let table = Table {
-                words: slots.iter().map(|s| AtomicU64::new(s.0.encode())).collect(),
-                sizes: slots.iter().map(|s| AtomicU64::new(s.1)).collect(),
-                dead: slots.iter().map(|s| s.2).collect(),
-            };
+            let table = Table::new(slots.len());
+            for (j, (state, size, dead)) in slots.iter().enumerate() {
+                table.words[j].store(state.encode(), Ordering::Relaxed);
+                table.sizes[j].store(*size, Ordering::Relaxed);
+                if *dead {
+                    table.die(j as u32);
+                }
+            }
             let gap = pad_gap(&seg, 0, offset, &table, None).unwrap();
             let live = |st: &SlotState| slots.iter().any(|s| !s.2 && s.0 == *st);
             if offset >= tail {

@@ -1,102 +1,21 @@
-#![allow(unsafe_code)] // loom's UnsafeCell accessors are unsafe by design
-
 //! Loom models of the protocol: reserve/commit/pad, repair against a live
 //! appender, and sleep/wake. Run with
 //! `RUSTFLAGS="--cfg loom" cargo test -p mapped-log --lib --release`.
 //!
-//! The segment is a vector of loom atomics; payload words are loom
-//! `UnsafeCell`s, so a payload read that is not ordered after its write by
-//! the commit's release/acquire pair is reported as a data race.
+//! The segment and the slots are the vectors of loom atomics of `model.rs`;
+//! payload words are loom `UnsafeCell`s, so a payload read that is not
+//! ordered after its write by the commit's release/acquire pair is
+//! reported as a data race.
 
-use loom::cell::UnsafeCell;
 use loom::sync::Arc;
-use loom::sync::atomic::AtomicBool;
 use loom::thread;
 
+use super::model::{Seg, Table};
 use super::*;
 
 /// Two 8-byte messages fit; a third reservation would not.
 const CAP: u64 = format::SEGMENT_HEADER_LEN + 56;
 const SIZE: u64 = 24; // record_size(8)
-
-struct Seg {
-    tail: AtomicU64,
-    words: Vec<AtomicU64>,
-    payload: Vec<UnsafeCell<u64>>,
-}
-
-impl Seg {
-    fn new() -> Seg {
-        Seg {
-            tail: AtomicU64::new(format::SEGMENT_HEADER_LEN),
-            words: (0..CAP / 8).map(|_| AtomicU64::new(0)).collect(),
-            payload: (0..CAP / 8).map(|_| UnsafeCell::new(0)).collect(),
-        }
-    }
-
-    fn write_payload(&self, pos: u64, v: u64) {
-        // SAFETY (model): the protocol gives the appender exclusive use of
-        // its reserved record until it commits; loom checks that claim.
-        self.payload[((pos + 16) / 8) as usize].with_mut(|p| unsafe { *p = v });
-    }
-
-    fn read_payload(&self, pos: u64) -> u64 {
-        // SAFETY (model): read only after an acquire load saw `Committed`.
-        self.payload[((pos + 16) / 8) as usize].with(|p| unsafe { *p })
-    }
-}
-
-impl Words for Seg {
-    fn cap(&self) -> u64 {
-        CAP
-    }
-    fn tail(&self) -> &AtomicU64 {
-        &self.tail
-    }
-    fn word(&self, offset: u64) -> &AtomicU64 {
-        &self.words[(offset / 8) as usize]
-    }
-}
-
-struct Table {
-    words: Vec<AtomicU64>,
-    sizes: Vec<AtomicU64>,
-    /// Set by a modelled appender when it "dies"; the kernel's lock release.
-    dead: Vec<AtomicBool>,
-}
-
-impl Table {
-    fn new(n: usize) -> Table {
-        Table {
-            words: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            sizes: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            dead: (0..n).map(|_| AtomicBool::new(false)).collect(),
-        }
-    }
-
-    /// A modelled death: the kernel releases the lock after everything the
-    /// process wrote (a `SeqCst` store, paired with the probe's load).
-    fn die(&self, slot: u32) {
-        self.dead[slot as usize].store(true, Ordering::SeqCst);
-    }
-}
-
-impl Slots for Table {
-    type Error = ();
-    fn count(&self) -> u32 {
-        self.words.len() as u32
-    }
-    fn word(&self, j: u32) -> &AtomicU64 {
-        &self.words[j as usize]
-    }
-    fn size(&self, j: u32) -> &AtomicU64 {
-        &self.sizes[j as usize]
-    }
-    fn probe_dead(&self, j: u32) -> Result<bool, ()> {
-        Ok(self.dead[j as usize].load(Ordering::SeqCst))
-    }
-    fn release(&self, _j: u32) {}
-}
 
 /// One whole append of `value` by `slot`.
 fn append(seg: &Seg, slots: &Table, waiters: &AtomicU32, slot: u32, value: u64) -> u64 {
@@ -123,7 +42,7 @@ fn die_reserving(seg: &Seg, slots: &Table, slot: u32) {
 #[test]
 fn two_appenders_one_reader_see_every_message_once_intact() {
     loom::model(|| {
-        let seg = Arc::new(Seg::new());
+        let seg = Arc::new(Seg::new(CAP));
         let slots = Arc::new(Table::new(2));
         let waiters = Arc::new(AtomicU32::new(0));
         let writers: Vec<_> = (0..2u32)
@@ -165,7 +84,7 @@ fn two_appenders_one_reader_see_every_message_once_intact() {
 #[test]
 fn a_full_segment_is_padded_by_the_crossing_reservation() {
     loom::model(|| {
-        let seg = Arc::new(Seg::new());
+        let seg = Arc::new(Seg::new(CAP));
         let slots = Arc::new(Table::new(2));
         // Fill the first record so the next two race for the remaining 32
         // bytes: one fits (24), the other crosses the end.
@@ -201,7 +120,7 @@ fn a_full_segment_is_padded_by_the_crossing_reservation() {
 #[test]
 fn pad_gap_never_pads_a_live_appenders_record() {
     loom::model(|| {
-        let seg = Arc::new(Seg::new());
+        let seg = Arc::new(Seg::new(CAP));
         let slots = Arc::new(Table::new(1));
         let waiters = Arc::new(AtomicU32::new(0));
         let writer = {
@@ -221,7 +140,7 @@ fn pad_gap_never_pads_a_live_appenders_record() {
 #[test]
 fn a_dead_appenders_hole_is_padded_and_readers_move_on() {
     loom::model(|| {
-        let seg = Arc::new(Seg::new());
+        let seg = Arc::new(Seg::new(CAP));
         let slots = Arc::new(Table::new(2));
         let waiters = Arc::new(AtomicU32::new(0));
         // Appender 0 dies right after its fetch_add (step 2): a zero hole.
@@ -253,7 +172,7 @@ fn a_dead_appenders_hole_is_padded_and_readers_move_on() {
 #[test]
 fn a_dead_appenders_written_record_is_padded_exactly() {
     loom::model(|| {
-        let seg = Arc::new(Seg::new());
+        let seg = Arc::new(Seg::new(CAP));
         let slots = Arc::new(Table::new(2));
         // Appender 0 dies after its fetch_add, before saying where it
         // reserved: a zero hole. Appender 1 reserves, writes its payload
@@ -305,7 +224,7 @@ fn a_dead_appenders_written_record_is_padded_exactly() {
 #[test]
 fn a_sleeping_reader_is_always_woken() {
     loom::model(|| {
-        let seg = Arc::new(Seg::new());
+        let seg = Arc::new(Seg::new(CAP));
         let slots = Arc::new(Table::new(1));
         let waiters = Arc::new(AtomicU32::new(0));
         let notify = Arc::new(AtomicU32::new(0));
