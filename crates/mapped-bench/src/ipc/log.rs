@@ -33,6 +33,13 @@ fn strategy(variant: &str) -> WaitStrategy {
     }
 }
 
+/// A reader of `log` from its first message, waiting as `wait` says.
+fn reader_from_start(log: &Log, wait: WaitStrategy) -> Result<Reader> {
+    let mut reader = log.reader(Start::Beginning)?;
+    reader.set_wait_strategy(wait);
+    Ok(reader)
+}
+
 /// The little-endian u64 at `at` of a payload, if it is long enough.
 fn u64_at(payload: &[u8], at: usize) -> Option<u64> {
     payload
@@ -87,8 +94,7 @@ pub(crate) fn latency(
     let setup = |dir: &Path| -> Result<(Appender, Reader)> {
         let ping = Log::create(dir.join(PING), options())?;
         let pong = Log::create(dir.join(PONG), options())?;
-        let mut reader = pong.reader(Start::Beginning)?;
-        reader.set_wait_strategy(strategy(variant));
+        let reader = reader_from_start(&pong, strategy(variant))?;
         Ok((Appender::new(&ping)?, reader))
     };
     ctx.run(args, 1, setup, |ctl, (app, reader), watch| {
@@ -135,10 +141,7 @@ pub(crate) fn oneway(
 ) -> Result<Outcome> {
     let args = PeerArgs::new("log-1way", size, n, warmup).variant(variant);
     let setup = |dir: &Path| -> Result<Reader> {
-        let log = Log::create(dir.join(LOG), options())?;
-        let mut reader = log.reader(Start::Beginning)?;
-        reader.set_wait_strategy(strategy(variant));
-        Ok(reader)
+        reader_from_start(&Log::create(dir.join(LOG), options())?, strategy(variant))
     };
     ctx.run(args, 1, setup, |ctl, reader, watch| {
         let mut h = histogram();
@@ -166,10 +169,7 @@ pub(crate) fn throughput(ctx: &Ctx<'_>, size: usize, n: u64, writers: usize) -> 
     let per = (n / writers as u64).max(1);
     let args = PeerArgs::new("log-tput", size, per, 0);
     let setup = |dir: &Path| -> Result<Reader> {
-        let log = Log::create(dir.join(LOG), options())?;
-        let mut reader = log.reader(Start::Beginning)?;
-        reader.set_wait_strategy(WaitStrategy::Spin);
-        Ok(reader)
+        reader_from_start(&Log::create(dir.join(LOG), options())?, WaitStrategy::Spin)
     };
     ctx.run(args, writers, setup, |ctl, reader, watch| {
         let mut next = vec![0u64; writers];
@@ -231,8 +231,8 @@ pub(crate) fn peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
     let mut watch = a.watch(ctl);
     match a.kind.as_str() {
         "log-lat" => {
-            let mut reader = Log::open(a.dir.join(PING))?.reader(Start::Beginning)?;
-            reader.set_wait_strategy(strategy(&a.variant));
+            let mut reader =
+                reader_from_start(&Log::open(a.dir.join(PING))?, strategy(&a.variant))?;
             let mut app = Appender::new(&Log::open(a.dir.join(PONG))?)?;
             ctl.peer_ready();
             ctl.wait_go(&mut watch)?;
