@@ -81,8 +81,9 @@ pub(crate) fn spin_peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
 /// `CLOCK_MONOTONIC` stamp (in its slot of a ring) and then a sequence
 /// number in `AtomicU64`s of the shared mapping, spaced as the log's
 /// stamped spinning row spaces its messages; we spin until the number
-/// changes and record the time from each stamp. The floor of the stamped rows: one cache-line transfer, plus the
-/// two clock readings that any stamped measurement pays.
+/// changes and record the time from each stamp. The floor of the stamped
+/// rows: one cache-line transfer, plus the two clock readings that any
+/// stamped measurement pays.
 pub(crate) fn spin_oneway(ctx: &Ctx<'_>, n: u64, warmup: u64) -> Result<Outcome> {
     stamped_main(ctx, "spin-1way", n, warmup, |ctl, watch, seen| {
         let seq = ctl.u64(PING);
