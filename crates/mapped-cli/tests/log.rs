@@ -356,6 +356,8 @@ fn stat_json_keys_and_human_columns() {
         "durable_position",
         "named_readers",
         "live_appenders",
+        "leftover_files",
+        "leftover_bytes",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected);
@@ -433,6 +435,52 @@ fn verify_ok_then_a_flipped_payload_byte_is_named_by_id() {
     let out = mapped(dir.path(), &["log", "tail", "L"]);
     assert_fails(&out, &[SEGMENT_0, &id, "checksum"]);
     assert_eq!(out.stdout, b"first\n");
+}
+
+#[test]
+fn stat_shows_and_recover_removes_files_killed_creators_left() {
+    let dir = tempdir();
+    create(dir.path(), "L", "64k");
+    append(dir.path(), "L", b"a\n");
+    assert_eq!(stat(dir.path(), "L")["leftover_files"], 0);
+    // The value of the human summary's "left by crashes" line.
+    let left = || {
+        let human = text(&ok(&mapped(dir.path(), &["log", "stat", "L"])));
+        let line = human.lines().find(|l| l.starts_with("left by crashes:"));
+        let value = line.and_then(|l| l.split_once(':')).map(|(_, v)| v.trim());
+        value.unwrap_or_else(|| panic!("{human}")).to_owned()
+    };
+    assert_eq!(left(), "none");
+    // What a process killed while making segment 1 leaves behind.
+    let leftover = dir
+        .path()
+        .join("L")
+        .join(".00000000000000000001.seg.tmp-4000000-9");
+    std::fs::write(&leftover, vec![1u8; 65536]).unwrap();
+    let s = stat(dir.path(), "L");
+    assert_eq!(s["leftover_files"], 1);
+    // The disk it holds: its blocks, so at least its length.
+    let held = s["leftover_bytes"].as_u64().unwrap();
+    assert!(held >= 65536, "{s}");
+    let left_now = left();
+    assert!(
+        left_now.starts_with(&format!("1 temporary file, {held} bytes (")),
+        "{left_now}"
+    );
+    assert!(
+        left_now.ends_with("): `mapped log recover` removes them"),
+        "{left_now}"
+    );
+    let out = text(&ok(&mapped(dir.path(), &["log", "recover", "L"])));
+    assert!(
+        out.starts_with("removed 1 temporary file left by crashed processes (")
+            && out.lines().next().unwrap().ends_with(" freed)"),
+        "{out}"
+    );
+    assert!(!leftover.exists());
+    assert_eq!(stat(dir.path(), "L")["leftover_files"], 0);
+    let out = text(&ok(&mapped(dir.path(), &["log", "recover", "L"])));
+    assert!(out.starts_with("nothing to repair"), "{out}");
 }
 
 #[test]

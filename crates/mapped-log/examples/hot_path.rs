@@ -1,7 +1,9 @@
 //! The cost of the log's hot paths in one process, for profiling changes
-//! to them: `cargo run --release -p mapped-log --example hot_path [DIR]`.
+//! to them: `cargo run --release -p mapped-log --example hot_path [DIR
+//! [SIZE]]`.
 //!
-//! Times rounds of 64-byte appends, then reads of them back, and prints the
+//! Times rounds of SIZE-byte appends (default 64) into a log in DIR
+//! (default: the temporary folder), then reads of them back, and prints the
 //! fastest and the median round in nanoseconds per message. The fastest
 //! round is the figure to compare between two builds on a noisy machine:
 //! noise only ever adds time. (`mapped bench ipc` measures the log between
@@ -23,9 +25,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::Builder::new()
         .prefix("mapped-log-hot-path-")
         .tempdir_in(&base)?;
+    let size: usize = match std::env::args().nth(2) {
+        Some(s) => s.parse()?,
+        None => 64,
+    };
     let log = Log::create(dir.path().join("log"), LogOptions::default())?;
     let mut app = Appender::new(&log)?;
-    let payload = [7u8; 64];
+    let payload = vec![7u8; size];
     let mut reader = log.reader(Start::Beginning)?;
     let (mut appends, mut reads) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
@@ -47,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Not `println!`: a closed pipe (`| head -1`) is no reason to panic.
         let _ = writeln!(
             out,
-            "{what:>6} 64 B: fastest {:.1} ns, median {:.1} ns per message ({ROUNDS} rounds of {PER_ROUND})",
+            "{what:>6} {size} B: fastest {:.1} ns, median {:.1} ns per message ({ROUNDS} rounds of {PER_ROUND})",
             v[0],
             v[ROUNDS / 2]
         );

@@ -8,7 +8,6 @@
 //! directory), so a crash leaves the old position or the new one, never a
 //! mix.
 
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -140,24 +139,17 @@ impl Log {
             sync_dir(self.dir())?;
         }
         let path = self.reader_path(name);
-        let tmp = dir.join(format!(
-            ".{name}.tmp-{}-{}",
-            std::process::id(),
-            crate::random_u64()
-        ));
+        // Locked while it is written, so that a sweep of leftovers
+        // (`temp.rs`) leaves it be; its name is gone once renamed.
+        let tmp = crate::temp::Temp::create(&dir, name)?;
         let written = (|| -> std::io::Result<()> {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = File::options()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
+            let mut f = tmp.file();
             f.write_all(&encode(position))?;
             f.sync_data()?;
-            std::fs::rename(&tmp, &path)
+            std::fs::rename(tmp.path(), &path)
         })();
+        drop(tmp);
         if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
             return Err(LogError::io(&path, "save reader position", e));
         }
         sync_dir(&dir)

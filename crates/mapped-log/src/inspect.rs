@@ -8,6 +8,7 @@ use crate::format::{self, State, Word};
 use crate::log::Log;
 use crate::segment::Segment;
 use crate::slots::{self, SlotState};
+use crate::temp::Leftovers;
 
 /// A summary of a log, for `mapped log stat`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,10 @@ pub struct Stat {
     pub readers: Vec<(String, u64)>,
     /// Appender slots held by live processes.
     pub live_appenders: Vec<u32>,
+    /// Temporary files left by crashed processes (a segment's is a whole
+    /// segment of reserved disk); [`Log::recover`] and [`Log::retain`]
+    /// remove them.
+    pub leftovers: Leftovers,
 }
 
 /// The first problem `verify` found.
@@ -65,6 +70,8 @@ pub struct RetainReport {
     pub removed: Vec<u64>,
     /// Named readers that kept a segment the policy would have removed.
     pub held_by: Vec<String>,
+    /// Temporary files left by crashed processes, removed.
+    pub leftovers_removed: Leftovers,
 }
 
 /// One record as seen by a scan.
@@ -220,6 +227,7 @@ impl Log {
             durable: self.durable_position(),
             readers: self.named_readers()?,
             live_appenders,
+            leftovers: crate::temp::log_leftovers(self.dir())?,
         })
     }
 
@@ -228,6 +236,8 @@ impl Log {
     /// finished, unless `policy.force`. Processes that still have a removed
     /// segment mapped keep reading it safely (the file lives on until
     /// unmapped); readers that reach removed data get [`LogError::Behind`].
+    /// Also removes the temporary files that crashed processes left (see
+    /// [`Leftovers`]).
     pub fn retain(&self, policy: Retention) -> Result<RetainReport> {
         let size = self.segment_size();
         let tail = self.inner.tail_segment().load(Ordering::Acquire);
@@ -285,6 +295,7 @@ impl Log {
         if !report.removed.is_empty() {
             crate::log::sync_dir(self.dir())?;
         }
+        report.leftovers_removed = crate::temp::sweep_log(self.dir())?;
         Ok(report)
     }
 

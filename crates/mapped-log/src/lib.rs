@@ -70,6 +70,8 @@ mod segment;
 #[cfg(not(loom))]
 mod sync;
 #[cfg(not(loom))]
+mod temp;
+#[cfg(not(loom))]
 mod words;
 
 #[cfg(not(loom))]
@@ -89,6 +91,8 @@ pub use ready::{Readiness, SIGNAL_EVERY};
 pub use recovery::RecoveryReport;
 #[cfg(not(loom))]
 pub use sync::Durability;
+#[cfg(not(loom))]
+pub use temp::Leftovers;
 
 #[cfg(not(loom))]
 /// The README's examples (of this crate and of `mapped`), compiled and run

@@ -101,23 +101,19 @@ impl Log {
         };
         // Build the control file under a temporary name and link it into
         // place, so that a crash or a racing creator never leaves a
-        // half-written control file behind the real name.
-        let tmp = dir.join(format!(
-            ".control.tmp-{}-{}",
-            std::process::id(),
-            crate::random_u64()
-        ));
+        // half-written control file behind the real name; locked while it
+        // is built, so that a sweep of leftovers (`temp.rs`) leaves it be.
+        let tmp = crate::temp::Temp::create(dir, CONTROL_FILE)?;
         let made = (|| -> Result<()> {
             let map = MapOptions::new()
                 .mode(Mode::ReadWrite)
-                .create_new(true)
-                .create(&tmp, format::CONTROL_LEN)?;
+                .create(tmp.path(), format::CONTROL_LEN)?;
             map.write_at(0, &header.encode())?;
             map.write_at(format::CONTROL_BOOT_ID, &crate::recovery::boot_id())?;
             map.atomic_u64(format::CONTROL_DURABLE)?
                 .store(format::SEGMENT_HEADER_LEN, Ordering::Release);
             map.sync_data()?;
-            match std::fs::hard_link(&tmp, &control_path) {
+            match std::fs::hard_link(tmp.path(), &control_path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     Err(LogError::AlreadyExists {
@@ -127,7 +123,7 @@ impl Log {
                 Err(e) => Err(LogError::io(&control_path, "link", e)),
             }
         })();
-        let _ = std::fs::remove_file(&tmp);
+        drop(tmp);
         made?;
         // Segment 0 comes after the control file: a crash in between leaves
         // a log whose first segment is made on first use (see
@@ -192,7 +188,9 @@ impl Log {
     /// Explicit recovery: releases the slots of dead appenders (turning
     /// their unfinished records into padding) and, if no appender is alive,
     /// validates every record past the durable position and cuts the log at
-    /// the first invalid one. Reports what it changed.
+    /// the first invalid one. Then removes the temporary files that crashed
+    /// processes left (see [`Leftovers`](crate::Leftovers)). Reports what it
+    /// changed.
     pub fn recover(&self) -> Result<RecoveryReport> {
         self.inner.recover()
     }

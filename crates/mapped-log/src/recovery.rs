@@ -17,6 +17,7 @@ use crate::error::{LogError, Result};
 use crate::format::{self, State, Word};
 use crate::log::Inner;
 use crate::slots::{self, SlotState};
+use crate::temp::Leftovers;
 
 /// What recovery found and changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,12 +38,18 @@ pub struct RecoveryReport {
     pub segments_removed: Vec<u64>,
     /// Appender slots of dead processes that were repaired or released.
     pub slots_released: u32,
+    /// Temporary files left by crashed processes (a segment's is a whole
+    /// segment of reserved disk), removed.
+    pub leftovers_removed: Leftovers,
 }
 
 impl RecoveryReport {
     /// True if recovery changed nothing.
     pub fn is_clean(&self) -> bool {
-        self.cut_at.is_none() && self.segments_removed.is_empty() && self.slots_released == 0
+        self.cut_at.is_none()
+            && self.segments_removed.is_empty()
+            && self.slots_released == 0
+            && self.leftovers_removed.files == 0
     }
 }
 
@@ -95,7 +102,8 @@ impl Inner {
                     self.store_boot_id(&now)?;
                     return Ok(None);
                 }
-                let report = self.cut_after_durable(true)?;
+                let mut report = self.cut_after_durable(true)?;
+                report.leftovers_removed = crate::temp::sweep_log(&self.dir)?;
                 self.store_boot_id(&now)?;
                 Ok(Some(report))
             })
@@ -146,6 +154,7 @@ impl Inner {
                     RecoveryReport::default()
                 };
                 report.slots_released += released;
+                report.leftovers_removed = crate::temp::sweep_log(&self.dir)?;
                 Ok(report)
             })
             .and_then(|r| r);

@@ -7,6 +7,7 @@ use mapped::{MapOptions, Mapping, Mode};
 
 use crate::error::{LogError, Result};
 use crate::format::{self, SegmentHeader};
+use crate::temp::Temp;
 
 /// The file name of segment `index`.
 pub(crate) fn file_name(index: u64) -> String {
@@ -104,17 +105,13 @@ impl Segment {
         if path.exists() {
             return Ok(false);
         }
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}-{}",
-            file_name(index),
-            std::process::id(),
-            crate::random_u64()
-        ));
+        // Locked while it is built, so that a sweep of leftovers
+        // (`temp.rs`) leaves it alone; dropped (its name removed) at the end.
+        let tmp = Temp::create(dir, &file_name(index))?;
         let result = (|| -> Result<bool> {
             let map = MapOptions::new()
                 .mode(Mode::ReadWrite)
-                .create_new(true)
-                .create(&tmp, ctl.segment_size)?;
+                .create(tmp.path(), ctl.segment_size)?;
             let header = SegmentHeader {
                 segment_size: ctl.segment_size,
                 index,
@@ -126,7 +123,7 @@ impl Segment {
             // The header must be on disk before the name is, or a power loss
             // could leave a segment whose name exists and header does not.
             map.sync_data()?;
-            match std::fs::hard_link(&tmp, &path) {
+            match std::fs::hard_link(tmp.path(), &path) {
                 Ok(()) => {
                     crate::log::sync_dir(dir)?;
                     Ok(true)
@@ -135,7 +132,7 @@ impl Segment {
                 Err(e) => Err(LogError::io(&path, "link", e)),
             }
         })();
-        let _ = std::fs::remove_file(&tmp);
+        drop(tmp);
         result
     }
 

@@ -191,6 +191,9 @@ fn killed_appenders_and_readers_lose_nothing() {
     let mut checker = log.reader(Start::Beginning).unwrap();
     let started = Instant::now();
     let (mut kills, mut messages, mut recoveries, mut in_flight_kept) = (0u64, 0u64, 0u64, 0u64);
+    // Temporary files of processes killed mid-roll, and how many recovery
+    // removed.
+    let mut leftovers_removed = 0u64;
     let mut next_inc = 1u32;
 
     // The first marker: readers of round 1 start at it.
@@ -314,6 +317,14 @@ fn killed_appenders_and_readers_lose_nothing() {
                 report.cut_at, None,
                 "round {round}: recovery after process deaths cut the log: {report:?}"
             );
+            // Every process is dead or done: whatever they left half-made
+            // is gone now.
+            leftovers_removed += report.leftovers_removed.files;
+            assert_eq!(
+                log.stat().unwrap().leftovers.files,
+                0,
+                "round {round}: temporary files left after recovery"
+            );
         }
         assert_eq!(
             log.verify().unwrap(),
@@ -404,7 +415,7 @@ fn killed_appenders_and_readers_lose_nothing() {
     assert_eq!(stat.messages, n);
     assert!(stat.live_appenders.is_empty(), "{:?}", stat.live_appenders);
     println!(
-        "{rounds} rounds, {kills} kills, {messages} messages checked ({in_flight_kept} committed in flight when killed), {recoveries} explicit recoveries, {} segments left, {:?}",
+        "{rounds} rounds, {kills} kills, {messages} messages checked ({in_flight_kept} committed in flight when killed), {recoveries} explicit recoveries ({leftovers_removed} temporary files of killed rollers removed), {} segments left, {:?}",
         stat.segments.len(),
         started.elapsed()
     );

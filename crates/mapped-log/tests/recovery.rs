@@ -812,3 +812,58 @@ fn explicit_recovery_below_a_waiting_reader_moves_it_back_to_the_cut() {
         [kept, ids.to_vec()].concat()
     );
 }
+
+#[test]
+fn recovery_and_retention_remove_what_killed_creators_left_and_nothing_else() {
+    use rustix::fs::{FallocateFlags, FlockOperation, fallocate, flock};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = Log::create(&dir, opts()).unwrap();
+    let ids: Vec<u64> = {
+        let mut app = Appender::new(&log).unwrap();
+        (0..3u64)
+            .map(|i| app.append(&payload(0, i)).unwrap())
+            .collect()
+    };
+    // A roller killed after reserving the next segment under its temporary
+    // name: a whole segment of disk, and no lock (it died with its owner).
+    let seg_tmp = dir.join(format!(".{:020}.seg.tmp-4000000-17", 1));
+    let f = std::fs::File::create_new(&seg_tmp).unwrap();
+    fallocate(&f, FallocateFlags::empty(), 0, SEGMENT).unwrap();
+    drop(f);
+    // A named reader killed while saving its position.
+    std::fs::create_dir_all(dir.join(mapped_log::READERS_DIR)).unwrap();
+    let reader_tmp = dir.join(mapped_log::READERS_DIR).join(".r.tmp-4000001-3");
+    std::fs::write(&reader_tmp, [0u8; 16]).unwrap();
+    // A file being built right now: its creator holds the lock.
+    let live_tmp = dir.join(".control.tmp-4000002-5");
+    let live = std::fs::File::create_new(&live_tmp).unwrap();
+    flock(&live, FlockOperation::LockExclusive).unwrap();
+
+    let left = log.stat().unwrap().leftovers;
+    assert_eq!(left.files, 2, "{left:?}");
+    assert!(left.bytes >= SEGMENT, "{left:?}");
+    let report = log.recover().unwrap();
+    assert_eq!(report.leftovers_removed, left, "{report:?}");
+    assert!(!report.is_clean());
+    assert!(!seg_tmp.exists() && !reader_tmp.exists());
+    assert!(live_tmp.exists(), "a file being built was removed");
+    let again = log.recover().unwrap();
+    assert!(again.is_clean(), "{again:?}");
+
+    // Its creator dies: retention sweeps it too.
+    drop(live);
+    assert_eq!(log.stat().unwrap().leftovers.files, 1);
+    let retained = log
+        .retain(Retention {
+            max_bytes: Some(u64::MAX),
+            ..Retention::default()
+        })
+        .unwrap();
+    assert_eq!(retained.leftovers_removed.files, 1, "{retained:?}");
+    assert!(!live_tmp.exists());
+    // The log itself is untouched.
+    assert_eq!(log.verify().unwrap(), None);
+    let read: Vec<u64> = read_all(&log).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(read, ids);
+}

@@ -87,6 +87,17 @@ fn parse_size_u32(s: &str) -> Result<u32, String> {
     u32::try_from(n).map_err(|_| format!("{s} is too large (at most 4 GiB - 1)"))
 }
 
+/// A line about removed leftover temporary files, if there were any.
+fn leftovers_line(l: mapped_log::Leftovers) -> Option<String> {
+    (l.files > 0).then(|| {
+        format!(
+            "removed {} left by crashed processes ({} freed)",
+            plural(l.files, "temporary file"),
+            mapped_cli::size::format_size(l.bytes)
+        )
+    })
+}
+
 /// `0, 1, 2`.
 fn list<T: ToString>(items: &[T]) -> String {
     items

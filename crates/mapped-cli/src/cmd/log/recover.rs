@@ -88,6 +88,7 @@ fn describe(r: &RecoveryReport) -> Vec<String> {
             list(&r.segments_removed)
         ));
     }
+    lines.extend(super::leftovers_line(r.leftovers_removed));
     if r.is_clean() {
         lines.push("nothing to repair".to_owned());
     }

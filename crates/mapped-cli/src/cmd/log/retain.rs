@@ -73,6 +73,7 @@ pub fn run(args: &RetainArgs) -> Result<()> {
             list(&report.held_by)
         ));
     }
+    lines.extend(super::leftovers_line(report.leftovers_removed));
     let mut out = io::stdout().lock();
     out.write_all(lines.join("\n").as_bytes())
         .and_then(|()| out.write_all(b"\n"))

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use mapped_cli::fields::{aligned, bytes};
+use mapped_cli::fields::{aligned, bytes, plural};
 use mapped_log::Stat;
 
 use super::list;
@@ -13,7 +13,8 @@ use super::list;
 /// Show a summary of the log in DIR.
 ///
 /// Segments, first and last id, message count, sizes, durable position,
-/// named readers (and their positions) and live appenders (their slots).
+/// named readers (and their positions), live appenders (their slots), and
+/// temporary files that crashed processes left behind.
 #[derive(Debug, Args)]
 pub struct StatArgs {
     /// The log's directory.
@@ -21,8 +22,9 @@ pub struct StatArgs {
     /// Print one JSON object instead, with the keys dir, segments,
     /// first_segment, last_segment, segment_size, max_message, first_id,
     /// last_id, messages, payload_bytes, file_bytes, durable_position,
-    /// named_readers (an object: name to position) and live_appenders (slot
-    /// numbers). Absent values are null.
+    /// named_readers (an object: name to position), live_appenders (slot
+    /// numbers), leftover_files and leftover_bytes (temporary files left by
+    /// crashed processes, and the disk they hold). Absent values are null.
     #[arg(long)]
     json: bool,
 }
@@ -64,6 +66,8 @@ fn json(dir: &str, s: &Stat) -> String {
         "durable_position": s.durable,
         "named_readers": readers,
         "live_appenders": s.live_appenders,
+        "leftover_files": s.leftovers.files,
+        "leftover_bytes": s.leftovers.bytes,
     });
     format!("{value}\n")
 }
@@ -95,6 +99,15 @@ fn human(dir: &str, s: &Stat) -> String {
             list(&s.live_appenders)
         )
     };
+    let leftovers = if s.leftovers.files == 0 {
+        "none".to_owned()
+    } else {
+        format!(
+            "{}, {}: `mapped log recover` removes them",
+            plural(s.leftovers.files, "temporary file"),
+            bytes(s.leftovers.bytes)
+        )
+    };
     let lines = [
         ("log", dir.to_owned()),
         ("segments", segments),
@@ -108,6 +121,7 @@ fn human(dir: &str, s: &Stat) -> String {
         ("durable position", s.durable.to_string()),
         ("named readers", readers),
         ("live appenders", appenders),
+        ("left by crashes", leftovers),
     ];
     aligned(&lines)
 }

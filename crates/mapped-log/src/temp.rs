@@ -1,0 +1,334 @@
+//! Files built under a temporary name, and the sweep that removes the ones
+//! a crash left behind.
+//!
+//! The log builds every file it publishes (a segment, the control file, a
+//! named reader's position) under a temporary name and links or renames it
+//! into place (`docs/format.md` §3). A creator killed in between leaves the
+//! temporary file behind; for a segment that is a whole `segment_size` of
+//! reserved disk. Its creator holds an exclusive `flock` on it from just
+//! after creating it until the temporary name is gone, so a sweep tells a
+//! leftover (unlocked: the kernel dropped the lock at the creator's death)
+//! from a file still being built (locked) by proof, never by a process id
+//! or the file's age.
+//!
+//! The one gap, between `open(O_CREAT | O_EXCL)` and `flock`, is closed by
+//! the creator checking, once it holds the lock, that the name still leads
+//! to its file: a sweep that removed it in that gap made the creator start
+//! again under a new name, and nothing is lost.
+
+use std::fs::File;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FlockOperation, flock};
+
+use crate::error::{LogError, Result};
+
+/// A file under a temporary name, locked by this process. Dropping it
+/// removes the name (if still there), then releases the lock.
+#[derive(Debug)]
+pub(crate) struct Temp {
+    path: PathBuf,
+    file: File,
+}
+
+/// How many names a creator tries before giving up: each retry means a
+/// sweep removed the file in the microseconds between its creation and
+/// its lock.
+const ATTEMPTS: usize = 8;
+
+impl Temp {
+    /// Creates `dir/.{stem}.tmp-PID-RAND` (mode 0600, read-write, empty)
+    /// and locks it.
+    pub(crate) fn create(dir: &Path, stem: &str) -> Result<Temp> {
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let path = dir.join(format!(
+                ".{stem}.tmp-{}-{}",
+                std::process::id(),
+                crate::random_u64()
+            ));
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| LogError::io(&path, "create", e))?;
+            if let Err(e) = flock(&file, FlockOperation::LockExclusive) {
+                let _ = std::fs::remove_file(&path);
+                return Err(LogError::io(&path, "lock", e.into()));
+            }
+            if same_file(&path, &file) {
+                return Ok(Temp { path, file });
+            }
+            last = Some(path); // swept before we locked it: try another name
+        }
+        let path = last.unwrap_or_else(|| dir.to_path_buf());
+        Err(LogError::io(
+            &path,
+            "create",
+            std::io::Error::other(format!(
+                "{ATTEMPTS} temporary files were removed by other processes as soon as they \
+                 were made"
+            )),
+        ))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        // Gone already if it was renamed into place.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Whether `path` names `file` now.
+fn same_file(path: &Path, file: &File) -> bool {
+    match (std::fs::symlink_metadata(path), file.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Whether `name` is a temporary name the log makes: `.` then a stem, then
+/// `.tmp-`, a decimal process id, `-` and a decimal random number.
+pub(crate) fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some((stem, tail)) = rest.rsplit_once(".tmp-") else {
+        return false;
+    };
+    let Some((pid, rand)) = tail.split_once('-') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    !stem.is_empty() && digits(pid) && digits(rand)
+}
+
+/// Temporary files that crashed processes left in a log's directory.
+///
+/// The log builds each file it publishes under a temporary name; a process
+/// killed in between leaves that file behind (for a segment, a whole
+/// `segment_size` of reserved disk). [`Log::stat`](crate::Log::stat) counts
+/// them; [`Log::recover`](crate::Log::recover), [`Log::retain`](crate::Log::retain)
+/// and restart recovery remove them. Files still being built are never
+/// counted or removed: their creators hold a lock on them
+/// (`docs/format.md` §3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// How many.
+    pub files: u64,
+    /// The disk space they held (allocated blocks, not their lengths).
+    pub bytes: u64,
+}
+
+impl Leftovers {
+    fn add(self, other: Leftovers) -> Leftovers {
+        Leftovers {
+            files: self.files + other.files,
+            bytes: self.bytes + other.bytes,
+        }
+    }
+}
+
+/// Removes the leftovers in a log's directory and its `readers/`.
+pub(crate) fn sweep_log(dir: &Path) -> Result<Leftovers> {
+    Ok(sweep(dir)?.add(sweep(&dir.join(crate::READERS_DIR))?))
+}
+
+/// Counts the leftovers in a log's directory and its `readers/`.
+pub(crate) fn log_leftovers(dir: &Path) -> Result<Leftovers> {
+    Ok(leftovers(dir)?.add(leftovers(&dir.join(crate::READERS_DIR))?))
+}
+
+/// Removes the temporary files in `dir` whose creators are gone (their
+/// lock is free), and `fsync`s `dir` if it removed any. Files being built
+/// are left alone.
+fn sweep(dir: &Path) -> Result<Leftovers> {
+    let found = visit(dir, true)?;
+    if found.files > 0 {
+        crate::log::sync_dir(dir)?;
+    }
+    Ok(found)
+}
+
+/// Counts what [`sweep`] would remove, removing nothing.
+fn leftovers(dir: &Path) -> Result<Leftovers> {
+    visit(dir, false)
+}
+
+fn visit(dir: &Path, remove: bool) -> Result<Leftovers> {
+    let mut found = Leftovers::default();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(LogError::io(dir, "list", e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| LogError::io(dir, "list", e))?;
+        let name = entry.file_name();
+        if !name.to_str().is_some_and(is_temp_name) {
+            continue;
+        }
+        let path = entry.path();
+        // Not following links, not waiting on a FIFO someone put there.
+        let file = match File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+        {
+            Ok(file) => file,
+            // Renamed into place or removed by its creator meanwhile, or
+            // not a file we may touch: not ours to sweep.
+            Err(_) => continue,
+        };
+        let Ok(meta) = file.metadata() else { continue };
+        if !meta.file_type().is_file() {
+            continue;
+        }
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => continue, // being built
+            Err(e) => return Err(LogError::io(&path, "lock", e.into())),
+        }
+        // Holding the lock: its creator is gone, or has not locked it yet
+        // (it will find the name gone and start again), or a live creator
+        // just finished and renamed it (then the name leads elsewhere).
+        if !same_file(&path, &file) {
+            continue;
+        }
+        if remove {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(LogError::io(&path, "remove", e)),
+            }
+        }
+        found.files += 1;
+        // A file with another name (a segment whose creator died between
+        // linking it and removing the temporary name) frees nothing.
+        if meta.nlink() <= 1 {
+            found.bytes += meta.blocks() * 512;
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn temporary_names() {
+        for good in [
+            ".control.tmp-1-2",
+            ".00000000000000000003.seg.tmp-4242-18446744073709551615",
+            ".reader.name.tmp-7-0",
+        ] {
+            assert!(is_temp_name(good), "{good}");
+        }
+        for bad in [
+            "control",
+            "00000000000000000003.seg",
+            ".control.tmp-",
+            ".control.tmp-1",
+            ".control.tmp-1-",
+            ".control.tmp--2",
+            ".control.tmp-x-2",
+            "..tmp-1-2",
+            ".control.tmp-1-2-3",
+            ".control.tmp-1-123456789012345678901",
+        ] {
+            assert!(!is_temp_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_sweep_removes_unlocked_leftovers_and_leaves_locked_files() {
+        let dir = tempfile::tempdir().unwrap();
+        // A leftover: what a creator killed mid-way leaves (no lock held).
+        let dead = dir.path().join(".control.tmp-1-2");
+        std::fs::write(&dead, vec![1u8; 10_000]).unwrap();
+        // A file being built, by a live creator.
+        let live = Temp::create(dir.path(), "00000000000000000000.seg").unwrap();
+        std::fs::write(live.path(), b"header").unwrap();
+        // Not temporary names: never touched.
+        std::fs::write(dir.path().join("control"), b"x").unwrap();
+        std::fs::write(dir.path().join(".hidden"), b"x").unwrap();
+        let counted = leftovers(dir.path()).unwrap();
+        assert_eq!(counted.files, 1);
+        assert!(counted.bytes >= 10_000, "{counted:?}");
+        assert!(dead.exists(), "counting removes nothing");
+        assert_eq!(sweep(dir.path()).unwrap(), counted);
+        assert!(!dead.exists());
+        assert!(live.path().exists(), "a locked file is being built");
+        assert!(dir.path().join("control").exists());
+        assert!(dir.path().join(".hidden").exists());
+        let path = live.path().to_path_buf();
+        drop(live);
+        assert!(!path.exists(), "dropping a Temp removes it");
+        assert_eq!(sweep(dir.path()).unwrap(), Leftovers::default());
+    }
+
+    #[test]
+    fn sweeps_racing_creators_never_take_a_file_being_built() {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        // Stops the sweeper however the loop below ends, a failed assertion
+        // included (the scope would otherwise wait for it forever).
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    sweep(dir.path()).unwrap();
+                }
+            });
+            let _stop = Stop(&stop);
+            for _ in 0..2000 {
+                // Every Temp handed out is still there, under its name, for
+                // as long as it is held: a sweep may have removed a file in
+                // the gap before its lock, but then `create` tried again.
+                let t = Temp::create(dir.path(), "x").unwrap();
+                t.file().write_all(b"data").unwrap();
+                assert!(same_file(t.path(), t.file()), "{}", t.path().display());
+            }
+        });
+        // Every Temp removed its name when dropped.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_sweep_ignores_links_and_fifos() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, b"keep").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join(".a.tmp-1-1")).unwrap();
+        let fifo = dir.path().join(".b.tmp-1-1");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        assert_eq!(sweep(dir.path()).unwrap(), Leftovers::default());
+        assert!(target.exists() && fifo.exists());
+    }
+}
