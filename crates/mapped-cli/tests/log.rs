@@ -346,6 +346,7 @@ fn stat_json_keys_and_human_columns() {
         "segments",
         "first_segment",
         "last_segment",
+        "segments_ahead",
         "segment_size",
         "max_message",
         "first_id",
@@ -365,6 +366,7 @@ fn stat_json_keys_and_human_columns() {
     assert_eq!(s["segments"], 1);
     assert_eq!(s["first_segment"], 0);
     assert_eq!(s["last_segment"], 0);
+    assert_eq!(s["segments_ahead"], 0);
     assert_eq!(s["first_id"], ids[0]);
     assert_eq!(s["last_id"], ids[1]);
     assert_eq!(s["messages"], 2);

@@ -308,7 +308,10 @@ impl Appender {
                     std::io::Error::from(std::io::ErrorKind::NotFound),
                 )
             })?;
-            self.seg = Some(Arc::new(seg));
+            // The old mapping is unmapped off this path.
+            if let Some(old) = self.seg.replace(Arc::new(seg)) {
+                crate::segment::retire(old);
+            }
         }
         Ok(())
     }
@@ -337,7 +340,7 @@ impl Appender {
         };
         match &mut self.prefault {
             Some(p) => p.appended(seg, end),
-            None => match Prefault::start() {
+            None => match Prefault::start(self.log.clone()) {
                 Some(mut p) => {
                     p.appended(seg, end);
                     self.prefault = Some(p);

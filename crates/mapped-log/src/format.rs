@@ -87,6 +87,10 @@ pub const SYNC_LOCK_BYTE: u32 = SLOTS;
 pub const RECOVERY_LOCK_BYTE: u32 = SLOTS + 1;
 /// First byte of the lock file locked by the holders of sleeper flags.
 pub const SLEEPER_LOCK_BASE: u32 = SLOTS + 2;
+/// Byte of the lock file locked by a process creating a segment, so that
+/// racing creators wait for one to finish instead of each reserving a
+/// segment's worth of disk.
+pub const ROLL_LOCK_BYTE: u32 = SLEEPER_LOCK_BASE + SLEEPERS;
 
 /// Smallest segment size accepted.
 pub const MIN_SEGMENT_SIZE: u64 = 4096;

@@ -13,8 +13,11 @@ use crate::temp::Leftovers;
 /// A summary of a log, for `mapped log stat`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {
-    /// Indexes of the segment files present.
+    /// Indexes of the log's segment files present, up to the tail segment.
     pub segments: Vec<u64>,
+    /// Indexes of segment files past the tail segment: made ahead of the
+    /// roll that will publish them, and empty until then.
+    pub ahead: Vec<u64>,
     /// Size of each segment file.
     pub segment_size: u64,
     /// Largest message.
@@ -27,7 +30,7 @@ pub struct Stat {
     pub messages: u64,
     /// Payload bytes of the committed messages.
     pub payload_bytes: u64,
-    /// Bytes of the segment files.
+    /// Bytes of the segment files, those made ahead included.
     pub file_bytes: u64,
     /// The durable position.
     pub durable: u64,
@@ -196,7 +199,9 @@ impl Log {
     /// A summary of the log: segments, ids, counts, durable position,
     /// named readers, live appenders.
     pub fn stat(&self) -> Result<Stat> {
-        let segments = self.segments()?;
+        let tail = self.inner.tail_segment().load(Ordering::Acquire);
+        let (segments, ahead): (Vec<u64>, Vec<u64>) =
+            self.segments()?.into_iter().partition(|&i| i <= tail);
         let (mut messages, mut payload_bytes, mut first_id, mut last_id) = (0, 0, None, None);
         let mut file_bytes = 0;
         for &index in &segments {
@@ -214,9 +219,15 @@ impl Log {
                 last_id = l;
             }
         }
+        for &index in &ahead {
+            if let Some(seg) = self.inner.open_segment(index)? {
+                file_bytes += seg.size();
+            }
+        }
         let (live_appenders, _) = self.appender_slots()?;
         Ok(Stat {
             segments,
+            ahead,
             segment_size: self.segment_size(),
             max_message: self.max_message(),
             first_id,
@@ -241,7 +252,13 @@ impl Log {
     pub fn retain(&self, policy: Retention) -> Result<RetainReport> {
         let size = self.segment_size();
         let tail = self.inner.tail_segment().load(Ordering::Acquire);
-        let segments: Vec<u64> = self.segments()?;
+        // The log's segments: one made ahead of its roll holds nothing and
+        // is not counted against the limits.
+        let segments: Vec<u64> = self
+            .segments()?
+            .into_iter()
+            .filter(|&i| i <= tail)
+            .collect();
         let readers = self.named_readers()?;
         let mut counts = Vec::new();
         let mut total_messages = 0;

@@ -19,6 +19,15 @@
 //! Only for [`Durability::None`](crate::Durability::None): populated pages
 //! are dirty zeros, which every `fdatasync` of the segment would write out
 //! ahead of the records.
+//!
+//! The appender also has the next segment made ahead of time, once it is
+//! past the middle of the current one (on the process's background thread,
+//! `segment::make_ahead`, so that this helper keeps populating meanwhile): creating a 64 MiB segment takes
+//! about 20 ms (reserving it, two journal commits), which the appender that
+//! rolls would otherwise spend in the middle of an append, with readers
+//! waiting on it. The roll then only publishes the segment. A segment made
+//! ahead and never published is empty; recovery removes it without calling
+//! that a cut (`docs/format.md` §14, §19.2).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,6 +50,10 @@ pub(crate) struct Prefault {
     index: Option<u64>,
     /// Offset up to which population was last asked for.
     asked: u64,
+    /// The segment last asked to be made ahead.
+    ahead: Option<u64>,
+    /// The log, to make segments ahead in.
+    log: crate::Log,
 }
 
 #[derive(Debug)]
@@ -58,7 +71,7 @@ struct Shared {
 impl Prefault {
     /// Starts the helper thread; `None` if it cannot be started (appends
     /// then take their faults as they come).
-    pub(crate) fn start() -> Option<Prefault> {
+    pub(crate) fn start(log: crate::Log) -> Option<Prefault> {
         let shared = Arc::new(Shared {
             work: Mutex::new(None),
             wake: AtomicU32::new(0),
@@ -77,6 +90,8 @@ impl Prefault {
             thread: Some(thread),
             index: None,
             asked: 0,
+            ahead: None,
+            log,
         })
     }
 
@@ -93,6 +108,15 @@ impl Prefault {
     #[cold]
     fn request(&mut self, seg: &Arc<Segment>, end: u64) {
         let upto = (end + AHEAD).min(seg.size());
+        let next = seg.index.checked_add(1);
+        let ahead = end >= seg.size() / 2 && next.is_some() && self.ahead != next;
+        if let (true, Some(next)) = (ahead, next) {
+            self.ahead = Some(next);
+            // On the process's background thread, not the helper's: making
+            // a segment takes milliseconds, and the helper must keep ahead
+            // of the appender meanwhile.
+            crate::segment::make_ahead(self.log.clone(), next);
+        }
         if self.index == Some(seg.index) && upto <= self.asked {
             return; // the segment's end is asked for already
         }
@@ -170,6 +194,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_segment_is_made_ahead_before_the_middle() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = crate::Log::create(
+            dir.path().join("log"),
+            crate::LogOptions {
+                segment_size: 16 << 20,
+                max_message: 4096,
+            },
+        )
+        .unwrap();
+        let seg = Arc::new(log.inner.open_segment(0).unwrap().unwrap());
+        let mut p = Prefault::start(log.clone()).expect("thread");
+        let end = (8 << 20) - 8;
+        p.appended(&seg, end);
+        let start = std::time::Instant::now();
+        while p.shared.done.load(Ordering::Acquire) < end + AHEAD {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "the helper never got there"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(p.ahead, None);
+        drop(p);
+        assert_eq!(log.segments().unwrap(), [0]);
+    }
+
+    #[test]
     fn the_helper_populates_the_window_and_stops_on_drop() {
         let dir = tempfile::tempdir().unwrap();
         let log = crate::Log::create(
@@ -190,17 +242,21 @@ mod tests {
                 .resident_pages()
         };
         let before = window(&seg);
-        let mut p = Prefault::start().expect("thread");
+        let mut p = Prefault::start(log.clone()).expect("thread");
         p.appended(&seg, end);
         let want = end + AHEAD;
         let start = std::time::Instant::now();
-        while p.shared.done.load(Ordering::Acquire) < want {
+        // Past the middle of segment 0: segment 1 is made ahead too.
+        while p.shared.done.load(Ordering::Acquire) < want || log.segments().unwrap() != [0, 1] {
             assert!(
                 start.elapsed() < std::time::Duration::from_secs(60),
                 "the helper never got there"
             );
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        assert_eq!(log.segments().unwrap(), [0, 1]);
+        // Made, not published: the appenders are still in segment 0.
+        assert_eq!(log.inner.tail_segment().load(Ordering::Acquire), 0);
         let after = window(&seg);
         assert_eq!(after, (AHEAD / 4096) as usize, "{before} -> {after} pages");
         // No request within half a window; a request past it.

@@ -380,7 +380,7 @@ impl Reader {
             ));
         }
         if index != self.seg.index {
-            self.seg = self
+            let seg = self
                 .log
                 .inner
                 .open_segment(index)?
@@ -388,6 +388,7 @@ impl Reader {
                     path: self.log.dir().to_path_buf(),
                     id,
                 })?;
+            crate::segment::retire(std::mem::replace(&mut self.seg, seg));
         }
         self.offset = offset;
         Ok(())
@@ -612,7 +613,8 @@ impl Reader {
         }
         match inner.open_segment(next)? {
             Some(seg) => {
-                self.seg = seg;
+                // The old mapping is unmapped off this path.
+                crate::segment::retire(std::mem::replace(&mut self.seg, seg));
                 self.offset = format::SEGMENT_HEADER_LEN;
                 Ok(true)
             }

@@ -162,6 +162,24 @@ impl Inner {
         result
     }
 
+    /// Whether segment `index` is valid and holds nothing: its tail is at
+    /// its first record, and that record's word is zero, as in a segment
+    /// made ahead and never published. (After a power loss a used segment
+    /// whose first page never reached the disk looks the same; past the
+    /// cut, it goes all the same, only unreported.)
+    fn segment_unused(&self, index: u64) -> bool {
+        let Ok(Some(seg)) = self.open_segment(index) else {
+            return false;
+        };
+        let first = format::SEGMENT_HEADER_LEN;
+        seg.map
+            .guarded(|| {
+                seg.tail().load(Ordering::Acquire) == first
+                    && seg.word(first).load(Ordering::Acquire) == 0
+            })
+            .unwrap_or(false)
+    }
+
     /// Validates every record past the durable position and cuts at the
     /// first that is not a valid committed record or padding. Only safe
     /// when no appender is alive. Unless the system `restarted`, a zero
@@ -337,8 +355,14 @@ impl Inner {
             .filter(|&i| i > index)
             .map(|i| (i, self.dir.join(crate::segment::file_name(i))));
         for (i, path) in later {
+            // A segment made ahead of its roll (`prefault.rs`) and never
+            // used holds nothing to cut: removed, but not reported, and no
+            // reader is told.
+            let unused = self.segment_unused(i);
             std::fs::remove_file(&path).map_err(|e| LogError::io(&path, "remove", e))?;
-            report.segments_removed.push(i);
+            if !unused {
+                report.segments_removed.push(i);
+            }
         }
         if cut < tail || !report.segments_removed.is_empty() {
             // Readers waiting past the cut move back to it (section 15 of

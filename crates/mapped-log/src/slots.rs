@@ -86,6 +86,12 @@ pub(crate) fn lock_shared_wait(file: &File, byte: u32) -> std::io::Result<()> {
     .map(|_| ())
 }
 
+/// Tries to take a shared (read) OFD lock on byte `byte`. `Ok(false)` if
+/// another open file description holds the write lock.
+pub(crate) fn try_lock_shared(file: &File, byte: u32) -> std::io::Result<bool> {
+    ofd_lock(file, byte, libc::F_RDLCK as libc::c_short)
+}
+
 /// Releases the lock on byte `slot`.
 pub(crate) fn unlock(file: &File, slot: u32) -> std::io::Result<()> {
     ofd_lock(file, slot, libc::F_UNLCK as libc::c_short).map(|_| ())

@@ -20,7 +20,8 @@ pub struct StatArgs {
     /// The log's directory.
     dir: PathBuf,
     /// Print one JSON object instead, with the keys dir, segments,
-    /// first_segment, last_segment, segment_size, max_message, first_id,
+    /// first_segment, last_segment, segments_ahead (segment files made
+    /// ahead of the roll that will publish them), segment_size, max_message, first_id,
     /// last_id, messages, payload_bytes, file_bytes, durable_position,
     /// named_readers (an object: name to position), live_appenders (slot
     /// numbers), leftover_files and leftover_bytes (temporary files left by
@@ -56,6 +57,7 @@ fn json(dir: &str, s: &Stat) -> String {
         "segments": s.segments.len(),
         "first_segment": s.segments.first(),
         "last_segment": s.segments.last(),
+        "segments_ahead": s.ahead.len(),
         "segment_size": s.segment_size,
         "max_message": s.max_message,
         "first_id": s.first_id,
@@ -74,13 +76,16 @@ fn json(dir: &str, s: &Stat) -> String {
 
 fn human(dir: &str, s: &Stat) -> String {
     let or_none = |v: Option<u64>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
-    let segments = match (s.segments.first(), s.segments.last()) {
+    let mut segments = match (s.segments.first(), s.segments.last()) {
         (Some(first), Some(last)) if first == last => format!("1 (index {first})"),
         (Some(first), Some(last)) => {
             format!("{} (indexes {first}..={last})", s.segments.len())
         }
         _ => "0".to_owned(),
     };
+    if !s.ahead.is_empty() {
+        segments.push_str(&format!(", and {} made ahead", list(&s.ahead)));
+    }
     let readers = if s.readers.is_empty() {
         "none".to_owned()
     } else {
