@@ -343,3 +343,19 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .and_then(|d| d.sync_all())
         .map_err(|e| LogError::io(dir, "fsync directory", e))
 }
+
+/// A new log of `segment_size`-byte segments (messages up to 4 KiB) in a
+/// temporary directory, for the crate's unit tests.
+#[cfg(test)]
+pub(crate) fn temp_log(segment_size: u64) -> (tempfile::TempDir, Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::create(
+        dir.path().join("log"),
+        LogOptions {
+            segment_size,
+            max_message: 4096,
+        },
+    )
+    .unwrap();
+    (dir, log)
+}

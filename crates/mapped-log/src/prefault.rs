@@ -195,15 +195,7 @@ mod tests {
 
     #[test]
     fn no_segment_is_made_ahead_before_the_middle() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = crate::Log::create(
-            dir.path().join("log"),
-            crate::LogOptions {
-                segment_size: 16 << 20,
-                max_message: 4096,
-            },
-        )
-        .unwrap();
+        let (_dir, log) = crate::log::temp_log(16 << 20);
         let seg = Arc::new(log.inner.open_segment(0).unwrap().unwrap());
         let mut p = Prefault::start(log.clone()).expect("thread");
         let end = (8 << 20) - 8;
@@ -223,15 +215,7 @@ mod tests {
 
     #[test]
     fn the_helper_populates_the_window_and_stops_on_drop() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = crate::Log::create(
-            dir.path().join("log"),
-            crate::LogOptions {
-                segment_size: 64 << 20,
-                max_message: 4096,
-            },
-        )
-        .unwrap();
+        let (_dir, log) = crate::log::temp_log(64 << 20);
         let seg = Arc::new(log.inner.open_segment(0).unwrap().unwrap());
         // An appender's last record ends 40 MiB in: the window past it.
         let end = 40 << 20;

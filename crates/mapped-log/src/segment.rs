@@ -337,15 +337,7 @@ mod tests {
     /// A log in a temporary directory, and the roll lock held by an open
     /// file description of our own, as another creator would hold it.
     fn held() -> (tempfile::TempDir, format::ControlHeader, std::fs::File) {
-        let dir = tempfile::tempdir().unwrap();
-        let log = crate::Log::create(
-            dir.path().join("log"),
-            crate::LogOptions {
-                segment_size: 1 << 20,
-                max_message: 1024,
-            },
-        )
-        .unwrap();
+        let (dir, log) = crate::log::temp_log(1 << 20);
         let lock = crate::log::open_lock_file(&log.dir().join(crate::log::LOCK_FILE)).unwrap();
         assert!(crate::slots::try_lock(&lock, format::ROLL_LOCK_BYTE).unwrap());
         (dir, log.inner.header, lock)
