@@ -310,7 +310,7 @@ impl Appender {
             })?;
             // The old mapping is unmapped off this path.
             if let Some(old) = self.seg.replace(Arc::new(seg)) {
-                crate::segment::retire(old);
+                crate::background::retire(old);
             }
         }
         Ok(())

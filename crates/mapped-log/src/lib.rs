@@ -48,6 +48,8 @@ mod slots;
 #[cfg(not(loom))]
 mod append;
 #[cfg(not(loom))]
+mod background;
+#[cfg(not(loom))]
 mod cursor;
 #[cfg(not(loom))]
 mod fork;

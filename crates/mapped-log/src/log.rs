@@ -101,19 +101,26 @@ impl Log {
         };
         // Build the control file under a temporary name and link it into
         // place, so that a crash or a racing creator never leaves a
-        // half-written control file behind the real name; locked while it
-        // is built, so that a sweep of leftovers (`temp.rs`) leaves it be.
-        let tmp = crate::temp::Temp::create(dir, CONTROL_FILE)?;
+        // half-written control file behind the real name (built with no
+        // name where the system allows, else under a locked temporary name
+        // that a sweep of leftovers leaves alone: `temp.rs`).
+        let tmp = crate::temp::NewFile::create(dir, CONTROL_FILE)?;
         let made = (|| -> Result<()> {
-            let map = MapOptions::new()
-                .mode(Mode::ReadWrite)
-                .create(tmp.path(), format::CONTROL_LEN)?;
+            let file = tmp
+                .file()
+                .try_clone()
+                .map_err(|e| LogError::io(tmp.describe(), "open", e))?;
+            let map = MapOptions::new().mode(Mode::ReadWrite).create_from(
+                file,
+                tmp.describe(),
+                format::CONTROL_LEN,
+            )?;
             map.write_at(0, &header.encode())?;
             map.write_at(format::CONTROL_BOOT_ID, &crate::recovery::boot_id())?;
             map.atomic_u64(format::CONTROL_DURABLE)?
                 .store(format::SEGMENT_HEADER_LEN, Ordering::Release);
             map.sync_data()?;
-            match std::fs::hard_link(tmp.path(), &control_path) {
+            match tmp.link(&control_path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     Err(LogError::AlreadyExists {

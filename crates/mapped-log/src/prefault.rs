@@ -22,7 +22,7 @@
 //!
 //! The appender also has the next segment made ahead of time, once it is
 //! past the middle of the current one (on the process's background thread,
-//! `segment::make_ahead`, so that this helper keeps populating meanwhile): creating a 64 MiB segment takes
+//! `background::make_ahead`, so that this helper keeps populating meanwhile): creating a 64 MiB segment takes
 //! about 20 ms (reserving it, two journal commits), which the appender that
 //! rolls would otherwise spend in the middle of an append, with readers
 //! waiting on it. The roll then only publishes the segment. A segment made
@@ -50,8 +50,9 @@ pub(crate) struct Prefault {
     index: Option<u64>,
     /// Offset up to which population was last asked for.
     asked: u64,
-    /// The segment last asked to be made ahead.
+    /// The segment last asked to be made ahead, and the job making it.
     ahead: Option<u64>,
+    ahead_job: Option<Arc<crate::background::Ahead>>,
     /// The log, to make segments ahead in.
     log: crate::Log,
 }
@@ -91,6 +92,7 @@ impl Prefault {
             index: None,
             asked: 0,
             ahead: None,
+            ahead_job: None,
             log,
         })
     }
@@ -115,7 +117,7 @@ impl Prefault {
             // On the process's background thread, not the helper's: making
             // a segment takes milliseconds, and the helper must keep ahead
             // of the appender meanwhile.
-            crate::segment::make_ahead(self.log.clone(), next);
+            self.ahead_job = crate::background::make_ahead(self.log.clone(), next);
         }
         if self.index == Some(seg.index) && upto <= self.asked {
             return; // the segment's end is asked for already
@@ -131,6 +133,10 @@ impl Prefault {
 
 impl Drop for Prefault {
     fn drop(&mut self) {
+        // No segment is still being made for us once we are gone.
+        if let Some(job) = self.ahead_job.take() {
+            job.cancel();
+        }
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.wake.fetch_add(1, Ordering::SeqCst);
         let _ = mapped::wake(&self.shared.wake, 1);

@@ -388,7 +388,7 @@ impl Reader {
                     path: self.log.dir().to_path_buf(),
                     id,
                 })?;
-            crate::segment::retire(std::mem::replace(&mut self.seg, seg));
+            crate::background::retire(std::mem::replace(&mut self.seg, seg));
         }
         self.offset = offset;
         Ok(())
@@ -614,7 +614,7 @@ impl Reader {
         match inner.open_segment(next)? {
             Some(seg) => {
                 // The old mapping is unmapped off this path.
-                crate::segment::retire(std::mem::replace(&mut self.seg, seg));
+                crate::background::retire(std::mem::replace(&mut self.seg, seg));
                 self.offset = format::SEGMENT_HEADER_LEN;
                 Ok(true)
             }

@@ -103,7 +103,7 @@ impl Inner {
                     return Ok(None);
                 }
                 let mut report = self.cut_after_durable(true)?;
-                report.leftovers_removed = crate::temp::sweep_log(&self.dir)?;
+                report.leftovers_removed = crate::temp::sweep_log(&self.dir);
                 self.store_boot_id(&now)?;
                 Ok(Some(report))
             })
@@ -154,7 +154,7 @@ impl Inner {
                     RecoveryReport::default()
                 };
                 report.slots_released += released;
-                report.leftovers_removed = crate::temp::sweep_log(&self.dir)?;
+                report.leftovers_removed = crate::temp::sweep_log(&self.dir);
                 Ok(report)
             })
             .and_then(|r| r);
@@ -192,6 +192,9 @@ impl Inner {
             from,
             ..RecoveryReport::default()
         };
+        // Segments past this were never published (as far as the control
+        // file knows): one of those that holds nothing was made ahead.
+        let published = self.tail_segment().load(Ordering::Acquire);
         let (mut index, mut off) = if from % size == 0 && from > 0 {
             // The end of the previous segment: the sync leader stops there
             // when the segment is full and the next one not made yet.
@@ -358,7 +361,7 @@ impl Inner {
             // A segment made ahead of its roll (`prefault.rs`) and never
             // used holds nothing to cut: removed, but not reported, and no
             // reader is told.
-            let unused = self.segment_unused(i);
+            let unused = i > published && self.segment_unused(i);
             std::fs::remove_file(&path).map_err(|e| LogError::io(&path, "remove", e))?;
             if !unused {
                 report.segments_removed.push(i);

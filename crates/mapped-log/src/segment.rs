@@ -8,7 +8,7 @@ use mapped::{MapOptions, Mapping, Mode};
 
 use crate::error::{LogError, Result};
 use crate::format::{self, SegmentHeader};
-use crate::temp::Temp;
+use crate::temp::NewFile;
 
 /// The file name of segment `index`.
 pub(crate) fn file_name(index: u64) -> String {
@@ -102,8 +102,18 @@ impl Segment {
     /// ever sees a half-made segment. Returns whether this call created it.
     /// If another process is creating a segment, waits up to [`ROLL_WAIT`]
     /// for it to finish (see [`Segment::create_with`]).
+    ///
+    /// When another process made it, its name may not be durable yet (that
+    /// creator may still be in its `fsync` of the directory): this makes
+    /// it durable before returning, since the caller is about to use the
+    /// segment, and a `Sync` append in it must not be acknowledged while a
+    /// power loss could still take its name away.
     pub(crate) fn create(dir: &Path, index: u64, ctl: &format::ControlHeader) -> Result<bool> {
-        Segment::create_with(dir, index, ctl, ROLL_WAIT)
+        let made = Segment::create_with(dir, index, ctl, ROLL_WAIT)?;
+        if !made {
+            crate::log::sync_dir(dir)?;
+        }
+        Ok(made)
     }
 
     /// [`Segment::create`], waiting at most `patience` for another creator.
@@ -151,13 +161,20 @@ impl Segment {
         if path.exists() {
             return Ok(false);
         }
-        // Locked while it is built, so that a sweep of leftovers
-        // (`temp.rs`) leaves it alone; dropped (its name removed) at the end.
-        let tmp = Temp::create(dir, &file_name(index))?;
+        // Built with no name where the system allows (nothing is left
+        // behind if we die), else under a locked temporary name that a
+        // sweep of leftovers leaves alone (`temp.rs`).
+        let tmp = NewFile::create(dir, &file_name(index))?;
         let result = (|| -> Result<bool> {
-            let map = MapOptions::new()
-                .mode(Mode::ReadWrite)
-                .create(tmp.path(), ctl.segment_size)?;
+            let file = tmp
+                .file()
+                .try_clone()
+                .map_err(|e| LogError::io(tmp.describe(), "open", e))?;
+            let map = MapOptions::new().mode(Mode::ReadWrite).create_from(
+                file,
+                tmp.describe(),
+                ctl.segment_size,
+            )?;
             let header = SegmentHeader {
                 segment_size: ctl.segment_size,
                 index,
@@ -169,7 +186,7 @@ impl Segment {
             // The header must be on disk before the name is, or a power loss
             // could leave a segment whose name exists and header does not.
             map.sync_data()?;
-            match std::fs::hard_link(tmp.path(), &path) {
+            match tmp.link(&path) {
                 Ok(()) => {
                     crate::log::sync_dir(dir)?;
                     Ok(true)
@@ -218,75 +235,6 @@ impl Segment {
             what: what.into(),
         }
     }
-}
-
-/// Drops `old` (a segment its caller is done with) on this process's
-/// background thread (see [`background`]), so that the caller does not pay
-/// for the `munmap`: 2.5 to 6 ms for a 64 MiB segment whose pages are all
-/// mapped, measured on ext4 and tmpfs, in the middle of the append that
-/// rolls or the read that moves on. Chronicle Queue releases its mapped
-/// files in the background for the same reason.
-pub(crate) fn retire<T: Send + 'static>(old: T) {
-    background(Box::new(move || drop(old)));
-}
-
-/// Makes segment `index` ahead of the roll that will publish it, on this
-/// process's background thread (see [`background`]) and without waiting
-/// for a busy roll lock: someone else is making it. An error is left for
-/// the roller to meet and report.
-///
-/// The job may run late (after its appender is gone, after a recovery):
-/// so it makes the segment only if it is still the one after the tail
-/// segment, and holds the recovery lock's byte shared meanwhile (skipping
-/// the work if a recovery holds it), so that no recovery removes segments
-/// while it makes one, and none runs between its check and its work.
-pub(crate) fn make_ahead(log: crate::Log, index: u64) {
-    background(Box::new(move || {
-        let inner = &log.inner;
-        let Ok(lock) = inner.lock_file() else { return };
-        if !matches!(
-            crate::slots::try_lock_shared(&lock, format::RECOVERY_LOCK_BYTE),
-            Ok(true)
-        ) {
-            return;
-        }
-        let next = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire).checked_add(1));
-        if matches!(next, Ok(Some(n)) if n == index) {
-            let _ = Segment::create_with(&inner.dir, index, &inner.header, Duration::ZERO);
-        }
-    }));
-}
-
-/// Runs `job` on a background thread of this process, started on first
-/// use, one job after another; or here, if no thread can be had. The
-/// thread belongs to the fork generation that started it: a forked child
-/// has none, and starts its own.
-fn background(job: Box<dyn FnOnce() + Send>) {
-    type Sender = std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>;
-    static THREAD: std::sync::Mutex<Option<(u64, Sender)>> = std::sync::Mutex::new(None);
-    let generation = crate::fork::generation();
-    let mut thread = THREAD.lock().unwrap_or_else(|e| e.into_inner());
-    if thread.as_ref().is_none_or(|(g, _)| *g != generation) {
-        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
-        let started = std::thread::Builder::new()
-            .name("mapped-log-bg".into())
-            .spawn(move || {
-                while let Ok(job) = rx.recv() {
-                    job();
-                }
-            });
-        *thread = started.ok().map(|_| (generation, tx));
-    }
-    let job = match thread.as_ref() {
-        // A send fails only if the thread is gone; the job comes back.
-        Some((_, tx)) => match tx.send(job) {
-            Ok(()) => return,
-            Err(back) => back.0,
-        },
-        None => job,
-    };
-    drop(thread);
-    job();
 }
 
 /// How long [`Segment::create`] waits for another process creating a

@@ -15,6 +15,11 @@
 //! the creator checking, once it holds the lock, that the name still leads
 //! to its file: a sweep that removed it in that gap made the creator start
 //! again under a new name, and nothing is lost.
+//!
+//! Segments and the control file are better still built with no name at
+//! all ([`NewFile`], `O_TMPFILE`) where the system allows, and linked into
+//! place when done: then a creator killed mid-way leaves nothing to sweep.
+//! A named reader's position is replaced by `rename`, which needs a name.
 
 use std::fs::File;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -91,6 +96,86 @@ impl Drop for Temp {
     }
 }
 
+/// A file being built, to be linked under its final name when done: a
+/// file with no name at all (`O_TMPFILE`) where the file system and
+/// `/proc` allow, so that a creator that dies mid-way leaves nothing
+/// behind (the kernel frees a nameless file with its last descriptor);
+/// else a locked [`Temp`], which a sweep removes once its creator is gone.
+#[derive(Debug)]
+pub(crate) enum NewFile {
+    /// Opened with `O_TMPFILE` in `dir`.
+    Unnamed {
+        dir: PathBuf,
+        file: File,
+    },
+    Named(Temp),
+}
+
+impl NewFile {
+    /// A new, empty, read-write file in `dir`, mode 0600. `stem` names
+    /// the temporary file if one is needed (`.{stem}.tmp-PID-RAND`).
+    pub(crate) fn create(dir: &Path, stem: &str) -> Result<NewFile> {
+        // Linking a nameless file without privileges goes through its
+        // `/proc/self/fd` link (open(2), `O_TMPFILE`).
+        if Path::new("/proc/self/fd").is_dir() {
+            match File::options()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_TMPFILE)
+                .mode(0o600)
+                .open(dir)
+            {
+                Ok(file) => {
+                    return Ok(NewFile::Unnamed {
+                        dir: dir.to_path_buf(),
+                        file,
+                    });
+                }
+                // Not supported here (EOPNOTSUPP, EISDIR or EINVAL from
+                // kernels and file systems without it): a named file.
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(dir, "create a file in", e)),
+            }
+        }
+        Temp::create(dir, stem).map(NewFile::Named)
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        match self {
+            NewFile::Unnamed { file, .. } => file,
+            NewFile::Named(t) => t.file(),
+        }
+    }
+
+    /// What to call the file in error messages.
+    pub(crate) fn describe(&self) -> PathBuf {
+        match self {
+            NewFile::Unnamed { dir, .. } => dir.join("(new file)"),
+            NewFile::Named(t) => t.path().to_path_buf(),
+        }
+    }
+
+    /// Gives the file the name `to` (in its directory), failing with
+    /// `AlreadyExists` if the name is taken.
+    pub(crate) fn link(&self, to: &Path) -> std::io::Result<()> {
+        match self {
+            NewFile::Unnamed { file, .. } => {
+                use std::os::fd::AsRawFd;
+                let proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+                rustix::fs::linkat(
+                    rustix::fs::CWD,
+                    proc.as_str(),
+                    rustix::fs::CWD,
+                    to,
+                    rustix::fs::AtFlags::SYMLINK_FOLLOW,
+                )
+                .map_err(std::io::Error::from)
+            }
+            NewFile::Named(t) => std::fs::hard_link(t.path(), to),
+        }
+    }
+}
+
 /// Whether `path` names `file` now.
 fn same_file(path: &Path, file: &File) -> bool {
     match (std::fs::symlink_metadata(path), file.metadata()) {
@@ -141,30 +226,30 @@ impl Leftovers {
     }
 }
 
-/// Removes the leftovers in a log's directory and its `readers/`.
-pub(crate) fn sweep_log(dir: &Path) -> Result<Leftovers> {
-    Ok(sweep(dir)?.add(sweep(&dir.join(crate::READERS_DIR))?))
+/// Removes the leftovers in a log's directory and its `readers/`. Best
+/// effort: a file that cannot be looked at or removed is left (and still
+/// counted by [`log_leftovers`]); recovery and retention must not fail
+/// over disk space.
+pub(crate) fn sweep_log(dir: &Path) -> Leftovers {
+    sweep(dir).add(sweep(&dir.join(crate::READERS_DIR)))
 }
 
 /// Counts the leftovers in a log's directory and its `readers/`.
 pub(crate) fn log_leftovers(dir: &Path) -> Result<Leftovers> {
-    Ok(leftovers(dir)?.add(leftovers(&dir.join(crate::READERS_DIR))?))
+    Ok(visit(dir, false)?.add(visit(&dir.join(crate::READERS_DIR), false)?))
 }
 
 /// Removes the temporary files in `dir` whose creators are gone (their
 /// lock is free), and `fsync`s `dir` if it removed any. Files being built
 /// are left alone.
-fn sweep(dir: &Path) -> Result<Leftovers> {
-    let found = visit(dir, true)?;
+fn sweep(dir: &Path) -> Leftovers {
+    let found = visit(dir, true).unwrap_or_default();
     if found.files > 0 {
-        crate::log::sync_dir(dir)?;
+        // The removals are made durable with the directory's next sync
+        // otherwise; nothing depends on them.
+        let _ = crate::log::sync_dir(dir);
     }
-    Ok(found)
-}
-
-/// Counts what [`sweep`] would remove, removing nothing.
-fn leftovers(dir: &Path) -> Result<Leftovers> {
-    visit(dir, false)
+    found
 }
 
 fn visit(dir: &Path, remove: bool) -> Result<Leftovers> {
@@ -196,10 +281,8 @@ fn visit(dir: &Path, remove: bool) -> Result<Leftovers> {
         if !meta.file_type().is_file() {
             continue;
         }
-        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {}
-            Err(rustix::io::Errno::WOULDBLOCK) => continue, // being built
-            Err(e) => return Err(LogError::io(&path, "lock", e.into())),
+        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+            continue; // being built (or unlockable: left alone)
         }
         // Holding the lock: its creator is gone, or has not locked it yet
         // (it will find the name gone and start again), or a live creator
@@ -207,12 +290,8 @@ fn visit(dir: &Path, remove: bool) -> Result<Leftovers> {
         if !same_file(&path, &file) {
             continue;
         }
-        if remove {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(LogError::io(&path, "remove", e)),
-            }
+        if remove && std::fs::remove_file(&path).is_err() {
+            continue; // gone meanwhile, or not ours to remove: not counted
         }
         found.files += 1;
         // A file with another name (a segment whose creator died between
@@ -228,6 +307,37 @@ fn visit(dir: &Path, remove: bool) -> Result<Leftovers> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_new_file_leaves_nothing_unless_linked_and_never_replaces_a_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let nameless = NewFile::create(dir.path(), "x").unwrap();
+        assert!(
+            matches!(nameless, NewFile::Unnamed { .. }),
+            "O_TMPFILE works on the file systems CI uses: {nameless:?}"
+        );
+        // Both kinds: the nameless one, and the named fallback.
+        let named = NewFile::Named(Temp::create(dir.path(), "y").unwrap());
+        for (k, f) in [nameless, named].into_iter().enumerate() {
+            f.file().write_all(b"made").unwrap();
+            let to = dir.path().join(format!("final-{k}"));
+            f.link(&to).unwrap();
+            assert_eq!(std::fs::read(&to).unwrap(), b"made");
+            let err = f.link(&to).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "{err}");
+            assert_eq!(std::fs::read(&to).unwrap(), b"made");
+        }
+        // Dropped unlinked, or after linking: only the final names stay.
+        let unused = NewFile::create(dir.path(), "z").unwrap();
+        unused.file().write_all(b"lost").unwrap();
+        drop(unused);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["final-0", "final-1"]);
+    }
 
     #[test]
     fn temporary_names() {
@@ -266,11 +376,11 @@ mod tests {
         // Not temporary names: never touched.
         std::fs::write(dir.path().join("control"), b"x").unwrap();
         std::fs::write(dir.path().join(".hidden"), b"x").unwrap();
-        let counted = leftovers(dir.path()).unwrap();
+        let counted = visit(dir.path(), false).unwrap();
         assert_eq!(counted.files, 1);
         assert!(counted.bytes >= 10_000, "{counted:?}");
         assert!(dead.exists(), "counting removes nothing");
-        assert_eq!(sweep(dir.path()).unwrap(), counted);
+        assert_eq!(sweep(dir.path()), counted);
         assert!(!dead.exists());
         assert!(live.path().exists(), "a locked file is being built");
         assert!(dir.path().join("control").exists());
@@ -278,7 +388,7 @@ mod tests {
         let path = live.path().to_path_buf();
         drop(live);
         assert!(!path.exists(), "dropping a Temp removes it");
-        assert_eq!(sweep(dir.path()).unwrap(), Leftovers::default());
+        assert_eq!(sweep(dir.path()), Leftovers::default());
     }
 
     #[test]
@@ -296,7 +406,7 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    sweep(dir.path()).unwrap();
+                    sweep(dir.path());
                 }
             });
             let _stop = Stop(&stop);
@@ -328,7 +438,7 @@ mod tests {
             0,
         )
         .unwrap();
-        assert_eq!(sweep(dir.path()).unwrap(), Leftovers::default());
+        assert_eq!(sweep(dir.path()), Leftovers::default());
         assert!(target.exists() && fifo.exists());
     }
 }

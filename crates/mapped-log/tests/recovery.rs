@@ -919,3 +919,33 @@ fn a_segment_made_ahead_and_never_used_is_no_cut() {
     let read: Vec<u64> = read_all(&log).into_iter().map(|(id, _)| id).collect();
     assert_eq!(read, ids);
 }
+
+#[test]
+fn a_dropped_appender_leaves_no_segment_being_made_behind() {
+    // An appender past the middle of its segment has the next one made in
+    // the background; dropping it cancels that work, or waits for it: once
+    // it is gone, the directory no longer changes under its owner (here,
+    // a recovery that must find what it removes stays removed).
+    for round in 0..20 {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let log = Log::create(&dir, opts()).unwrap();
+        let mut app = Appender::new(&log).unwrap();
+        let mut last = 0;
+        while last % SEGMENT < SEGMENT / 2 + 512 {
+            last = app.append(&payload(0, last)).unwrap();
+        }
+        drop(app);
+        let dropped = log.segments().unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(
+            log.segments().unwrap(),
+            dropped,
+            "round {round}: a segment appeared after its appender was dropped"
+        );
+        let report = log.recover().unwrap();
+        assert_eq!(report.cut_at, None, "round {round}: {report:?}");
+        let after = log.segments().unwrap();
+        assert_eq!(after, [0], "round {round}: recovery removes a segment made ahead");
+    }
+}

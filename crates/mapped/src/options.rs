@@ -205,6 +205,26 @@ impl MapOptions {
         self.map_file(file, path)
     }
 
+    /// Makes `file`, which the caller opened read-write (an `O_TMPFILE`,
+    /// say, that has no name yet), at least `len` bytes long with every
+    /// block reserved, and maps it: [`create`](Self::create) without the
+    /// opening. `path` is used in error messages. The file is never
+    /// shortened and its contents are kept.
+    pub fn create_from(
+        &self,
+        file: File,
+        path: impl Into<PathBuf>,
+        len: u64,
+    ) -> Result<Mapping, OpenError> {
+        let path = path.into();
+        check_regular(&file, &path)?;
+        reserve(&file, &path, 0, len).map_err(|e| match e {
+            ReserveError::Io(e) => OpenError::Io(e),
+            ReserveError::Limit(e) => OpenError::FileSizeLimit(e),
+        })?;
+        self.map_file(file, path)
+    }
+
     /// Maps a file that the caller opened (with read access, and write
     /// access for [`Mode::ReadWrite`]). `path` is used in error messages.
     pub fn map_file(&self, file: File, path: impl Into<PathBuf>) -> Result<Mapping, OpenError> {

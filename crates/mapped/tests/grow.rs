@@ -390,3 +390,42 @@ fn file_info_reports_size_and_allocation() {
     let e = FileInfo::of(&missing).unwrap_err();
     assert!(e.to_string().contains(missing.to_str().unwrap()), "{e}");
 }
+
+#[test]
+fn create_from_reserves_and_maps_a_file_the_caller_opened() {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    // A file with no name, as a log builds its segments.
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o600)
+        .open(dir.path())
+        .unwrap();
+    let probe = file.try_clone().unwrap();
+    let map = MapOptions::new()
+        .mode(Mode::ReadWrite)
+        .create_from(file, dir.path().join("(unnamed)"), 3 * PAGE as u64)
+        .unwrap();
+    assert_eq!(map.len(), 3 * PAGE);
+    let meta = probe.metadata().unwrap();
+    assert_eq!(meta.len(), 3 * PAGE as u64);
+    assert!(meta.blocks() * 512 >= 3 * PAGE as u64, "blocks reserved");
+    map.write_at(PAGE as u64, b"kept").unwrap();
+    // Never shortened, contents kept.
+    let again = MapOptions::new()
+        .mode(Mode::ReadWrite)
+        .create_from(probe.try_clone().unwrap(), "(unnamed)", PAGE as u64)
+        .unwrap();
+    assert_eq!(again.len(), 3 * PAGE);
+    let mut b = [0u8; 4];
+    again.read_at(PAGE as u64, &mut b).unwrap();
+    assert_eq!(&b, b"kept");
+    // Not a regular file: refused, named.
+    let err = MapOptions::new()
+        .mode(Mode::ReadWrite)
+        .create_from(std::fs::File::open(dir.path()).unwrap(), "a dir", 1)
+        .unwrap_err();
+    assert!(err.to_string().contains("a dir"), "{err}");
+}
