@@ -946,6 +946,10 @@ fn a_dropped_appender_leaves_no_segment_being_made_behind() {
         let report = log.recover().unwrap();
         assert_eq!(report.cut_at, None, "round {round}: {report:?}");
         let after = log.segments().unwrap();
-        assert_eq!(after, [0], "round {round}: recovery removes a segment made ahead");
+        assert_eq!(
+            after,
+            [0],
+            "round {round}: recovery removes a segment made ahead"
+        );
     }
 }
