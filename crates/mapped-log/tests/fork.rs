@@ -4,6 +4,9 @@
 //! proved while the other lives), and it has none of their helper threads.
 //! In the child they fail with a clear error, dropping them does not wait
 //! for threads that are not there, and the parent's handles go on.
+//!
+//! A fork while the background thread makes a segment ahead waits for that
+//! work, so that the child does not inherit the lock it holds.
 
 #![allow(unsafe_code)] // fork, waitpid, _exit
 
@@ -91,4 +94,74 @@ fn handles_made_before_fork_refuse_to_work_in_the_child() {
         .collect();
     assert_eq!(got, [b"before".to_vec(), b"after".to_vec()]);
     assert!(reader.try_next().unwrap().is_none());
+}
+
+#[test]
+fn a_fork_during_background_work_leaves_the_child_no_lock_of_the_log() {
+    // An appender past the middle of its segment has the next one made on
+    // the process's background thread, which holds the lock file's recovery
+    // byte (shared) while it works. A fork in the middle must wait for that
+    // work, or the child would keep the lock for as long as it lives, and a
+    // recovery in the parent would wait for the child's exit.
+    for round in 0..3 {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let log = Log::create(
+            &dir,
+            LogOptions {
+                segment_size: 8 << 20,
+                max_message: 64 << 10,
+            },
+        )
+        .unwrap();
+        let mut app = Appender::new(&log).unwrap();
+        let lock = std::fs::File::open(dir.join(mapped_log::LOCK_FILE)).unwrap();
+        // A thread forks the moment it sees the job at work.
+        let forker = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !recovery_byte_held(&lock) {
+                assert!(Instant::now() < deadline, "no make-ahead job seen");
+            }
+            // SAFETY: the child only sleeps and leaves with `_exit`.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+            if pid == 0 {
+                std::thread::sleep(Duration::from_millis(1500));
+                // SAFETY: ends the child at once.
+                unsafe { libc::_exit(0) };
+            }
+            pid
+        });
+        let msg = vec![7u8; 60 << 10];
+        // Past the middle, and past the next request for pages after it.
+        while app.append(&msg).unwrap() < 6 << 20 {}
+        let pid = forker.join().unwrap();
+        drop(app);
+        let started = Instant::now();
+        log.recover().unwrap();
+        let took = started.elapsed();
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(
+            took < Duration::from_millis(1000),
+            "round {round}: recovery waited {took:?}, for the forked child's lock"
+        );
+    }
+}
+
+/// Whether some open file description holds a lock on the lock file's
+/// recovery byte (`format::RECOVERY_LOCK_BYTE`), by `F_OFD_GETLK`.
+fn recovery_byte_held(lock: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `flock` is plain data; zero is valid for every field.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = mapped_log::format::RECOVERY_LOCK_BYTE as libc::off_t;
+    fl.l_len = 1;
+    // SAFETY: F_OFD_GETLK reads and writes the `flock` we own, on our fd.
+    let rc = unsafe { libc::fcntl(lock.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+    assert_eq!(rc, 0, "F_OFD_GETLK: {}", std::io::Error::last_os_error());
+    fl.l_type != libc::F_UNLCK as libc::c_short
 }
