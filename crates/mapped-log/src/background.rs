@@ -66,8 +66,16 @@ pub(crate) fn make_ahead(log: crate::Log, index: u64) -> Option<Arc<Ahead>> {
         if handle.cancelled.load(Ordering::SeqCst) || !crate::fork::job_begin() {
             return;
         }
+        // Ends the job for `fork` however `make` ends, a panic included:
+        // a job left marked running would make every later fork wait.
+        struct Running;
+        impl Drop for Running {
+            fn drop(&mut self) {
+                crate::fork::job_end();
+            }
+        }
+        let _running = Running;
         make(&log, index);
-        crate::fork::job_end();
     };
     run(Box::new(job)).ok().map(|()| ahead)
 }

@@ -98,8 +98,9 @@ impl Segment {
     }
 
     /// Creates segment `index` unless it exists, atomically: the file is
-    /// built under a temporary name and linked into place, so no process
-    /// ever sees a half-made segment. Returns whether this call created it.
+    /// built with no name (or, where the system does not allow that, under
+    /// a temporary name) and linked into place, so no process ever sees a
+    /// half-made segment. Returns whether this call created it.
     /// If another process is creating a segment, waits up to [`ROLL_WAIT`]
     /// for it to finish (see [`Segment::create_with`]).
     ///
