@@ -22,10 +22,10 @@
 //!
 //! The appender also has the next segment made ahead of time, once it is
 //! past the middle of the current one (on the process's background thread,
-//! `background::make_ahead`, so that this helper keeps populating meanwhile): creating a 64 MiB segment takes
-//! about 20 ms (reserving it, two journal commits), which the appender that
-//! rolls would otherwise spend in the middle of an append, with readers
-//! waiting on it. The roll then only publishes the segment. A segment made
+//! `background::make_ahead`, so that this helper keeps populating
+//! meanwhile): creating a 64 MiB segment takes about 20 ms (reserving it,
+//! two journal commits), which the appender that rolls would otherwise
+//! spend in the middle of an append, with readers waiting on it. The roll then only publishes the segment. A segment made
 //! ahead and never published is empty; recovery removes it without calling
 //! that a cut (`docs/format.md` §14, §19.2).
 
