@@ -106,15 +106,7 @@ impl Log {
         // that a sweep of leftovers leaves alone: `temp.rs`).
         let tmp = crate::temp::NewFile::create(dir, CONTROL_FILE)?;
         let made = (|| -> Result<()> {
-            let file = tmp
-                .file()
-                .try_clone()
-                .map_err(|e| LogError::io(tmp.describe(), "open", e))?;
-            let map = MapOptions::new().mode(Mode::ReadWrite).create_from(
-                file,
-                tmp.describe(),
-                format::CONTROL_LEN,
-            )?;
+            let map = tmp.map(format::CONTROL_LEN)?;
             map.write_at(0, &header.encode())?;
             map.write_at(format::CONTROL_BOOT_ID, &crate::recovery::boot_id())?;
             map.atomic_u64(format::CONTROL_DURABLE)?

@@ -167,15 +167,7 @@ impl Segment {
         // sweep of leftovers leaves alone (`temp.rs`).
         let tmp = NewFile::create(dir, &file_name(index))?;
         let result = (|| -> Result<bool> {
-            let file = tmp
-                .file()
-                .try_clone()
-                .map_err(|e| LogError::io(tmp.describe(), "open", e))?;
-            let map = MapOptions::new().mode(Mode::ReadWrite).create_from(
-                file,
-                tmp.describe(),
-                ctl.segment_size,
-            )?;
+            let map = tmp.map(ctl.segment_size)?;
             let header = SegmentHeader {
                 segment_size: ctl.segment_size,
                 index,

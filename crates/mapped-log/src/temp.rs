@@ -147,6 +147,18 @@ impl NewFile {
         }
     }
 
+    /// Makes the file `len` bytes long, every block reserved, and maps it
+    /// read-write (`MapOptions::create_from` on a second descriptor).
+    pub(crate) fn map(&self, len: u64) -> Result<mapped::Mapping> {
+        let file = self
+            .file()
+            .try_clone()
+            .map_err(|e| LogError::io(self.describe(), "open", e))?;
+        Ok(mapped::MapOptions::new()
+            .mode(mapped::Mode::ReadWrite)
+            .create_from(file, self.describe(), len)?)
+    }
+
     /// What to call the file in error messages.
     pub(crate) fn describe(&self) -> PathBuf {
         match self {
