@@ -50,6 +50,8 @@ pub struct Appender {
     /// thread, once started.
     prefault_on: bool,
     prefault: Option<Prefault>,
+    /// Has the next segment made ahead of the roll (any durability).
+    ahead: crate::background::MakeAhead,
     /// The process's fork generation when made (see `fork.rs`).
     forks: u64,
 }
@@ -61,6 +63,7 @@ impl Drop for Appender {
             // them would wait for ever. Their memory is the parent's copy.
             std::mem::forget(self.background.take());
             std::mem::forget(self.prefault.take());
+            std::mem::forget(std::mem::take(&mut self.ahead));
         }
     }
 }
@@ -105,6 +108,7 @@ impl Appender {
             background: None,
             prefault_on: true,
             prefault: None,
+            ahead: Default::default(),
             forks,
         })
     }
@@ -332,15 +336,16 @@ impl Appender {
     /// After an append whose record ends at `end` of the current segment.
     #[inline]
     fn appended(&mut self, end: u64) {
-        if !self.prefault_on || self.durability != Durability::None {
-            return;
-        }
         let Some(seg) = self.seg.as_ref() else {
             return;
         };
+        self.ahead.appended(&self.log, seg, end);
+        if !self.prefault_on || self.durability != Durability::None {
+            return;
+        }
         match &mut self.prefault {
             Some(p) => p.appended(seg, end),
-            None => match Prefault::start(self.log.clone()) {
+            None => match Prefault::start() {
                 Some(mut p) => {
                     p.appended(seg, end);
                     self.prefault = Some(p);

@@ -55,6 +55,55 @@ impl Ahead {
     }
 }
 
+/// An appender's requests to have its next segment made ahead: once its
+/// records pass the middle of a segment, the segment after it is made on
+/// the background thread, whatever the appender's durability, so that the
+/// roll only publishes it.
+#[derive(Debug, Default)]
+pub(crate) struct MakeAhead {
+    /// The segment last asked for.
+    asked: Option<u64>,
+    /// The job making it (finished, or not, or never run).
+    job: Option<Arc<Ahead>>,
+}
+
+impl MakeAhead {
+    /// After an append whose record ends at `end` of `seg`.
+    #[inline]
+    pub(crate) fn appended(&mut self, log: &crate::Log, seg: &Segment, end: u64) {
+        if end < seg.size() / 2 {
+            return;
+        }
+        let next = seg.index.checked_add(1);
+        if next.is_some() && self.asked != next {
+            self.ask(log, next);
+        }
+    }
+
+    #[cold]
+    fn ask(&mut self, log: &crate::Log, next: Option<u64>) {
+        self.asked = next;
+        if let Some(index) = next {
+            self.job = make_ahead(log.clone(), index);
+        }
+    }
+
+    /// The segment last asked for (for tests).
+    #[cfg(test)]
+    pub(crate) fn asked(&self) -> Option<u64> {
+        self.asked
+    }
+}
+
+impl Drop for MakeAhead {
+    fn drop(&mut self) {
+        // No segment is still being made for an appender once it is gone.
+        if let Some(job) = self.job.take() {
+            job.cancel();
+        }
+    }
+}
+
 /// Makes segment `index` ahead of its roll, on the background thread;
 /// never here (that would put the work back on the append path). `None`
 /// if there is no thread. An error is left for the roller to meet.
@@ -141,5 +190,49 @@ fn run(job: Job) -> Result<(), Job> {
         // A send fails only if the thread is gone; the job comes back.
         Some((_, tx)) => tx.send(job).map_err(|back| back.0),
         None => Err(job),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let start = std::time::Instant::now();
+        while !done() {
+            assert!(start.elapsed() < Duration::from_secs(60), "{what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn the_next_segment_is_asked_for_once_past_the_middle() {
+        let (_dir, log) = crate::log::temp_log(16 << 20);
+        let seg = log.inner.open_segment(0).unwrap().unwrap();
+        let mut ahead = MakeAhead::default();
+        ahead.appended(&log, &seg, (8 << 20) - 8);
+        assert_eq!(ahead.asked(), None);
+        // Nothing was queued: once a job queued after it has run, no
+        // segment has been made.
+        struct Signal(std::sync::mpsc::Sender<()>);
+        impl Drop for Signal {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        retire(Signal(tx));
+        rx.recv().unwrap();
+        assert_eq!(log.segments().unwrap(), [0]);
+        ahead.appended(&log, &seg, 8 << 20);
+        assert_eq!(ahead.asked(), Some(1));
+        wait_for("segment 1 never made", || log.segments().unwrap() == [0, 1]);
+        // Made, not published: appenders are still in segment 0.
+        assert_eq!(log.inner.tail_segment().load(Ordering::Acquire), 0);
+        // Asked once: removed, it is not made again for segment 0.
+        std::fs::remove_file(log.dir().join(crate::segment::file_name(1))).unwrap();
+        ahead.appended(&log, &seg, 12 << 20);
+        drop(ahead); // waits for any job still running
+        assert_eq!(log.segments().unwrap(), [0]);
     }
 }

@@ -20,14 +20,8 @@
 //! are dirty zeros, which every `fdatasync` of the segment would write out
 //! ahead of the records.
 //!
-//! The appender also has the next segment made ahead of time, once it is
-//! past the middle of the current one (on the process's background thread,
-//! `background::make_ahead`, so that this helper keeps populating
-//! meanwhile): creating a 64 MiB segment takes about 20 ms (reserving it,
-//! two journal commits), which the appender that rolls would otherwise
-//! spend in the middle of an append, with readers waiting on it. The roll then only publishes the segment. A segment made
-//! ahead and never published is empty; recovery removes it without calling
-//! that a cut (`docs/format.md` §14, §19.2).
+//! (Making the next segment ahead of the roll is another matter, done for
+//! appenders of every durability: `background::MakeAhead`.)
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,11 +44,6 @@ pub(crate) struct Prefault {
     index: Option<u64>,
     /// Offset up to which population was last asked for.
     asked: u64,
-    /// The segment last asked to be made ahead, and the job making it.
-    ahead: Option<u64>,
-    ahead_job: Option<Arc<crate::background::Ahead>>,
-    /// The log, to make segments ahead in.
-    log: crate::Log,
 }
 
 #[derive(Debug)]
@@ -72,7 +61,7 @@ struct Shared {
 impl Prefault {
     /// Starts the helper thread; `None` if it cannot be started (appends
     /// then take their faults as they come).
-    pub(crate) fn start(log: crate::Log) -> Option<Prefault> {
+    pub(crate) fn start() -> Option<Prefault> {
         let shared = Arc::new(Shared {
             work: Mutex::new(None),
             wake: AtomicU32::new(0),
@@ -91,9 +80,6 @@ impl Prefault {
             thread: Some(thread),
             index: None,
             asked: 0,
-            ahead: None,
-            ahead_job: None,
-            log,
         })
     }
 
@@ -110,15 +96,6 @@ impl Prefault {
     #[cold]
     fn request(&mut self, seg: &Arc<Segment>, end: u64) {
         let upto = (end + AHEAD).min(seg.size());
-        let next = seg.index.checked_add(1);
-        let ahead = end >= seg.size() / 2 && next.is_some() && self.ahead != next;
-        if let (true, Some(next)) = (ahead, next) {
-            self.ahead = Some(next);
-            // On the process's background thread, not the helper's: making
-            // a segment takes milliseconds, and the helper must keep ahead
-            // of the appender meanwhile.
-            self.ahead_job = crate::background::make_ahead(self.log.clone(), next);
-        }
         if self.index == Some(seg.index) && upto <= self.asked {
             return; // the segment's end is asked for already
         }
@@ -133,10 +110,6 @@ impl Prefault {
 
 impl Drop for Prefault {
     fn drop(&mut self) {
-        // No segment is still being made for us once we are gone.
-        if let Some(job) = self.ahead_job.take() {
-            job.cancel();
-        }
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.wake.fetch_add(1, Ordering::SeqCst);
         let _ = mapped::wake(&self.shared.wake, 1);
@@ -206,26 +179,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_segment_is_made_ahead_before_the_middle() {
-        let (_dir, log) = crate::log::temp_log(16 << 20);
-        let seg = Arc::new(log.inner.open_segment(0).unwrap().unwrap());
-        let mut p = Prefault::start(log.clone()).expect("thread");
-        let end = (8 << 20) - 8;
-        p.appended(&seg, end);
-        let start = std::time::Instant::now();
-        while p.shared.done.load(Ordering::Acquire) < end + AHEAD {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(60),
-                "the helper never got there"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        assert_eq!(p.ahead, None);
-        drop(p);
-        assert_eq!(log.segments().unwrap(), [0]);
-    }
-
-    #[test]
     fn the_helper_populates_the_window_and_stops_on_drop() {
         let (_dir, log) = crate::log::temp_log(64 << 20);
         let seg = Arc::new(log.inner.open_segment(0).unwrap().unwrap());
@@ -238,21 +191,17 @@ mod tests {
                 .resident_pages()
         };
         let before = window(&seg);
-        let mut p = Prefault::start(log.clone()).expect("thread");
+        let mut p = Prefault::start().expect("thread");
         p.appended(&seg, end);
         let want = end + AHEAD;
         let start = std::time::Instant::now();
-        // Past the middle of segment 0: segment 1 is made ahead too.
-        while p.shared.done.load(Ordering::Acquire) < want || log.segments().unwrap() != [0, 1] {
+        while p.shared.done.load(Ordering::Acquire) < want {
             assert!(
                 start.elapsed() < std::time::Duration::from_secs(60),
                 "the helper never got there"
             );
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        assert_eq!(log.segments().unwrap(), [0, 1]);
-        // Made, not published: the appenders are still in segment 0.
-        assert_eq!(log.inner.tail_segment().load(Ordering::Acquire), 0);
         let after = window(&seg);
         assert_eq!(after, (AHEAD / 4096) as usize, "{before} -> {after} pages");
         // No request within half a window; a request past it.

@@ -358,7 +358,7 @@ impl Inner {
             .filter(|&i| i > index)
             .map(|i| (i, self.dir.join(crate::segment::file_name(i))));
         for (i, path) in later {
-            // A segment made ahead of its roll (`prefault.rs`) and never
+            // A segment made ahead of its roll (`background.rs`) and never
             // used holds nothing to cut: removed, but not reported, and no
             // reader is told.
             let unused = i > published && self.segment_unused(i);

@@ -412,3 +412,55 @@ fn a_reader_killed_asleep_is_discounted_by_the_next_sleeper() {
         .unwrap();
     assert_eq!(flag, [0; 8]);
 }
+
+#[test]
+fn the_next_segment_is_made_ahead_under_every_durability() {
+    use mapped_log::Durability;
+    for durability in [
+        Durability::None,
+        Durability::Sync,
+        Durability::Interval(Duration::from_millis(5)),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::create(
+            dir.path().join("log"),
+            LogOptions {
+                segment_size: 16 << 10,
+                max_message: 1000,
+            },
+        )
+        .unwrap();
+        let mut app = Appender::new(&log).unwrap();
+        app.set_durability(durability).unwrap();
+        // Up to just before the middle of segment 0: nothing is made.
+        let mut last = 0;
+        while last + 2 * 264 < 8 << 10 {
+            last = app.append(&[3; 250]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(log.stat().unwrap().ahead, [] as [u64; 0], "{durability:?}");
+        // Past it: segment 1 is made, and not published.
+        while last < 9 << 10 {
+            last = app.append(&[3; 250]).unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let stat = log.stat().unwrap();
+            if stat.ahead == [1] {
+                assert_eq!(stat.segments, [0], "{durability:?}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{durability:?}: segment 1 never made ahead: {stat:?}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // The roll publishes it; the log reads back whole.
+        while last < 20 << 10 {
+            last = app.append(&[3; 250]).unwrap();
+        }
+        assert_eq!(log.stat().unwrap().segments, [0, 1]);
+        assert_eq!(log.verify().unwrap(), None);
+    }
+}
