@@ -205,15 +205,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_next_segment_is_asked_for_once_past_the_middle() {
-        let (_dir, log) = crate::log::temp_log(16 << 20);
-        let seg = log.inner.open_segment(0).unwrap().unwrap();
-        let mut ahead = MakeAhead::default();
-        ahead.appended(&log, &seg, (8 << 20) - 8);
-        assert_eq!(ahead.asked(), None);
-        // Nothing was queued: once a job queued after it has run, no
-        // segment has been made.
+    /// Returns once every job queued before the call has run (the thread
+    /// runs them in order).
+    fn drain() {
         struct Signal(std::sync::mpsc::Sender<()>);
         impl Drop for Signal {
             fn drop(&mut self) {
@@ -223,6 +217,16 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         retire(Signal(tx));
         rx.recv().unwrap();
+    }
+
+    #[test]
+    fn the_next_segment_is_asked_for_once_past_the_middle() {
+        let (_dir, log) = crate::log::temp_log(16 << 20);
+        let seg = log.inner.open_segment(0).unwrap().unwrap();
+        let mut ahead = MakeAhead::default();
+        ahead.appended(&log, &seg, (8 << 20) - 8);
+        assert_eq!(ahead.asked(), None);
+        drain();
         assert_eq!(log.segments().unwrap(), [0]);
         ahead.appended(&log, &seg, 8 << 20);
         assert_eq!(ahead.asked(), Some(1));
@@ -232,7 +236,7 @@ mod tests {
         // Asked once: removed, it is not made again for segment 0.
         std::fs::remove_file(log.dir().join(crate::segment::file_name(1))).unwrap();
         ahead.appended(&log, &seg, 12 << 20);
-        drop(ahead); // waits for any job still running
+        drain();
         assert_eq!(log.segments().unwrap(), [0]);
     }
 }
