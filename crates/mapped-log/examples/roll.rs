@@ -1,5 +1,6 @@
 //! The slowest appends of a log, for profiling what happens around segment
-//! rolls: `cargo run --release -p mapped-log --example roll [DIR [SIZE]]`.
+//! rolls: `cargo run --release -p mapped-log --example roll [DIR [SIZE
+//! [GAP_NS]]]`.
 //!
 //! Appends SIZE-byte messages (default 4096) into a log of 64 MiB segments
 //! in DIR (default: the temporary folder) until four segments are full, and
@@ -8,6 +9,12 @@
 //! slowest append by far (creating the segment file, and unmapping the old
 //! one); with the next segment made ahead and old mappings unmapped in the
 //! background it should not stand out.
+//!
+//! With GAP_NS, each append starts at least that many nanoseconds after the
+//! one before (a spin, not a sleep): an appender that outruns the rate at
+//! which the machine can provision fresh pages waits in page faults, in
+//! chunks as large as a page-cache folio or a readahead window, and the
+//! gap tells whether the slow appends come from that or from the log.
 
 use std::io::Write;
 use std::time::Instant;
@@ -26,6 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(s) => s.parse()?,
         None => 4096,
     };
+    let gap: u64 = match std::env::args().nth(3) {
+        Some(s) => s.parse()?,
+        None => 0,
+    };
     let dir = tempfile::Builder::new()
         .prefix("mapped-log-roll-")
         .tempdir_in(&base)?;
@@ -41,8 +52,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Per segment: every append's time, and the slowest with its offset.
     let mut times: Vec<Vec<u64>> = vec![Vec::new(); SEGMENTS as usize];
     let mut slowest = vec![(0u64, 0u64); SEGMENTS as usize];
+    let mut previous = Instant::now();
     loop {
+        while (previous.elapsed().as_nanos() as u64) < gap {
+            std::hint::spin_loop();
+        }
         let t = Instant::now();
+        previous = t;
         let id = app.append(&payload)?;
         let ns = t.elapsed().as_nanos() as u64;
         let segment = id / SEGMENT;
