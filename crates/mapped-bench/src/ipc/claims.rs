@@ -147,8 +147,8 @@ pub(crate) fn targets(r: &IpcReport) -> Vec<Target> {
 pub(crate) fn notes(r: &IpcReport, opts: &IpcOptions) -> Vec<String> {
     let mut notes = vec![
         format!(
-            "medians over {} repetitions, [min–max] spreads; one-way latency is half the round \
-             trip, timed by the main side; ratios compare rows of this run only; on a shared or \
+            "medians over {} repetitions (every other one in reverse row order), [min–max] \
+             spreads; one-way latency is half the round trip, timed by the main side; ratios compare rows of this run only; on a shared or \
              virtual machine they are indicative",
             r.repetitions
         ),

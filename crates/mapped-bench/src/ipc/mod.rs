@@ -418,9 +418,18 @@ pub fn run_ipc(opts: &IpcOptions, peer: Peer<'_>, progress: &dyn Progress) -> Re
     let mut outcomes: Vec<Vec<Outcome>> = (0..exps.len()).map(|_| Vec::new()).collect();
     let mut failed: Vec<Option<String>> = vec![None; exps.len()];
     // Repetitions interleave the experiments, so that a slow moment of the
-    // machine hits several rows rather than all repetitions of one.
-    for _ in 0..plan.reps {
-        for (i, e) in exps.iter().enumerate() {
+    // machine hits several rows rather than all repetitions of one; every
+    // other repetition runs them in reverse order, so that no row always
+    // follows the same one (on the project's VM a log row runs faster
+    // right after another log row: `docs/benchmarks.md`).
+    for rep in 0..plan.reps {
+        let order: Vec<usize> = if rep % 2 == 0 {
+            (0..exps.len()).collect()
+        } else {
+            (0..exps.len()).rev().collect()
+        };
+        for i in order {
+            let e = &exps[i];
             progress.step(&format!("{} {} B", e.transport, e.payload));
             if failed[i].is_some() {
                 continue;
