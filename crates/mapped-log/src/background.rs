@@ -41,30 +41,43 @@ pub(crate) fn retire<T: Send + 'static>(old: T) {
 
 /// A make-ahead job, as its appender holds it.
 #[derive(Debug, Default)]
-pub(crate) struct Ahead {
+struct Ahead {
     cancelled: AtomicBool,
     /// Held by the job while it works.
     working: Mutex<()>,
+    /// Set when the job has run (or found itself cancelled).
+    done: AtomicBool,
 }
 
 impl Ahead {
-    /// Cancels the job, and waits for it if it is running.
-    pub(crate) fn cancel(&self) {
+    /// Keeps the job from starting, if it has not started.
+    fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// Waits for the job if it is running.
+    fn wait(&self) {
         drop(self.working.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    fn done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
     }
 }
 
 /// An appender's requests to have its next segment made ahead: once its
 /// records pass the middle of a segment, the segment after it is made on
 /// the background thread, whatever the appender's durability, so that the
-/// roll only publishes it.
+/// roll only publishes it (after an `fsync` of the directory,
+/// `docs/format.md` section 14).
 #[derive(Debug, Default)]
 pub(crate) struct MakeAhead {
     /// The segment last asked for.
     asked: Option<u64>,
-    /// The job making it (finished, or not, or never run).
-    job: Option<Arc<Ahead>>,
+    /// The jobs asked for that had not run at the last request (with small
+    /// segments an appender can pass the middle of the next segment before
+    /// the job for it has run).
+    jobs: Vec<Arc<Ahead>>,
 }
 
 impl MakeAhead {
@@ -74,17 +87,18 @@ impl MakeAhead {
         if end < seg.size() / 2 {
             return;
         }
-        let next = seg.index.checked_add(1);
-        if next.is_some() && self.asked != next {
-            self.ask(log, next);
+        match seg.index.checked_add(1) {
+            Some(next) if self.asked != Some(next) => self.ask(log, next),
+            _ => {}
         }
     }
 
     #[cold]
-    fn ask(&mut self, log: &crate::Log, next: Option<u64>) {
-        self.asked = next;
-        if let Some(index) = next {
-            self.job = make_ahead(log.clone(), index);
+    fn ask(&mut self, log: &crate::Log, next: u64) {
+        self.asked = Some(next);
+        self.jobs.retain(|j| !j.done());
+        if let Some(job) = make_ahead(log.clone(), next) {
+            self.jobs.push(job);
         }
     }
 
@@ -97,9 +111,13 @@ impl MakeAhead {
 
 impl Drop for MakeAhead {
     fn drop(&mut self) {
-        // No segment is still being made for an appender once it is gone.
-        if let Some(job) = self.job.take() {
+        // No segment is still being made for an appender once it is gone:
+        // jobs not started never will be, and running ones are waited for.
+        for job in &self.jobs {
             job.cancel();
+        }
+        for job in &self.jobs {
+            job.wait();
         }
     }
 }
@@ -107,11 +125,20 @@ impl Drop for MakeAhead {
 /// Makes segment `index` ahead of its roll, on the background thread;
 /// never here (that would put the work back on the append path). `None`
 /// if there is no thread. An error is left for the roller to meet.
-pub(crate) fn make_ahead(log: crate::Log, index: u64) -> Option<Arc<Ahead>> {
+fn make_ahead(log: crate::Log, index: u64) -> Option<Arc<Ahead>> {
     let ahead = Arc::new(Ahead::default());
     let handle = ahead.clone();
     let job = move || {
         let _working = handle.working.lock().unwrap_or_else(|e| e.into_inner());
+        // Marked done however the job ends (before `working` is released:
+        // locals drop in reverse order).
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+        let _done = Done(&handle.done);
         if handle.cancelled.load(Ordering::SeqCst) || !crate::fork::job_begin() {
             return;
         }
@@ -238,5 +265,30 @@ mod tests {
         ahead.appended(&log, &seg, 12 << 20);
         drain();
         assert_eq!(log.segments().unwrap(), [0]);
+    }
+    #[test]
+    fn a_dropped_requester_cancels_every_job_it_queued() {
+        let (_dir, log) = crate::log::temp_log(16 << 20);
+        let seg = log.inner.open_segment(0).unwrap().unwrap();
+        // Hold the thread (until `go` is sent or dropped), so that the
+        // jobs queue up behind it.
+        struct Hold(std::sync::mpsc::Receiver<()>);
+        impl Drop for Hold {
+            fn drop(&mut self) {
+                let _ = self.0.recv();
+            }
+        }
+        let (go, held) = std::sync::mpsc::channel();
+        retire(Hold(held));
+        let mut ahead = MakeAhead::default();
+        ahead.appended(&log, &seg, 8 << 20);
+        // As if the appender had rolled and passed the middle of segment 1
+        // before the job for segment 1 ran.
+        ahead.ask(&log, 2);
+        assert_eq!(ahead.jobs.len(), 2);
+        drop(ahead); // neither job has started: no wait
+        go.send(()).unwrap();
+        drain();
+        assert_eq!(log.segments().unwrap(), [0], "a cancelled job ran");
     }
 }

@@ -433,8 +433,9 @@ fn the_next_segment_is_made_ahead_under_every_durability() {
         let mut app = Appender::new(&log).unwrap();
         app.set_durability(durability).unwrap();
         // Up to just before the middle of segment 0: nothing is made.
+        let size = mapped_log::format::record_size(250);
         let mut last = 0;
-        while last + 2 * 264 < 8 << 10 {
+        while last + 2 * size < 8 << 10 {
             last = app.append(&[3; 250]).unwrap();
         }
         std::thread::sleep(Duration::from_millis(50));

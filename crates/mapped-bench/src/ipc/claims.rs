@@ -147,10 +147,15 @@ pub(crate) fn targets(r: &IpcReport) -> Vec<Target> {
 pub(crate) fn notes(r: &IpcReport, opts: &IpcOptions) -> Vec<String> {
     let mut notes = vec![
         format!(
-            "medians over {} repetitions (every other one in reverse row order), [min–max] \
-             spreads; one-way latency is half the round trip, timed by the main side; ratios compare rows of this run only; on a shared or \
-             virtual machine they are indicative",
-            r.repetitions
+            "medians over {} repetitions{}, [min–max] spreads; one-way latency is half the \
+             round trip, timed by the main side; ratios compare rows of this run only; on a \
+             shared or virtual machine they are indicative",
+            r.repetitions,
+            if r.repetitions > 1 {
+                " (every other one in reverse row order)"
+            } else {
+                ""
+            }
         ),
         "the log's latency rows append to one log and read the echo from a second; messages \
          carry a sequence number, checked on arrival"
