@@ -50,6 +50,8 @@ pub struct Appender {
     /// thread, once started.
     prefault_on: bool,
     prefault: Option<Prefault>,
+    /// Where the helper runs, if not where the appender may.
+    prefault_cpus: Option<rustix::thread::CpuSet>,
     /// Has the next segment made ahead of the roll (any durability).
     ahead: crate::background::MakeAhead,
     /// The process's fork generation when made (see `fork.rs`).
@@ -108,6 +110,7 @@ impl Appender {
             background: None,
             prefault_on: true,
             prefault: None,
+            prefault_cpus: None,
             ahead: Default::default(),
             forks,
         })
@@ -333,6 +336,50 @@ impl Appender {
         }
     }
 
+    /// Runs the prefault helper (see [`set_prefault`](Self::set_prefault))
+    /// on these CPUs, by index, instead of where the thread that starts it
+    /// (this appender's, at its first append) may run; `None` goes back to
+    /// that. A helper already running is stopped, and the next append
+    /// starts one on the new CPUs.
+    ///
+    /// For an appender pinned to a CPU: its helper otherwise shares that
+    /// CPU, and the pages it provisions take turns with the appends. On a
+    /// machine with two CPUs, `mapped bench ipc` streams 64-byte messages
+    /// 1.1 to 2 times faster with the helper on the reader's CPU; but a
+    /// helper sharing a spinning reader's CPU delays the messages that
+    /// arrive while it works, by milliseconds at 4 KiB
+    /// (`docs/benchmarks.md`). If the system allows none of the CPUs given
+    /// (a cpuset, a CPU offline) the helper runs where it would have.
+    ///
+    /// Fails with [`LogError::InvalidArgument`] for an empty list or an index
+    /// past the largest CPU set the system call takes (`CPU_SETSIZE`, 1024).
+    pub fn set_prefault_cpus(&mut self, cpus: Option<&[usize]>) -> Result<()> {
+        let set = match cpus {
+            None => None,
+            Some(cpus) => {
+                let max = rustix::thread::CpuSet::MAX_CPU;
+                if cpus.is_empty() || cpus.iter().any(|&c| c >= max) {
+                    return Err(LogError::InvalidArgument {
+                        path: self.log.dir().to_path_buf(),
+                        what: format!(
+                            "prefault helper CPUs {cpus:?}: give at least one, each below {max}"
+                        ),
+                    });
+                }
+                let mut set = rustix::thread::CpuSet::new();
+                for &c in cpus {
+                    set.set(c);
+                }
+                Some(set)
+            }
+        };
+        self.prefault_cpus = set;
+        if !crate::fork::forked_since(self.forks) {
+            self.prefault = None;
+        }
+        Ok(())
+    }
+
     /// After an append whose record ends at `end` of the current segment.
     #[inline]
     fn appended(&mut self, end: u64) {
@@ -345,7 +392,7 @@ impl Appender {
         }
         match &mut self.prefault {
             Some(p) => p.appended(seg, end),
-            None => match Prefault::start() {
+            None => match Prefault::start(self.prefault_cpus.as_ref()) {
                 Some(mut p) => {
                     p.appended(seg, end);
                     self.prefault = Some(p);

@@ -126,6 +126,14 @@ pub enum LogError {
         /// `appender` or `readiness descriptor`.
         what: &'static str,
     },
+    /// An argument to a call was out of its range.
+    #[error("{}: invalid argument: {what}", path.display())]
+    InvalidArgument {
+        /// The log directory.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
     /// Recovery cut the log more times than the control file remembers
     /// while this reader was not looking (or the cut count went backwards,
     /// which only a hostile process does): the reader cannot tell where

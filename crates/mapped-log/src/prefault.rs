@@ -20,12 +20,20 @@
 //! are dirty zeros, which every `fdatasync` of the segment would write out
 //! ahead of the records.
 //!
+//! The helper runs where the appender's thread may run, unless the
+//! appender was given other CPUs for it (`Appender::set_prefault_cpus`). An
+//! appender pinned to one CPU does better with its helper elsewhere: the
+//! provisioning then no longer takes turns with the appends
+//! (`docs/benchmarks.md`, "Where the prefault helper runs").
+//!
 //! (Making the next segment ahead of the roll is another matter, done for
 //! appenders of every durability: `background::MakeAhead`.)
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+use rustix::thread::CpuSet;
 
 use crate::segment::Segment;
 
@@ -56,23 +64,42 @@ struct Shared {
     stop: AtomicBool,
     /// How far the helper got in the current segment (for tests).
     done: AtomicU64,
+    /// The helper's thread id, once it runs on its CPUs (for tests).
+    #[cfg(test)]
+    tid: std::sync::atomic::AtomicI32,
 }
 
 impl Prefault {
-    /// Starts the helper thread; `None` if it cannot be started (appends
+    /// Starts the helper thread, on `cpus` if given (else where the
+    /// calling thread may run); `None` if it cannot be started (appends
     /// then take their faults as they come).
-    pub(crate) fn start() -> Option<Prefault> {
+    pub(crate) fn start(cpus: Option<&CpuSet>) -> Option<Prefault> {
         let shared = Arc::new(Shared {
             work: Mutex::new(None),
             wake: AtomicU32::new(0),
             stop: AtomicBool::new(false),
             done: AtomicU64::new(0),
+            #[cfg(test)]
+            tid: std::sync::atomic::AtomicI32::new(0),
         });
+        let cpus = cpus.cloned();
         let thread = std::thread::Builder::new()
             .name("mapped-log-prefault".into())
             .spawn({
                 let shared = shared.clone();
-                move || helper(&shared)
+                move || {
+                    if let Some(cpus) = cpus {
+                        // None of the given CPUs allowed (a cpuset, a CPU
+                        // offline): the helper stays where it was born.
+                        let _ = rustix::thread::sched_setaffinity(None, &cpus);
+                    }
+                    #[cfg(test)]
+                    shared.tid.store(
+                        rustix::thread::gettid().as_raw_nonzero().get(),
+                        Ordering::Release,
+                    );
+                    helper(&shared)
+                }
             })
             .ok()?;
         Some(Prefault {
@@ -191,7 +218,7 @@ mod tests {
                 .resident_pages()
         };
         let before = window(&seg);
-        let mut p = Prefault::start().expect("thread");
+        let mut p = Prefault::start(None).expect("thread");
         p.appended(&seg, end);
         let want = end + AHEAD;
         let start = std::time::Instant::now();
@@ -211,5 +238,29 @@ mod tests {
         p.appended(&seg, end + AHEAD / 2 + 8);
         assert!(p.asked > asked);
         drop(p); // joins the helper
+    }
+    #[test]
+    fn the_helper_runs_on_the_cpus_it_is_given() {
+        let mine = rustix::thread::sched_getaffinity(None).unwrap();
+        let last = (0..CpuSet::MAX_CPU)
+            .rev()
+            .find(|&c| mine.is_set(c))
+            .unwrap();
+        let mut want = CpuSet::new();
+        want.set(last);
+        let p = Prefault::start(Some(&want)).expect("thread");
+        let start = std::time::Instant::now();
+        let tid = loop {
+            let tid = p.shared.tid.load(Ordering::Acquire);
+            if tid != 0 {
+                break rustix::thread::Pid::from_raw(tid).unwrap();
+            }
+            assert!(start.elapsed() < std::time::Duration::from_secs(60));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        let got = rustix::thread::sched_getaffinity(Some(tid)).unwrap();
+        let on: Vec<usize> = (0..CpuSet::MAX_CPU).filter(|&c| got.is_set(c)).collect();
+        assert_eq!(on, [last]);
+        drop(p);
     }
 }

@@ -465,3 +465,26 @@ fn the_next_segment_is_made_ahead_under_every_durability() {
         assert_eq!(log.verify().unwrap(), None);
     }
 }
+
+#[test]
+fn prefault_cpus_are_checked_and_appends_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::create(dir.path().join("log"), small()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    for bad in [&[][..], &[1 << 20][..], &[0, 4096][..]] {
+        match app.set_prefault_cpus(Some(bad)) {
+            Err(LogError::InvalidArgument { path, what }) => {
+                assert_eq!(path, log.dir());
+                assert!(what.contains("CPUs"), "{what}");
+            }
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    app.set_prefault_cpus(Some(&[0])).unwrap();
+    let a = app.append(b"on cpu 0's helper").unwrap();
+    app.set_prefault_cpus(None).unwrap();
+    let b = app.append(b"on the default").unwrap();
+    let mut r = log.reader(Start::Beginning).unwrap();
+    assert_eq!(r.try_next().unwrap().unwrap().id(), a);
+    assert_eq!(r.try_next().unwrap().unwrap().id(), b);
+}

@@ -186,6 +186,17 @@ pub(crate) fn notes(r: &IpcReport, opts: &IpcOptions) -> Vec<String> {
          (two clock readings and one cache-line transfer)"
             .to_string(),
     );
+    if r.environment.pinned.len() >= 2 {
+        notes.push(
+            "in the streaming rows each log appender runs its prefault helper thread on the \
+             run's other CPUs (Appender::set_prefault_cpus; on two CPUs, the reader's): pinned \
+             with the appender, its page provisioning would take turns with the appends; in the \
+             latency rows the helper runs only on a CPU neither side uses (none on two CPUs: \
+             then with the writer, which idles between messages), as a helper that takes the \
+             spinning reader's CPU delays the messages arriving meanwhile"
+                .to_string(),
+        );
+    }
     if r.environment.cpus <= 2 {
         notes.push(
             "with two writers and a reader on two CPUs, three busy processes share two cores: \

@@ -40,6 +40,16 @@ fn reader_from_start(log: &Log, wait: WaitStrategy) -> Result<Reader> {
     Ok(reader)
 }
 
+/// An appender of `log` whose prefault helper runs on `helpers` (if any:
+/// see `Ctx::helper_cpus`).
+fn appender(log: &Log, helpers: &[usize]) -> Result<Appender> {
+    let mut app = Appender::new(log)?;
+    if !helpers.is_empty() {
+        app.set_prefault_cpus(Some(helpers))?;
+    }
+    Ok(app)
+}
+
 /// The little-endian u64 at `at` of a payload, if it is long enough.
 fn u64_at(payload: &[u8], at: usize) -> Option<u64> {
     payload
@@ -95,7 +105,8 @@ pub(crate) fn latency(
         let ping = Log::create(dir.join(PING), options())?;
         let pong = Log::create(dir.join(PONG), options())?;
         let reader = reader_from_start(&pong, strategy(variant))?;
-        Ok((Appender::new(&ping)?, reader))
+        let helpers = ctx.helper_cpus(ctx.cpus.first().copied(), false, 1);
+        Ok((appender(&ping, &helpers)?, reader))
     };
     ctx.run(args, 1, setup, |ctl, (app, reader), watch| {
         let mut msg = vec![0xa5u8; size];
@@ -233,7 +244,7 @@ pub(crate) fn peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
         "log-lat" => {
             let mut reader =
                 reader_from_start(&Log::open(a.dir.join(PING))?, strategy(&a.variant))?;
-            let mut app = Appender::new(&Log::open(a.dir.join(PONG))?)?;
+            let mut app = appender(&Log::open(a.dir.join(PONG))?, &a.helpers)?;
             ctl.peer_ready();
             ctl.wait_go(&mut watch)?;
             for _ in 0..a.warmup + a.n {
@@ -242,7 +253,7 @@ pub(crate) fn peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
             }
         }
         "log-1way" => {
-            let mut app = Appender::new(&Log::open(a.dir.join(LOG))?)?;
+            let mut app = appender(&Log::open(a.dir.join(LOG))?, &a.helpers)?;
             let mut msg = vec![0x5au8; a.size.max(16)];
             let gap = oneway_gap_ns(&a.variant);
             ctl.peer_ready();
@@ -259,7 +270,7 @@ pub(crate) fn peer(a: &PeerArgs, ctl: &Ctl) -> Result<()> {
             }
         }
         "log-tput" | "log-append" => {
-            let mut app = Appender::new(&Log::open(a.dir.join(LOG))?)?;
+            let mut app = appender(&Log::open(a.dir.join(LOG))?, &a.helpers)?;
             if a.variant == "sync" {
                 app.set_durability(Durability::Sync)?;
             }

@@ -228,6 +228,39 @@ impl Ctx<'_> {
         Some(self.cpus[(1 + i) % self.cpus.len()])
     }
 
+    /// Where a log appender on `cpu` runs its prefault helper
+    /// (`Appender::set_prefault_cpus`; empty: with the appender). In a
+    /// streaming experiment, on any of the run's CPUs but the appender's:
+    /// provisioning pages would otherwise take turns with the appends, and
+    /// a spinning reader that keeps up has time to spare. In a latency
+    /// experiment, only on a CPU that neither side of it uses: a helper
+    /// sharing the spinning reader's CPU delays the messages that arrive
+    /// while it runs (by milliseconds at 4 KiB), where the writer, idle
+    /// between messages, can spare the time.
+    pub(crate) fn helper_cpus(
+        &self,
+        cpu: Option<usize>,
+        streaming: bool,
+        peers: usize,
+    ) -> Vec<usize> {
+        let Some(own) = cpu else {
+            return Vec::new();
+        };
+        let busy: Vec<usize> = if streaming {
+            vec![own]
+        } else {
+            std::iter::once(self.cpus.first().copied())
+                .chain((0..peers).map(|i| self.peer_cpu(i)))
+                .flatten()
+                .collect()
+        };
+        self.cpus
+            .iter()
+            .copied()
+            .filter(|c| !busy.contains(c))
+            .collect()
+    }
+
     /// A fresh directory for an in-process experiment.
     pub(crate) fn scratch(&self, kind: &str) -> Result<PathBuf> {
         let k = self.runs.get();
@@ -251,6 +284,7 @@ impl Ctx<'_> {
         main: impl FnOnce(&Ctl, &mut S, &mut Watch<'_>) -> Result<T>,
     ) -> Result<T> {
         let kind = template.kind.clone();
+        let streaming = matches!(kind.as_str(), "log-tput" | "log-append");
         let dir = self.scratch(&kind)?;
         let result = (|| {
             let ctl = Ctl::create(&dir)?;
@@ -261,6 +295,7 @@ impl Ctx<'_> {
                     dir: dir.clone(),
                     index: i,
                     cpu: self.peer_cpu(i),
+                    helpers: self.helper_cpus(self.peer_cpu(i), streaming, n_peers),
                     parent,
                     timeout: self.timeout.as_secs(),
                     ..template.clone()

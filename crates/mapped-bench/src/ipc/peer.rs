@@ -206,6 +206,9 @@ pub(crate) struct PeerArgs {
     pub(crate) warmup: u64,
     pub(crate) size: usize,
     pub(crate) cpu: Option<usize>,
+    /// Where a log appender of the peer runs its prefault helper: the
+    /// run's CPUs other than the peer's (empty: where the peer runs).
+    pub(crate) helpers: Vec<usize>,
     /// The main side's process id (process mode): a peer whose parent is
     /// gone stops.
     pub(crate) parent: Option<u32>,
@@ -248,6 +251,10 @@ impl PeerArgs {
         if let Some(c) = self.cpu {
             v.push(format!("cpu={c}"));
         }
+        if !self.helpers.is_empty() {
+            let list: Vec<String> = self.helpers.iter().map(|c| c.to_string()).collect();
+            v.push(format!("helpers={}", list.join(",")));
+        }
         if let Some(p) = self.parent {
             v.push(format!("parent={p}"));
         }
@@ -286,6 +293,13 @@ impl PeerArgs {
                 "index" => a.index = num()? as usize,
                 "timeout" => a.timeout = num()?,
                 "cpu" => a.cpu = Some(num()? as usize),
+                "helpers" => {
+                    a.helpers = v
+                        .split(',')
+                        .map(|c| c.parse::<usize>())
+                        .collect::<std::result::Result<_, _>>()
+                        .map_err(|_| bad(format!("helpers={v:?} is not a list of CPUs")))?
+                }
                 "parent" => a.parent = Some(num()? as u32),
                 "variant" => a.variant = v.to_string(),
                 _ => return Err(bad(format!("unknown key {k:?}"))),
@@ -515,5 +529,28 @@ impl Drop for Peers {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_args_go_through_the_command_line_and_back() {
+        let a = PeerArgs {
+            dir: PathBuf::from("/tmp/x"),
+            cpu: Some(1),
+            helpers: vec![0, 2],
+            parent: Some(7),
+            index: 3,
+            timeout: 9,
+            ..PeerArgs::new("log-tput", 64, 1000, 10).variant("spin")
+        };
+        let b = PeerArgs::parse(&a.to_args()).unwrap();
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        let mut bad = a.to_args();
+        bad.push("helpers=0,x".to_string());
+        assert!(PeerArgs::parse(&bad).is_err());
     }
 }
