@@ -47,6 +47,9 @@ struct Ahead {
     working: Mutex<()>,
     /// Set when the job has run (or found itself cancelled).
     done: AtomicBool,
+    /// Set (before `done`) when the job stood down for a while only: a
+    /// fork or a recovery was under way.
+    retry: AtomicBool,
 }
 
 impl Ahead {
@@ -63,7 +66,14 @@ impl Ahead {
     fn done(&self) -> bool {
         self.done.load(Ordering::Acquire)
     }
+
+    fn retry(&self) -> bool {
+        self.retry.load(Ordering::Relaxed)
+    }
 }
+
+/// How many times one segment is asked for when its jobs stand down.
+const ATTEMPTS: u32 = 8;
 
 /// An appender's requests to have its next segment made ahead: once its
 /// records pass the middle of a segment, the segment after it is made on
@@ -72,8 +82,9 @@ impl Ahead {
 /// `docs/format.md` section 14).
 #[derive(Debug, Default)]
 pub(crate) struct MakeAhead {
-    /// The segment last asked for.
+    /// The segment last asked for, and how many times.
     asked: Option<u64>,
+    attempts: u32,
     /// The jobs asked for that had not run at the last request (with small
     /// segments an appender can pass the middle of the next segment before
     /// the job for it has run).
@@ -88,14 +99,25 @@ impl MakeAhead {
             return;
         }
         match seg.index.checked_add(1) {
-            Some(next) if self.asked != Some(next) => self.ask(log, next),
+            Some(next) if self.asked != Some(next) => {
+                self.asked = Some(next);
+                self.attempts = 0;
+                self.ask(log, next);
+            }
+            // The last job stood down (a fork or a recovery was under
+            // way): ask again, a few times.
+            Some(next)
+                if self.attempts < ATTEMPTS && self.jobs.last().is_some_and(|j| j.retry()) =>
+            {
+                self.ask(log, next)
+            }
             _ => {}
         }
     }
 
     #[cold]
     fn ask(&mut self, log: &crate::Log, next: u64) {
-        self.asked = Some(next);
+        self.attempts += 1;
         self.jobs.retain(|j| !j.done());
         if let Some(job) = make_ahead(log.clone(), next) {
             self.jobs.push(job);
@@ -139,7 +161,11 @@ fn make_ahead(log: crate::Log, index: u64) -> Option<Arc<Ahead>> {
             }
         }
         let _done = Done(&handle.done);
-        if handle.cancelled.load(Ordering::SeqCst) || !crate::fork::job_begin() {
+        if handle.cancelled.load(Ordering::SeqCst) {
+            return;
+        }
+        if !crate::fork::job_begin() {
+            handle.retry.store(true, Ordering::Relaxed);
             return;
         }
         // Ends the job for `fork` however `make` ends, a panic included:
@@ -151,24 +177,38 @@ fn make_ahead(log: crate::Log, index: u64) -> Option<Arc<Ahead>> {
             }
         }
         let _running = Running;
-        make(&log, index);
+        if make(&log, index) == Made::NotNow {
+            handle.retry.store(true, Ordering::Relaxed);
+        }
     };
     run(Box::new(job)).ok().map(|()| ahead)
 }
 
-fn make(log: &crate::Log, index: u64) {
+/// What a make-ahead job came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Made {
+    /// Made, or made by someone else, or no longer wanted, or failed (the
+    /// roller meets the error).
+    Done,
+    /// A recovery holds the log: try again later.
+    NotNow,
+}
+
+fn make(log: &crate::Log, index: u64) -> Made {
     let inner = &log.inner;
-    let Ok(lock) = inner.lock_file() else { return };
-    if !matches!(
-        crate::slots::try_lock_shared(&lock, format::RECOVERY_LOCK_BYTE),
-        Ok(true)
-    ) {
-        return; // a recovery is running
+    let Ok(lock) = inner.lock_file() else {
+        return Made::Done;
+    };
+    match crate::slots::try_lock_shared(&lock, format::RECOVERY_LOCK_BYTE) {
+        Ok(true) => {}
+        Ok(false) => return Made::NotNow, // a recovery is running
+        Err(_) => return Made::Done,
     }
     let next = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire).checked_add(1));
     if matches!(next, Ok(Some(n)) if n == index) {
         let _ = Segment::create_with(&inner.dir, index, &inner.header, Duration::ZERO);
     }
+    Made::Done
 }
 
 /// Queues `job` for the background thread, starting it if needed; gives
@@ -177,19 +217,17 @@ fn run(job: Job) -> Result<(), Job> {
     type Sender = std::sync::mpsc::Sender<Job>;
     static THREAD: Mutex<Option<(u64, Sender)>> = Mutex::new(None);
     let generation = crate::fork::generation();
-    // Only ever held for a moment, but a forked child may find it held by
-    // a thread its parent had: try a while, then give up.
-    let mut thread = None;
+    // Only ever held for a moment: a process that never forked waits for
+    // it. A forked child may find it held by a thread its parent had:
+    // there, try a while, then give up.
+    let mut thread = (generation == 0).then(|| THREAD.lock().unwrap_or_else(|e| e.into_inner()));
     for _ in 0..100 {
+        if thread.is_some() {
+            break;
+        }
         match THREAD.try_lock() {
-            Ok(t) => {
-                thread = Some(t);
-                break;
-            }
-            Err(std::sync::TryLockError::Poisoned(p)) => {
-                thread = Some(p.into_inner());
-                break;
-            }
+            Ok(t) => thread = Some(t),
+            Err(std::sync::TryLockError::Poisoned(p)) => thread = Some(p.into_inner()),
             Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
         }
     }
@@ -232,17 +270,16 @@ mod tests {
         }
     }
 
+    /// Queues `job` on the background thread (never runs it here).
+    fn queue(job: impl FnOnce() + Send + 'static) {
+        assert!(run(Box::new(job)).is_ok(), "no background thread");
+    }
+
     /// Returns once every job queued before the call has run (the thread
     /// runs them in order).
     fn drain() {
-        struct Signal(std::sync::mpsc::Sender<()>);
-        impl Drop for Signal {
-            fn drop(&mut self) {
-                let _ = self.0.send(());
-            }
-        }
         let (tx, rx) = std::sync::mpsc::channel();
-        retire(Signal(tx));
+        queue(move || tx.send(()).unwrap());
         rx.recv().unwrap();
     }
 
@@ -272,14 +309,10 @@ mod tests {
         let seg = log.inner.open_segment(0).unwrap().unwrap();
         // Hold the thread (until `go` is sent or dropped), so that the
         // jobs queue up behind it.
-        struct Hold(std::sync::mpsc::Receiver<()>);
-        impl Drop for Hold {
-            fn drop(&mut self) {
-                let _ = self.0.recv();
-            }
-        }
-        let (go, held) = std::sync::mpsc::channel();
-        retire(Hold(held));
+        let (go, held) = std::sync::mpsc::channel::<()>();
+        queue(move || {
+            let _ = held.recv();
+        });
         let mut ahead = MakeAhead::default();
         ahead.appended(&log, &seg, 8 << 20);
         // As if the appender had rolled and passed the middle of segment 1
@@ -290,5 +323,24 @@ mod tests {
         go.send(()).unwrap();
         drain();
         assert_eq!(log.segments().unwrap(), [0], "a cancelled job ran");
+    }
+    #[test]
+    fn a_job_that_met_a_recovery_is_asked_for_again() {
+        let (_dir, log) = crate::log::temp_log(16 << 20);
+        let seg = log.inner.open_segment(0).unwrap().unwrap();
+        // A "recovery": the recovery byte held exclusively.
+        let recovery = log.inner.lock_file().unwrap();
+        assert!(crate::slots::try_lock(&recovery, format::RECOVERY_LOCK_BYTE).unwrap());
+        let mut ahead = MakeAhead::default();
+        ahead.appended(&log, &seg, 8 << 20);
+        drain();
+        assert_eq!(log.segments().unwrap(), [0]);
+        assert!(ahead.jobs.last().unwrap().retry());
+        // Over: the next append past the middle asks again.
+        drop(recovery);
+        ahead.appended(&log, &seg, (8 << 20) + 64);
+        drain();
+        assert_eq!(log.segments().unwrap(), [0, 1]);
+        assert_eq!(ahead.attempts, 2);
     }
 }

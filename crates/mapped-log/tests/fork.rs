@@ -103,7 +103,15 @@ fn a_fork_during_background_work_leaves_the_child_no_lock_of_the_log() {
     // byte (shared) while it works. A fork in the middle must wait for that
     // work, or the child would keep the lock for as long as it lives, and a
     // recovery in the parent would wait for the child's exit.
-    for round in 0..3 {
+    //
+    // The job holds the byte for milliseconds; a forker thread that is not
+    // scheduled then misses it. Such a round proves nothing and is run
+    // again: three rounds must catch the job at work.
+    let mut caught = 0;
+    for round in 0..30 {
+        if caught == 3 {
+            break;
+        }
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("log");
         let log = Log::create(
@@ -116,26 +124,46 @@ fn a_fork_during_background_work_leaves_the_child_no_lock_of_the_log() {
         .unwrap();
         let mut app = Appender::new(&log).unwrap();
         let lock = std::fs::File::open(dir.join(mapped_log::LOCK_FILE)).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         // A thread forks the moment it sees the job at work.
-        let forker = std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while !recovery_byte_held(&lock) {
-                assert!(Instant::now() < deadline, "no make-ahead job seen");
+        let forker = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                while !recovery_byte_held(&lock) {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        return None;
+                    }
+                }
+                // SAFETY: the child only sleeps and leaves with `_exit`.
+                let pid = unsafe { libc::fork() };
+                assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+                if pid == 0 {
+                    std::thread::sleep(Duration::from_millis(1500));
+                    // SAFETY: ends the child at once.
+                    unsafe { libc::_exit(0) };
+                }
+                Some(pid)
             }
-            // SAFETY: the child only sleeps and leaves with `_exit`.
-            let pid = unsafe { libc::fork() };
-            assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-            if pid == 0 {
-                std::thread::sleep(Duration::from_millis(1500));
-                // SAFETY: ends the child at once.
-                unsafe { libc::_exit(0) };
-            }
-            pid
         });
         let msg = vec![7u8; 60 << 10];
-        // Past the middle, and past the next request for pages after it.
-        while app.append(&msg).unwrap() < 6 << 20 {}
-        let pid = forker.join().unwrap();
+        // Past the middle, then small appends until the job has made the
+        // next segment (each also lets a job that stood down be asked for
+        // again).
+        while app.append(&msg).unwrap() < 5 << 20 {}
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !log.segments().unwrap().contains(&1) {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: segment 1 never made"
+            );
+            app.append(b"x").unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let Some(pid) = forker.join().unwrap() else {
+            continue;
+        };
+        caught += 1;
         drop(app);
         let started = Instant::now();
         log.recover().unwrap();
@@ -148,6 +176,7 @@ fn a_fork_during_background_work_leaves_the_child_no_lock_of_the_log() {
             "round {round}: recovery waited {took:?}, for the forked child's lock"
         );
     }
+    assert_eq!(caught, 3, "the make-ahead job was never caught at work");
 }
 
 /// Whether some open file description holds a lock on the lock file's
