@@ -123,12 +123,6 @@ impl MakeAhead {
             self.jobs.push(job);
         }
     }
-
-    /// The segment last asked for (for tests).
-    #[cfg(test)]
-    pub(crate) fn asked(&self) -> Option<u64> {
-        self.asked
-    }
 }
 
 impl Drop for MakeAhead {
@@ -164,19 +158,10 @@ fn make_ahead(log: crate::Log, index: u64) -> Option<Arc<Ahead>> {
         if handle.cancelled.load(Ordering::SeqCst) {
             return;
         }
-        if !crate::fork::job_begin() {
+        let Some(_running) = crate::fork::job_begin() else {
             handle.retry.store(true, Ordering::Relaxed);
             return;
-        }
-        // Ends the job for `fork` however `make` ends, a panic included:
-        // a job left marked running would make every later fork wait.
-        struct Running;
-        impl Drop for Running {
-            fn drop(&mut self) {
-                crate::fork::job_end();
-            }
-        }
-        let _running = Running;
+        };
         if make(&log, index) == Made::NotNow {
             handle.retry.store(true, Ordering::Relaxed);
         }
@@ -289,11 +274,11 @@ mod tests {
         let seg = log.inner.open_segment(0).unwrap().unwrap();
         let mut ahead = MakeAhead::default();
         ahead.appended(&log, &seg, (8 << 20) - 8);
-        assert_eq!(ahead.asked(), None);
+        assert_eq!(ahead.asked, None);
         drain();
         assert_eq!(log.segments().unwrap(), [0]);
         ahead.appended(&log, &seg, 8 << 20);
-        assert_eq!(ahead.asked(), Some(1));
+        assert_eq!(ahead.asked, Some(1));
         wait_for("segment 1 never made", || log.segments().unwrap() == [0, 1]);
         // Made, not published: appenders are still in segment 0.
         assert_eq!(log.inner.tail_segment().load(Ordering::Acquire), 0);

@@ -47,23 +47,30 @@ extern "C" fn in_child() {
     FORKING.store(false, Ordering::SeqCst);
 }
 
-/// A background job that must not run across a fork starts: `false` if a
-/// fork is under way (then the job is skipped). Pair with [`job_end`].
-pub(crate) fn job_begin() -> bool {
+/// A background job that must not run across a fork, running: a fork
+/// waits until it is dropped. Dropped however the job ends, a panic
+/// included, so that no later fork waits for ever.
+#[derive(Debug)]
+pub(crate) struct Job(());
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        JOB.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Starts a background job that must not run across a fork: `None` if a
+/// fork is under way (then the job stands down).
+pub(crate) fn job_begin() -> Option<Job> {
     generation(); // the handlers are installed
     // Dekker with `before_fork`: either it sees JOB and waits, or we see
     // FORKING and stand down.
     JOB.store(true, Ordering::SeqCst);
     if FORKING.load(Ordering::SeqCst) {
         JOB.store(false, Ordering::SeqCst);
-        return false;
+        return None;
     }
-    true
-}
-
-/// The job that [`job_begin`] let start is done.
-pub(crate) fn job_end() {
-    JOB.store(false, Ordering::SeqCst);
+    Some(Job(()))
 }
 
 /// The fork generation of this process, for a handle being made. Installs

@@ -239,6 +239,7 @@ mod tests {
         assert!(p.asked > asked);
         drop(p); // joins the helper
     }
+
     #[test]
     fn the_helper_runs_on_the_cpus_it_is_given() {
         let mine = rustix::thread::sched_getaffinity(None).unwrap();
