@@ -6,7 +6,8 @@
 //! `mapped demo` is a guided tour.
 //! Exit status: 0 on success, 1 on failure (with `mapped: <error>` on
 //! stderr), 2 on bad usage. A closed output pipe ends a command quietly,
-//! with status 0.
+//! with status 0, except where it leaves input unprocessed: `mapped log
+//! append --ids` then fails.
 
 mod cli;
 mod cmd;
@@ -40,7 +41,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "mapped: {e:#}");
+            let _ = writeln!(io::stderr(), "mapped: {}", message(&e));
             ExitCode::FAILURE
         }
     }
@@ -54,4 +55,53 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The error and its causes, joined by `: `, leaving out a cause whose text
+/// the message already ends with: the library's I/O errors print their OS
+/// error and also return it as their source.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_printed_is_left_out() {
+        let os = io::Error::from_raw_os_error(libc::EEXIST);
+        let shown = os.to_string();
+        #[derive(Debug)]
+        struct Op(io::Error);
+        impl std::fmt::Display for Op {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "create directory d: {}", self.0)
+            }
+        }
+        impl std::error::Error for Op {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Op(os)).context("line 3 of stdin");
+        assert_eq!(
+            message(&e),
+            format!("line 3 of stdin: create directory d: {shown}")
+        );
+        // Causes that add something are kept.
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(message(&e), "outer: inner");
+    }
 }

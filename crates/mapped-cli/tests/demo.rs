@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::{MAPPED, run_in, tempdir, text};
 
@@ -15,7 +15,9 @@ fn demo_runs_every_section() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert!(out.stderr.is_empty(), "stderr: {}", text(&out.stderr));
-    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    // How long it took is shown, not asserted: no timing thresholds in
+    // tests (a loaded or slow machine is not a failure).
+    eprintln!("demo took {elapsed:?}");
 
     // (a) The book's session, as the book prints it.
     for line in [

@@ -356,6 +356,7 @@ fn stat_json_keys_and_human_columns() {
         "file_bytes",
         "durable_position",
         "named_readers",
+        "bad_readers",
         "live_appenders",
         "leftover_files",
         "leftover_bytes",
@@ -374,6 +375,7 @@ fn stat_json_keys_and_human_columns() {
     assert_eq!(s["file_bytes"], 65536);
     assert!(s["durable_position"].is_u64());
     assert!(s["named_readers"]["r"].as_u64().unwrap() > ids[1]);
+    assert_eq!(s["bad_readers"], serde_json::json!({}));
     assert_eq!(s["live_appenders"], serde_json::json!([]));
 
     let human = text(&ok(&mapped(dir.path(), &["log", "stat", "L"])));
@@ -431,12 +433,39 @@ fn verify_ok_then_a_flipped_payload_byte_is_named_by_id() {
 
     let out = mapped(dir.path(), &["log", "verify", "L"]);
     let id = format!("id {}", ids[1]);
-    assert_fails(&out, &["L", &id, "checksum mismatch"]);
+    let offset = format!("(segment offset {})", ids[1] % 65536);
+    assert_fails(&out, &[SEGMENT_0, &id, &offset, "checksum mismatch"]);
     assert!(out.stdout.is_empty());
     // Readers refuse it too, naming the file and the id.
     let out = mapped(dir.path(), &["log", "tail", "L"]);
     assert_fails(&out, &[SEGMENT_0, &id, "checksum"]);
     assert_eq!(out.stdout, b"first\n");
+
+    // A segment file cut short is named as a bad file, not a bad record.
+    fs::File::options()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(32768)
+        .unwrap();
+    let out = mapped(dir.path(), &["log", "verify", "L"]);
+    assert_fails(
+        &out,
+        &[SEGMENT_0, "bad segment file", "segment file is 32768 bytes"],
+    );
+    assert!(!text(&out.stderr).contains("corrupt record"));
+}
+
+#[test]
+fn tail_from_a_missing_id_names_that_id() {
+    let dir = tempdir();
+    create(dir.path(), "L", "64k");
+    append(dir.path(), "L", b"a\n");
+    // 2^63 falls on a segment boundary: the error names it as given.
+    for id in ["9223372036854775808", "9223372036854775816", "1000000"] {
+        let out = mapped(dir.path(), &["log", "tail", "L", "--from", id]);
+        assert_fails(&out, &[&format!("no record starts at id {id}\n")]);
+    }
 }
 
 #[test]
@@ -649,6 +678,7 @@ fn bad_usage_exits_2() {
             "8k",
         ],
         &["log", "create", "N", "--max-message", "8G"],
+        &["log", "create", "N", "--max-message", "0"],
         &["log", "append", "L", "--durability", "sometimes"],
         &["log", "append", "L", "--durability", "interval=0"],
         &["log", "tail", "L", "--from", "middle"],
@@ -700,6 +730,102 @@ fn missing_or_foreign_directory_fails_naming_it() {
     fs::create_dir(dir.path().join("empty")).unwrap();
     let out = mapped(dir.path(), &["log", "stat", "empty"]);
     assert_fails(&out, &["empty", "not a log directory", "mapped log create"]);
+
+    // A log is made in a new directory, never in a new tree of them (a
+    // mistyped path), and never over a file.
+    let out = mapped(dir.path(), &["log", "create", "no/such/L"]);
+    assert_fails(&out, &["no/such/L", "its parent directory does not exist"]);
+    let out = run_with_input(dir.path(), MAPPED, &["log", "append", "no/such/L"], b"a\n");
+    assert_fails(&out, &["no/such/L", "its parent directory does not exist"]);
+    assert!(!dir.path().join("no").exists());
+    fs::write(dir.path().join("afile"), b"").unwrap();
+    let out = run_with_input(dir.path(), MAPPED, &["log", "append", "afile"], b"a\n");
+    assert_fails(&out, &["afile", "not a directory"]);
+}
+
+#[test]
+fn a_damaged_reader_file_is_named_once_and_stat_still_summarizes() {
+    let dir = tempdir();
+    create(dir.path(), "L", "64k");
+    append(dir.path(), "L", b"a\nb\n");
+    ok(&mapped(dir.path(), &["log", "tail", "L", "--name", "good"]));
+    let readers = dir.path().join("L").join("readers");
+    fs::write(readers.join("short"), b"garbage\n").unwrap();
+    fs::create_dir(readers.join("dir")).unwrap();
+
+    // The named reader's own error, with its OS error said once.
+    let out = mapped(dir.path(), &["log", "tail", "L", "--name", "dir"]);
+    assert_fails(&out, &["readers/dir", "Is a directory"]);
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+
+    // stat prints its summary, lists the damaged readers, and fails.
+    let out = mapped(dir.path(), &["log", "stat", "L"]);
+    assert_fails(&out, &["readers/dir", "(and 1 more)"]);
+    let human = text(&out.stdout);
+    assert!(human.contains("messages:         2"), "{human}");
+    assert!(
+        human.contains("good at ") && human.contains("short (damaged file)"),
+        "{human}"
+    );
+    let out = mapped(dir.path(), &["log", "stat", "L", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["messages"], 2);
+    assert!(s["named_readers"]["good"].is_u64(), "{s}");
+    let short = s["bad_readers"]["short"].as_str().unwrap();
+    assert!(short.contains("reader position file is 8 bytes"), "{short}");
+    // Retention, which must know every reader's position, refuses.
+    let out = mapped(dir.path(), &["log", "retain", "L", "--max-bytes", "1"]);
+    assert_fails(&out, &["readers/dir"]);
+}
+
+#[test]
+fn append_ids_into_a_closed_pipe_fails_and_says_how_far_it_got() {
+    let dir = tempdir();
+    create(dir.path(), "L", "1M");
+    let input: String = (0..200_000).map(|i| format!("{i}\n")).collect();
+    let mut child = Command::new(MAPPED)
+        .args(["log", "append", "L", "--ids"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // Fails once the appender stops reading: expected.
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    stdout.read_exact(&mut byte).unwrap();
+    drop(stdout);
+    let status = child.wait().unwrap();
+    writer.join().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "stderr: {err}");
+    assert!(
+        err.contains("Broken pipe") && err.contains("the rest of stdin was not appended"),
+        "{err}"
+    );
+    // The line it names is the last one in the log.
+    let line: u64 = err
+        .split("stopped after line ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no line number in {err}"));
+    let tail = text(&ok(&mapped(dir.path(), &["log", "tail", "L"])));
+    assert_eq!(tail.lines().count() as u64, line, "{err}");
+    assert_eq!(tail.lines().last(), Some((line - 1).to_string().as_str()));
 }
 
 #[test]

@@ -93,8 +93,19 @@ impl Log {
         }
     }
 
-    /// Every named reader and its saved position, sorted by name.
+    /// Every named reader and its saved position, sorted by name. A
+    /// reader's file that cannot be read or decoded is an error: callers
+    /// such as retention must not act without every position.
     pub fn named_readers(&self) -> Result<Vec<(String, u64)>> {
+        self.list_readers()?
+            .into_iter()
+            .map(|(name, pos)| pos.map(|p| (name, p)))
+            .collect()
+    }
+
+    /// Every named reader, sorted by name, with its saved position or why
+    /// its file cannot be read (for `stat`, which reports the others too).
+    pub(crate) fn list_readers(&self) -> Result<Vec<(String, Result<u64>)>> {
         let dir = self.dir().join(READERS_DIR);
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
@@ -110,11 +121,13 @@ impl Log {
             if check_name(self.dir(), &name).is_err() {
                 continue; // temporary files and strangers
             }
-            if let Some(pos) = self.reader_position(&name)? {
-                out.push((name, pos));
+            match self.reader_position(&name) {
+                Ok(Some(pos)) => out.push((name, Ok(pos))),
+                Ok(None) => {} // removed meanwhile
+                Err(e) => out.push((name, Err(e))),
             }
         }
-        out.sort();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 

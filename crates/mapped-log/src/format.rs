@@ -211,7 +211,7 @@ pub struct SegmentHeader {
 #[non_exhaustive]
 pub enum HeaderError {
     /// The magic number is wrong: not a file of this format.
-    #[error("bad magic number {0:02x?}: not a mapped-log file")]
+    #[error("bad magic number {0:02x?}")]
     Magic([u8; 8]),
     /// Another version of the format.
     #[error("format version {0}, but this program reads version {VERSION}")]

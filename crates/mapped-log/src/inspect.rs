@@ -1,5 +1,6 @@
 //! Looking at a log from outside: `stat`, `verify`, retention.
 
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
@@ -36,6 +37,10 @@ pub struct Stat {
     pub durable: u64,
     /// Named readers and their positions.
     pub readers: Vec<(String, u64)>,
+    /// Named readers whose files cannot be read or decoded, with the
+    /// error (naming the file). Retention refuses to run while there are
+    /// any; removing the file forgets the reader.
+    pub bad_readers: Vec<(String, String)>,
     /// Appender slots held by live processes.
     pub live_appenders: Vec<u32>,
     /// Temporary files left by crashed processes (a segment's is a whole
@@ -44,13 +49,34 @@ pub struct Stat {
     pub leftovers: Leftovers,
 }
 
-/// The first problem `verify` found.
+/// The first problem `verify` found. Its `Display` names the segment file,
+/// the id and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// The record's id.
+    /// The record's id; for a bad segment file, the id its records would
+    /// start at.
     pub id: u64,
+    /// The segment file.
+    pub segment: PathBuf,
+    /// The record's offset in the segment file, or `None` if the file
+    /// itself is bad (its size or header).
+    pub offset: Option<u64>,
     /// What is wrong.
     pub what: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.segment.display();
+        match self.offset {
+            Some(offset) => write!(
+                f,
+                "{path}: corrupt record at id {} (segment offset {offset}): {}",
+                self.id, self.what
+            ),
+            None => write!(f, "{path}: bad segment file: {}", self.what),
+        }
+    }
 }
 
 /// Which segments retention may remove.
@@ -103,6 +129,8 @@ impl Log {
         let mut off = format::SEGMENT_HEADER_LEN;
         let problem = |off: u64, what: String| Problem {
             id: seg.id_of(off),
+            segment: seg.path().to_path_buf(),
+            offset: Some(off),
             what,
         };
         while off < size {
@@ -166,10 +194,12 @@ impl Log {
             let seg = match self.inner.open_segment(index) {
                 Ok(Some(seg)) => seg,
                 Ok(None) => continue, // removed meanwhile by retention
-                Err(e @ LogError::NotALog { .. }) => {
+                Err(LogError::NotALog { path, why }) => {
                     return Ok(Some(Problem {
-                        id: index * self.segment_size(),
-                        what: e.to_string(),
+                        id: index * self.segment_size() + format::SEGMENT_HEADER_LEN,
+                        segment: path,
+                        offset: None,
+                        what: why.to_string(),
                     }));
                 }
                 Err(e) => return Err(e),
@@ -192,7 +222,7 @@ impl Log {
                 last = Some(seg.id_of(off));
             }
         })
-        .map_err(|p| seg.corrupt(p.id % seg.size(), p.what))?;
+        .map_err(|p| seg.corrupt(p.offset.unwrap_or(0), p.what))?;
         Ok((n, bytes, first, last))
     }
 
@@ -227,6 +257,13 @@ impl Log {
             }
         }
         let (live_appenders, _) = self.appender_slots()?;
+        let (mut readers, mut bad_readers) = (Vec::new(), Vec::new());
+        for (name, pos) in self.list_readers()? {
+            match pos {
+                Ok(p) => readers.push((name, p)),
+                Err(e) => bad_readers.push((name, e.to_string())),
+            }
+        }
         Ok(Stat {
             segments,
             ahead,
@@ -238,7 +275,8 @@ impl Log {
             payload_bytes,
             file_bytes,
             durable: self.durable_position(),
-            readers: self.named_readers()?,
+            readers,
+            bad_readers,
             live_appenders,
             leftovers: crate::temp::log_leftovers(self.dir())?,
         })

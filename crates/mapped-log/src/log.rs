@@ -53,9 +53,17 @@ pub(crate) struct Inner {
 }
 
 impl Log {
-    /// Creates a new log in `dir` (created if missing; must not hold a log).
+    /// Creates a new log in `dir`, which must not hold a log. The directory
+    /// is created if missing, but not its parent: a mistyped path is an
+    /// error, not a new tree of directories.
     pub fn create(dir: impl AsRef<Path>, opts: LogOptions) -> Result<Log> {
         let dir = dir.as_ref();
+        if opts.max_message == 0 {
+            return Err(LogError::InvalidArgument {
+                path: dir.to_path_buf(),
+                what: "the maximum message size must be at least 1 byte".into(),
+            });
+        }
         format::check_segment_size(opts.segment_size).map_err(|why| LogError::NotALog {
             path: dir.to_path_buf(),
             why,
@@ -66,7 +74,7 @@ impl Log {
                 why,
             }
         })?;
-        std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, "create directory", e))?;
+        make_dir(dir)?;
         let control_path = dir.join(CONTROL_FILE);
         if control_path.exists() {
             return Err(LogError::AlreadyExists {
@@ -194,7 +202,8 @@ impl Log {
         self.inner.recover()
     }
 
-    /// Opens the log in `dir`, creating it with `opts` if there is none.
+    /// Opens the log in `dir`, creating it with `opts` if there is none
+    /// (see [`Log::create`]: the parent directory must exist).
     pub fn open_or_create(dir: impl AsRef<Path>, opts: LogOptions) -> Result<Log> {
         let dir = dir.as_ref();
         match Log::create(dir, opts) {
@@ -357,4 +366,31 @@ pub(crate) fn temp_log(segment_size: u64) -> (tempfile::TempDir, Log) {
     )
     .unwrap();
     (dir, log)
+}
+
+/// Creates the directory `dir` unless it exists; its parent must exist.
+fn make_dir(dir: &Path) -> Result<()> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Through symbolic links, like the opens that follow.
+            match std::fs::metadata(dir) {
+                Ok(m) if m.is_dir() => Ok(()),
+                _ => Err(LogError::io(
+                    dir,
+                    "create a log in",
+                    std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+                )),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LogError::io(
+            dir,
+            "create directory",
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "its parent directory does not exist",
+            ),
+        )),
+        Err(e) => Err(LogError::io(dir, "create directory", e)),
+    }
 }

@@ -167,7 +167,12 @@ impl Log {
                         return Reader::new(self, prev, size);
                     }
                 }
-                let id = index * size + offset.min(size);
+                // The id asked for, as given (an id at offset 0 was moved
+                // past the segment's header above).
+                let id = match start {
+                    Start::Id(id) => id,
+                    _ => index * size + offset.min(size),
+                };
                 let first = self.first_segment()?;
                 if index < first {
                     return Err(LogError::Behind {

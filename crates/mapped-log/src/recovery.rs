@@ -220,13 +220,20 @@ impl Inner {
             }
             // Otherwise the durable position's segment must exist; if it
             // does not, there is nothing of it to keep.
-            Ok(None) | Err(LogError::NotALog { .. }) => {
+            Ok(None) => {
                 return Err(LogError::Corrupt {
                     path: self.dir.join(crate::segment::file_name(index)),
                     id: from,
                     offset: off,
-                    what: "the segment holding the durable position is missing or unreadable"
-                        .into(),
+                    what: "the segment holding the durable position is missing".into(),
+                });
+            }
+            Err(LogError::NotALog { path, why }) => {
+                return Err(LogError::Corrupt {
+                    path,
+                    id: from,
+                    offset: off,
+                    what: format!("the segment holding the durable position is unreadable: {why}"),
                 });
             }
             Err(e) => return Err(e),

@@ -162,6 +162,44 @@ fn opening_a_non_log_is_a_clear_error() {
     assert!(err.to_string().contains("bad magic"), "{err}");
     let err = Log::create(dir.path(), small()).unwrap_err();
     assert!(matches!(err, LogError::AlreadyExists { .. }), "{err}");
+    // The magic number's complaint is not repeated.
+    let err = Log::open(dir.path()).unwrap_err().to_string();
+    assert_eq!(err.matches("not a mapped-log file").count(), 1, "{err}");
+}
+
+#[test]
+fn create_makes_one_directory_and_refuses_bad_places_and_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    // A missing parent is a mistyped path: nothing is created.
+    let deep = dir.path().join("no").join("such").join("log");
+    for err in [
+        Log::create(&deep, small()).unwrap_err(),
+        Log::open_or_create(&deep, small()).unwrap_err(),
+    ] {
+        let text = err.to_string();
+        assert!(
+            text.contains("no/such/log") && text.contains("parent directory does not exist"),
+            "{text}"
+        );
+    }
+    assert!(!dir.path().join("no").exists());
+    // A file where the directory should be.
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+    let err = Log::create(&file, small()).unwrap_err().to_string();
+    assert!(err.contains("not a directory"), "{err}");
+    // An existing empty directory, or a new one, is fine.
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    Log::create(dir.path().join("empty"), small()).unwrap();
+    Log::create(dir.path().join("new"), small()).unwrap();
+    // A log that could hold nothing but empty messages is refused.
+    let none = LogOptions {
+        max_message: 0,
+        ..small()
+    };
+    let err = Log::create(dir.path().join("zero"), none).unwrap_err();
+    assert!(matches!(err, LogError::InvalidArgument { .. }), "{err}");
+    assert!(!dir.path().join("zero").exists());
 }
 
 #[test]

@@ -544,7 +544,13 @@ fn truncation_scenario(name: &str, work: &Path) {
             truncate(&seg0, 8192);
             let err = log.reader(Start::Beginning).unwrap_err();
             assert!(matches!(err, LogError::NotALog { .. }), "{err}");
-            assert!(log.verify().unwrap().is_some());
+            // The file is named as a bad file, with its size.
+            let problem = log.verify().unwrap().expect("a problem");
+            assert_eq!(
+                (problem.segment.as_path(), problem.offset),
+                (seg0.as_path(), None)
+            );
+            assert!(problem.what.contains("8192 bytes"), "{problem}");
             assert!(log.stat().is_err());
         }
         "repairing-reader" => {
@@ -567,7 +573,13 @@ fn truncation_scenario(name: &str, work: &Path) {
         }
         "recover-and-verify" => {
             truncate(&seg0, 8192);
-            let _ = log.recover();
+            // The durable position lies in the truncated segment: recovery
+            // refuses, saying why.
+            let err = log.recover().unwrap_err().to_string();
+            assert!(
+                err.contains("unreadable") && err.contains("8192 bytes"),
+                "{err}"
+            );
             assert!(log.verify().unwrap().is_some());
             common::simulate_restart(&dir);
             drop(log);

@@ -12,7 +12,7 @@ use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use mapped_log::{Appender, Durability, Log, LogOptions};
 
@@ -20,7 +20,10 @@ use mapped_log::{Appender, Durability, Log, LogOptions};
 ///
 /// The message is the line without its newline (a `\r` before it is kept);
 /// a last line without a newline counts too. Creates the log, with the
-/// default options, if DIR holds none.
+/// default options, if DIR holds none (DIR's parent must exist).
+///
+/// With --ids, a closed stdout stops the command with status 1 and says
+/// how far it got: the lines after it are not appended.
 #[derive(Debug, Args)]
 pub struct AppendArgs {
     /// The log's directory.
@@ -71,9 +74,14 @@ pub fn run(args: &AppendArgs) -> Result<()> {
             .append(message)
             .with_context(|| format!("line {number} of stdin"))?;
         if args.ids {
-            writeln!(out, "{id}")
-                .and_then(|()| out.flush())
-                .context("write to stdout")?;
+            // Not the quiet end of a closed pipe (`main`): the lines not
+            // read yet are not appended, and the exit status says so.
+            if let Err(e) = writeln!(out, "{id}").and_then(|()| out.flush()) {
+                bail!(
+                    "write to stdout: {e}: stopped after line {number} (message id {id}); \
+                     the rest of stdin was not appended"
+                );
+            }
         }
     }
     Ok(())

@@ -11,7 +11,8 @@ use mapped_log::{Log, LogOptions, format};
 
 use super::parse_size_u32;
 
-/// Create a new, empty log in DIR (created if missing).
+/// Create a new, empty log in DIR (created if missing; its parent must
+/// exist).
 ///
 /// Fails if DIR already holds a log.
 #[derive(Debug, Args)]
@@ -47,6 +48,9 @@ pub fn run(args: &CreateArgs) -> Result<()> {
         }
         None => defaults.max_message,
     };
+    if max_message == 0 {
+        super::usage_error("create", "--max-message: must be at least 1 byte");
+    }
     if let Err(why) = format::check_max_message(max_message, segment_size) {
         super::usage_error("create", &format!("--max-message: {why}"));
     }

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use mapped_cli::fields::{aligned, bytes, plural};
 use mapped_log::Stat;
@@ -13,8 +13,10 @@ use super::list;
 /// Show a summary of the log in DIR.
 ///
 /// Segments, first and last id, message count, sizes, durable position,
-/// named readers (and their positions), live appenders (their slots), and
-/// temporary files that crashed processes left behind.
+/// named readers (and their positions; a reader whose file is damaged is
+/// listed with what is wrong, and makes the command exit 1 after the
+/// summary), live appenders (their slots), and temporary files that
+/// crashed processes left behind.
 #[derive(Debug, Args)]
 pub struct StatArgs {
     /// The log's directory.
@@ -23,7 +25,8 @@ pub struct StatArgs {
     /// first_segment, last_segment, segments_ahead (segment files made
     /// ahead of the roll that will publish them), segment_size, max_message, first_id,
     /// last_id, messages, payload_bytes, file_bytes, durable_position,
-    /// named_readers (an object: name to position), live_appenders (slot
+    /// named_readers (an object: name to position), bad_readers (an
+    /// object: name to what is wrong with its file), live_appenders (slot
     /// numbers), leftover_files and leftover_bytes (temporary files left by
     /// crashed processes, and the disk they hold). Absent values are null.
     #[arg(long)]
@@ -43,7 +46,17 @@ pub fn run(args: &StatArgs) -> Result<()> {
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .context("write to stdout")
+        .context("write to stdout")?;
+    if let Some((_, first)) = stat.bad_readers.first() {
+        bail!(
+            "{first}{}",
+            match stat.bad_readers.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            }
+        );
+    }
+    Ok(())
 }
 
 fn json(dir: &str, s: &Stat) -> String {
@@ -51,6 +64,11 @@ fn json(dir: &str, s: &Stat) -> String {
         .readers
         .iter()
         .map(|(name, pos)| (name.clone(), (*pos).into()))
+        .collect();
+    let bad: serde_json::Map<String, serde_json::Value> = s
+        .bad_readers
+        .iter()
+        .map(|(name, why)| (name.clone(), why.clone().into()))
         .collect();
     let value = serde_json::json!({
         "dir": dir,
@@ -67,6 +85,7 @@ fn json(dir: &str, s: &Stat) -> String {
         "file_bytes": s.file_bytes,
         "durable_position": s.durable,
         "named_readers": readers,
+        "bad_readers": bad,
         "live_appenders": s.live_appenders,
         "leftover_files": s.leftovers.files,
         "leftover_bytes": s.leftovers.bytes,
@@ -86,12 +105,17 @@ fn human(dir: &str, s: &Stat) -> String {
     if !s.ahead.is_empty() {
         segments.push_str(&format!(", and {} made ahead", list(&s.ahead)));
     }
-    let readers = if s.readers.is_empty() {
+    let readers = if s.readers.is_empty() && s.bad_readers.is_empty() {
         "none".to_owned()
     } else {
         s.readers
             .iter()
             .map(|(name, pos)| format!("{name} at {pos}"))
+            .chain(
+                s.bad_readers
+                    .iter()
+                    .map(|(name, _)| format!("{name} (damaged file)")),
+            )
             .collect::<Vec<_>>()
             .join(", ")
     };

@@ -11,8 +11,8 @@ use super::plural;
 /// Check every record of the log in DIR: headers, lengths, checksums.
 ///
 /// Prints `ok: N messages in M segments` and exits 0 if the log is
-/// consistent; else prints the first problem (the record's id and what is
-/// wrong) and exits 1.
+/// consistent; else prints the first problem (the segment file, the
+/// record's id and offset, and what is wrong) and exits 1.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The log's directory.
@@ -23,12 +23,7 @@ pub struct VerifyArgs {
 pub fn run(args: &VerifyArgs) -> Result<()> {
     let log = super::open(&args.dir)?;
     if let Some(problem) = log.verify()? {
-        bail!(
-            "{}: corrupt record at id {}: {}",
-            args.dir.display(),
-            problem.id,
-            problem.what
-        );
+        bail!("{problem}");
     }
     let stat = log.stat()?;
     let mut out = io::stdout().lock();
