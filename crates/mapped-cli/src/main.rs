@@ -57,14 +57,15 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// The error and its causes, joined by `: `, leaving out a cause whose text
-/// the message already ends with: the library's I/O errors print their OS
-/// error and also return it as their source.
+/// The error and its causes, joined by `: `, leaving out a cause that the
+/// message already ends with (as its last `: `-separated part): the
+/// library's I/O errors print their OS error and also return it as their
+/// source.
 fn message(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
         let part = cause.to_string();
-        if text.ends_with(&part) {
+        if text == part || text.ends_with(&format!(": {part}")) {
             continue;
         }
         if !text.is_empty() {
@@ -100,8 +101,11 @@ mod tests {
             message(&e),
             format!("line 3 of stdin: create directory d: {shown}")
         );
-        // Causes that add something are kept.
+        // Causes that add something are kept, even when the message ends
+        // with the same letters.
         let e = anyhow::anyhow!("inner").context("outer");
         assert_eq!(message(&e), "outer: inner");
+        let e = anyhow::anyhow!("ready").context("not ready");
+        assert_eq!(message(&e), "not ready: ready");
     }
 }

@@ -818,7 +818,7 @@ fn append_ids_into_a_closed_pipe_fails_and_says_how_far_it_got() {
     );
     // The line it names is the last one in the log.
     let line: u64 = err
-        .split("stopped after line ")
+        .split(": line ")
         .nth(1)
         .and_then(|r| r.split(' ').next())
         .and_then(|n| n.parse().ok())

@@ -49,8 +49,8 @@ pub struct Stat {
     pub leftovers: Leftovers,
 }
 
-/// The first problem `verify` found. Its `Display` names the segment file,
-/// the id and what is wrong.
+/// The first problem `verify` found. Its `Display` names the segment file
+/// and what is wrong, and for a bad record its id and offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// The record's id; for a bad segment file, the id its records would

@@ -92,6 +92,12 @@ impl Log {
                 .and_then(crate::segment::parse_name)
                 .is_some()
             {
+                // Another process may have made the log since we looked.
+                if control_path.exists() {
+                    return Err(LogError::AlreadyExists {
+                        path: dir.to_path_buf(),
+                    });
+                }
                 return Err(not_a_log(
                     &entry.path(),
                     "a segment file without a control file: refusing to create a log over it"
@@ -376,11 +382,13 @@ fn make_dir(dir: &Path) -> Result<()> {
             // Through symbolic links, like the opens that follow.
             match std::fs::metadata(dir) {
                 Ok(m) if m.is_dir() => Ok(()),
-                _ => Err(LogError::io(
+                Ok(_) => Err(LogError::io(
                     dir,
                     "create a log in",
                     std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
                 )),
+                // A dangling symbolic link, a loop, no permission.
+                Err(e) => Err(LogError::io(dir, "create a log in", e)),
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LogError::io(

@@ -228,14 +228,8 @@ impl Inner {
                     what: "the segment holding the durable position is missing".into(),
                 });
             }
-            Err(LogError::NotALog { path, why }) => {
-                return Err(LogError::Corrupt {
-                    path,
-                    id: from,
-                    offset: off,
-                    what: format!("the segment holding the durable position is unreadable: {why}"),
-                });
-            }
+            // A bad segment file (its size or header): that error, which
+            // names the file and what is wrong with it.
             Err(e) => return Err(e),
         };
         let cut_reason: String = loop {

@@ -188,6 +188,14 @@ fn create_makes_one_directory_and_refuses_bad_places_and_sizes() {
     std::fs::write(&file, b"").unwrap();
     let err = Log::create(&file, small()).unwrap_err().to_string();
     assert!(err.contains("not a directory"), "{err}");
+    // A dangling symbolic link: the error met following it.
+    let dangling = dir.path().join("dangling");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+    let err = Log::create(&dangling, small()).unwrap_err().to_string();
+    assert!(
+        err.contains("dangling") && err.contains("No such file or directory"),
+        "{err}"
+    );
     // An existing empty directory, or a new one, is fine.
     std::fs::create_dir(dir.path().join("empty")).unwrap();
     Log::create(dir.path().join("empty"), small()).unwrap();

@@ -574,10 +574,12 @@ fn truncation_scenario(name: &str, work: &Path) {
         "recover-and-verify" => {
             truncate(&seg0, 8192);
             // The durable position lies in the truncated segment: recovery
-            // refuses, saying why.
-            let err = log.recover().unwrap_err().to_string();
+            // refuses, naming the file and what is wrong with it.
+            let err = log.recover().unwrap_err();
+            assert!(matches!(err, LogError::NotALog { .. }), "{err}");
+            let err = err.to_string();
             assert!(
-                err.contains("unreadable") && err.contains("8192 bytes"),
+                err.contains("00000000000000000000.seg") && err.contains("8192 bytes"),
                 "{err}"
             );
             assert!(log.verify().unwrap().is_some());

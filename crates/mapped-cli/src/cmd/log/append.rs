@@ -78,8 +78,8 @@ pub fn run(args: &AppendArgs) -> Result<()> {
             // read yet are not appended, and the exit status says so.
             if let Err(e) = writeln!(out, "{id}").and_then(|()| out.flush()) {
                 bail!(
-                    "write to stdout: {e}: stopped after line {number} (message id {id}); \
-                     the rest of stdin was not appended"
+                    "write to stdout: {e}: line {number} was appended (id {id}) but its id \
+                     could not be written; the rest of stdin was not appended"
                 );
             }
         }

@@ -11,8 +11,8 @@ use super::plural;
 /// Check every record of the log in DIR: headers, lengths, checksums.
 ///
 /// Prints `ok: N messages in M segments` and exits 0 if the log is
-/// consistent; else prints the first problem (the segment file, the
-/// record's id and offset, and what is wrong) and exits 1.
+/// consistent; else prints the first problem (the segment file, what is
+/// wrong, and for a bad record its id and offset) and exits 1.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The log's directory.
