@@ -92,6 +92,19 @@ fn spawn(dir: &Path, args: &[&str]) -> Reaped {
     )
 }
 
+/// Everything the child wrote to stderr (call after it exited).
+fn stderr_of(child: &mut Reaped) -> String {
+    let mut err = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .expect("piped stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    err
+}
+
 fn kill(child: &Reaped, signal: libc::c_int) {
     // SAFETY: kill(2) on our own child's pid, which it still is (not reaped).
     let rc = unsafe { libc::kill(child.0.id() as libc::pid_t, signal) };
@@ -293,14 +306,7 @@ fn follow_prints_later_messages_and_exits_0_on_sigterm() {
     kill(&child, libc::SIGTERM);
     let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{status}");
-    let mut err = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_of(&mut child);
     assert!(err.is_empty(), "{err}");
     // It saved its position on the way out.
     let out = ok(&mapped(dir.path(), &["log", "tail", "L", "--name", "f"]));
@@ -785,32 +791,19 @@ fn append_ids_into_a_closed_pipe_fails_and_says_how_far_it_got() {
     let dir = tempdir();
     create(dir.path(), "L", "1M");
     let input: String = (0..200_000).map(|i| format!("{i}\n")).collect();
-    let mut child = Command::new(MAPPED)
-        .args(["log", "append", "L", "--ids"])
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
+    let mut child = spawn(dir.path(), &["log", "append", "L", "--ids"]);
+    let mut stdin = child.0.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         // Fails once the appender stops reading: expected.
         let _ = stdin.write_all(input.as_bytes());
     });
-    let mut stdout = child.stdout.take().unwrap();
+    let mut stdout = child.0.stdout.take().unwrap();
     let mut byte = [0u8; 1];
     stdout.read_exact(&mut byte).unwrap();
     drop(stdout);
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     writer.join().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_of(&mut child);
     assert_eq!(status.code(), Some(1), "stderr: {err}");
     assert!(
         err.contains("Broken pipe") && err.contains("the rest of stdin was not appended"),
@@ -852,14 +845,7 @@ fn closed_output_pipe_ends_tail_quietly() {
         assert_eq!(&byte, b"m");
         drop(stdout);
         let status = child.0.wait().unwrap();
-        let mut err = String::new();
-        child
-            .0
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let err = stderr_of(&mut child);
         assert_eq!(status.code(), Some(0), "follow {follow}, stderr: {err}");
         assert!(err.is_empty(), "follow {follow}, stderr: {err}");
     }
