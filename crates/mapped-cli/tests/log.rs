@@ -463,6 +463,67 @@ fn verify_ok_then_a_flipped_payload_byte_is_named_by_id() {
 }
 
 #[test]
+fn stat_and_verify_open_a_log_this_user_may_not_write_read_only() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // As root, the commands run as `nobody`, which must reach the log: a
+    // directory under /tmp, not wherever TMPDIR points.
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let dir = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
+    create(dir.path(), "L", "64k");
+    append(dir.path(), "L", b"a\nb\n");
+    ok(&mapped(
+        dir.path(),
+        &["log", "tail", "L", "--name", "r", "--count", "1"],
+    ));
+    // Everything readable, nothing writable by the user who looks.
+    fn open_up(path: &Path, file_mode: u32) {
+        for entry in fs::read_dir(path).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                open_up(&p, file_mode);
+            } else {
+                fs::set_permissions(&p, fs::Permissions::from_mode(file_mode)).unwrap();
+            }
+        }
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    open_up(dir.path(), if root { 0o644 } else { 0o444 });
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(MAPPED);
+        cmd.args(args).current_dir(dir.path());
+        if root {
+            cmd.uid(65534).gid(65534);
+        }
+        cmd.output().unwrap()
+    };
+
+    let out = run(&["log", "stat", "L"]);
+    let human = text(&ok(&out));
+    assert!(
+        human.contains("messages:         2") && human.contains("r at "),
+        "{human}"
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("opened read-only") && err.contains("Permission denied"),
+        "{err}"
+    );
+    let out = run(&["log", "verify", "L"]);
+    assert_eq!(text(&ok(&out)), "ok: 2 messages in 1 segment\n");
+    // Reading messages needs write access (readers register to sleep and
+    // repair dead appenders' records): a clear error.
+    let out = run(&["log", "tail", "L"]);
+    assert_fails(&out, &["control", "Permission denied"]);
+    // The owner's tools still see an unchanged log.
+    if root {
+        let s = stat(dir.path(), "L");
+        assert_eq!(s["messages"], 2);
+    }
+}
+
+#[test]
 fn tail_from_a_missing_id_names_that_id() {
     let dir = tempdir();
     create(dir.path(), "L", "64k");

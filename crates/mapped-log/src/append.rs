@@ -92,6 +92,7 @@ impl Appender {
     pub fn new(log: &Log) -> Result<Appender> {
         let forks = crate::fork::generation();
         let inner = &log.inner;
+        inner.writable("an appender")?;
         let lock_path = inner.dir.join(crate::log::LOCK_FILE);
         let lock = open_lock_file(&lock_path)?;
         let io = |e| LogError::io(&lock_path, "lock", e);

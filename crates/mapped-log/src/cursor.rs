@@ -170,6 +170,7 @@ impl Log {
 
     /// Removes the named reader `name` (retention stops waiting for it).
     pub fn remove_named_reader(&self, name: &str) -> Result<()> {
+        self.inner.writable("removing a named reader")?;
         check_name(self.dir(), name)?;
         let path = self.reader_path(name);
         match std::fs::remove_file(&path) {

@@ -126,6 +126,15 @@ pub enum LogError {
         /// `appender` or `readiness descriptor`.
         what: &'static str,
     },
+    /// The log was opened with [`Log::open_read_only`](crate::Log::open_read_only),
+    /// and this needs write access to its files.
+    #[error("{}: opened read-only: {what} needs write access to the log's files", path.display())]
+    ReadOnly {
+        /// The log directory.
+        path: PathBuf,
+        /// What was asked for (`an appender`, `a reader`, ...).
+        what: &'static str,
+    },
     /// An argument to a call was out of its range.
     #[error("{}: invalid argument: {what}", path.display())]
     InvalidArgument {

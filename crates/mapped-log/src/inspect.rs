@@ -290,6 +290,7 @@ impl Log {
     /// Also removes the temporary files that crashed processes left (see
     /// [`Leftovers`]).
     pub fn retain(&self, policy: Retention) -> Result<RetainReport> {
+        self.inner.writable("retention")?;
         let size = self.segment_size();
         let tail = self.inner.tail_segment().load(Ordering::Acquire);
         // The log's segments: one made ahead of its roll holds nothing and
@@ -359,6 +360,24 @@ impl Log {
     /// The ids of live appenders' slots, and of slots left busy by dead ones.
     pub fn appender_slots(&self) -> Result<(Vec<u32>, Vec<u32>)> {
         let lock_path = self.dir().join(crate::log::LOCK_FILE);
+        if self.is_read_only() {
+            // No write lock can be taken through a read-only descriptor:
+            // ask the kernel who holds each byte instead.
+            let Some(probe) = self.inner.lock_file_read_only()? else {
+                return Ok((Vec::new(), Vec::new()));
+            };
+            let (mut live, mut dead_busy) = (Vec::new(), Vec::new());
+            for i in 0..format::SLOTS {
+                if slots::held(&probe, i)
+                    .map_err(|e| LogError::io(&lock_path, "probe a lock of", e))?
+                {
+                    live.push(i);
+                } else if self.inner.slot_state(i) != SlotState::Idle {
+                    dead_busy.push(i);
+                }
+            }
+            return Ok((live, dead_busy));
+        }
         let probe = self.inner.lock_file()?;
         let (mut live, mut dead_busy) = (Vec::new(), Vec::new());
         for i in 0..format::SLOTS {

@@ -50,6 +50,10 @@ pub(crate) struct Inner {
     pub(crate) header: ControlHeader,
     pub(crate) control: Mapping,
     pub(crate) recovery: std::sync::OnceLock<RecoveryReport>,
+    /// Opened with `Log::open_read_only`: every mapping is read-only, and
+    /// whatever would store into one is refused (`Inner::writable`) before
+    /// it can fault.
+    pub(crate) read_only: bool,
 }
 
 impl Log {
@@ -148,10 +152,36 @@ impl Log {
 
     /// Opens the log in `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<Log> {
-        let dir = dir.as_ref().to_path_buf();
+        Log::open_with(dir.as_ref(), false)
+    }
+
+    /// Opens the log in `dir` for inspection only, with read access to its
+    /// files: for a user who may not write them, or a copy on read-only
+    /// storage. [`stat`](Log::stat), [`verify`](Log::verify),
+    /// [`segments`](Log::segments), [`durable_position`](Log::durable_position),
+    /// [`named_readers`](Log::named_readers) and
+    /// [`appender_slots`](Log::appender_slots) work; appenders, readers
+    /// (which register to sleep and repair dead appenders' records), sync,
+    /// recovery, retention and removing a named reader fail with
+    /// [`LogError::ReadOnly`].
+    ///
+    /// Restart recovery does not run: after a restart that no writer has
+    /// recovered from yet ([`Log::restart_recovery_pending`]), records past
+    /// the durable position may be torn, and `verify` reports them.
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Log> {
+        Log::open_with(dir.as_ref(), true)
+    }
+
+    fn open_with(dir: &Path, read_only: bool) -> Result<Log> {
+        let dir = dir.to_path_buf();
         let control_path = dir.join(CONTROL_FILE);
+        let mode = if read_only {
+            Mode::ReadOnly
+        } else {
+            Mode::ReadWrite
+        };
         let control = MapOptions::new()
-            .mode(Mode::ReadWrite)
+            .mode(mode)
             .open(&control_path)
             .map_err(|e| match e {
                 mapped::OpenError::Io(io) if io.os_error().kind() == std::io::ErrorKind::NotFound => {
@@ -177,15 +207,21 @@ impl Log {
         })?;
         // Make sure the lock file exists (appenders, repairs and recovery
         // each open their own descriptor of it).
-        open_lock_file(&dir.join(LOCK_FILE))?;
+        if !read_only {
+            open_lock_file(&dir.join(LOCK_FILE))?;
+        }
         let log = Log {
             inner: Arc::new(Inner {
                 dir,
                 header,
                 control,
                 recovery: std::sync::OnceLock::new(),
+                read_only,
             }),
         };
+        if read_only {
+            return Ok(log);
+        }
         if let Some(report) = log.inner.recover_if_restarted()? {
             let _ = log.inner.recovery.set(report);
         }
@@ -198,6 +234,18 @@ impl Log {
         self.inner.recovery.get()
     }
 
+    /// Whether the system restarted since a writer last opened the log:
+    /// true only for a log opened read-only (any other open recovers
+    /// first). Records past the durable position may then be torn.
+    pub fn restart_recovery_pending(&self) -> Result<bool> {
+        Ok(self.inner.stored_boot_id()? != crate::recovery::boot_id())
+    }
+
+    /// Whether the log was opened with [`Log::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
     /// Explicit recovery: releases the slots of dead appenders (turning
     /// their unfinished records into padding) and, if no appender is alive,
     /// validates every record past the durable position and cuts the log at
@@ -205,6 +253,7 @@ impl Log {
     /// processes left (see [`Leftovers`](crate::Leftovers)). Reports what it
     /// changed.
     pub fn recover(&self) -> Result<RecoveryReport> {
+        self.inner.writable("recovery")?;
         self.inner.recover()
     }
 
@@ -289,7 +338,24 @@ impl Inner {
     }
 
     pub(crate) fn open_segment(&self, index: u64) -> Result<Option<Segment>> {
-        Segment::open(&self.dir, index, &self.header)
+        let mode = if self.read_only {
+            Mode::ReadOnly
+        } else {
+            Mode::ReadWrite
+        };
+        Segment::open(&self.dir, index, &self.header, mode)
+    }
+
+    /// Refuses `what` on a log opened read-only: its mappings would fault
+    /// on the first store.
+    pub(crate) fn writable(&self, what: &'static str) -> Result<()> {
+        if self.read_only {
+            return Err(LogError::ReadOnly {
+                path: self.dir.clone(),
+                what,
+            });
+        }
+        Ok(())
     }
 
     /// Opens segment `index`, making it first if it is the tail segment and
@@ -336,6 +402,18 @@ impl Inner {
     /// description do not exclude each other.
     pub(crate) fn lock_file(&self) -> Result<File> {
         open_lock_file(&self.dir.join(LOCK_FILE))
+    }
+
+    /// A read-only descriptor of the lock file, for probing locks
+    /// (`slots::held`) on a log opened read-only; `None` if there is no
+    /// lock file (then no appender has ever held a slot).
+    pub(crate) fn lock_file_read_only(&self) -> Result<Option<File>> {
+        let path = self.dir.join(LOCK_FILE);
+        match File::open(&path) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(LogError::io(&path, "open", e)),
+        }
     }
 }
 

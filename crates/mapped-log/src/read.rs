@@ -137,6 +137,9 @@ impl Log {
     /// A reader starting at `start`.
     pub fn reader(&self, start: Start) -> Result<Reader> {
         let inner = &self.inner;
+        // A reader stores into the control file (to sleep) and into
+        // segments (to repair a dead appender's record).
+        inner.writable("a reader")?;
         let size = inner.header.segment_size;
         let (index, offset) = match start {
             Start::Beginning => (self.first_segment()?, format::SEGMENT_HEADER_LEN),

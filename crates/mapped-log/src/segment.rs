@@ -52,12 +52,13 @@ impl Segment {
         dir: &Path,
         index: u64,
         expect: &format::ControlHeader,
+        mode: Mode,
     ) -> Result<Option<Segment>> {
         let path = dir.join(file_name(index));
         if check_index(&path, index, expect.segment_size).is_err() {
             return Ok(None); // cannot exist
         }
-        let map = match MapOptions::new().mode(Mode::ReadWrite).open(&path) {
+        let map = match MapOptions::new().mode(mode).open(&path) {
             Ok(map) => map,
             Err(mapped::OpenError::Io(e))
                 if e.os_error().kind() == std::io::ErrorKind::NotFound =>

@@ -92,6 +92,24 @@ pub(crate) fn try_lock_shared(file: &File, byte: u32) -> std::io::Result<bool> {
     ofd_lock(file, byte, libc::F_RDLCK as libc::c_short)
 }
 
+/// Whether another open file description holds a lock on byte `byte`
+/// (`F_OFD_GETLK`, which needs no write access to the file).
+pub(crate) fn held(file: &File, byte: u32) -> std::io::Result<bool> {
+    // SAFETY: `flock` is plain data; zero is a valid value for every field.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = byte as libc::off_t;
+    fl.l_len = 1;
+    // SAFETY: F_OFD_GETLK reads and writes a valid `flock` we own, on our
+    // own descriptor.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
 /// Releases the lock on byte `slot`.
 pub(crate) fn unlock(file: &File, slot: u32) -> std::io::Result<()> {
     ofd_lock(file, slot, libc::F_UNLCK as libc::c_short).map(|_| ())

@@ -179,6 +179,7 @@ impl Log {
     /// Makes every message committed so far durable; returns the new
     /// durable position.
     pub fn sync(&self) -> Result<u64> {
+        self.inner.writable("sync")?;
         let d = self.durable_position();
         let target = self.inner.committed_frontier(d)?;
         self.sync_to(target, &self.inner.lock_file()?)

@@ -211,6 +211,51 @@ fn create_makes_one_directory_and_refuses_bad_places_and_sizes() {
 }
 
 #[test]
+fn a_read_only_open_inspects_and_refuses_what_would_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = Log::create(&path, small()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    for i in 0..200u32 {
+        app.append(&i.to_le_bytes()).unwrap();
+    }
+    let mut named = log.named_reader("r", Start::Beginning).unwrap();
+    named.try_next().unwrap().unwrap();
+    named.save().unwrap();
+    // The appender stays alive: the read-only probe must see its slot.
+    let expected = log.stat().unwrap();
+    assert_eq!(expected.live_appenders.len(), 1);
+
+    // Every mapping of this handle is read-only: a store through any of
+    // them would kill the test with SIGSEGV.
+    let ro = Log::open_read_only(&path).unwrap();
+    assert!(ro.is_read_only() && !log.is_read_only());
+    assert!(!ro.restart_recovery_pending().unwrap());
+    assert_eq!(ro.stat().unwrap(), expected);
+    assert_eq!(ro.verify().unwrap(), None);
+    assert_eq!(ro.durable_position(), log.durable_position());
+    assert_eq!(ro.named_readers().unwrap(), log.named_readers().unwrap());
+    drop(app);
+    assert!(ro.stat().unwrap().live_appenders.is_empty());
+
+    let refused = |r: Result<(), LogError>, what: &str| match r {
+        Err(LogError::ReadOnly { what: w, .. }) => assert_eq!(w, what),
+        other => panic!("{what}: expected ReadOnly, got {other:?}"),
+    };
+    refused(Appender::new(&ro).map(drop), "an appender");
+    refused(ro.reader(Start::Beginning).map(drop), "a reader");
+    refused(ro.named_reader("r", Start::Beginning).map(drop), "a reader");
+    refused(ro.recover().map(drop), "recovery");
+    refused(ro.retain(Default::default()).map(drop), "retention");
+    refused(ro.sync().map(drop), "sync");
+    refused(ro.remove_named_reader("r"), "removing a named reader");
+    let err = Appender::new(&ro).unwrap_err().to_string();
+    assert!(err.contains("opened read-only"), "{err}");
+    // Nothing was changed on the way.
+    assert_eq!(log.named_readers().unwrap().len(), 1);
+}
+
+#[test]
 fn named_readers_resume_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");

@@ -31,7 +31,8 @@ pub struct Outcome {
 /// (first byte odd), so the fuzzer gets past the header quickly; the
 /// second byte chooses between a plain open and restart recovery; the rest is
 /// cut into segment files of the size the header names (when plausible),
-/// with each segment header re-sealed likewise.
+/// with each segment header re-sealed likewise. The log is inspected
+/// read-only (`stat`, `verify`), then opened read-write and read.
 pub fn open_arbitrary_log(bytes: &[u8]) -> Outcome {
     let Ok(dir) = tempfile::tempdir() else {
         return Outcome::default();
@@ -80,6 +81,12 @@ pub fn open_arbitrary_log(bytes: &[u8]) -> Outcome {
         if std::fs::write(dir.path().join(name), &seg).is_err() {
             return outcome;
         }
+    }
+    // Inspected read-only first, on the bytes as given (a read-write open
+    // may recover, and change them): no store may reach its mappings.
+    if let Ok(ro) = Log::open_read_only(dir.path()) {
+        let _ = ro.verify();
+        let _ = ro.stat();
     }
     let Ok(log) = Log::open(dir.path()) else {
         return outcome;

@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use mapped_cli::fields::plural;
 use mapped_cli::size::parse_size;
-use mapped_log::Log;
+use mapped_log::{Log, LogError};
 
 /// A persistent, multi-process message log: a directory of segment files.
 ///
@@ -62,6 +62,45 @@ fn open(dir: &Path) -> Result<Log> {
     // A missing directory is named as such, like a missing file elsewhere.
     std::fs::metadata(dir).with_context(|| format!("open {}", dir.display()))?;
     Ok(Log::open(dir)?)
+}
+
+/// [`open`] for commands that only look (`stat`, `verify`): a log whose
+/// files this user may not write (or on read-only storage) is opened
+/// read-only instead, with a note on stderr.
+fn open_to_inspect(dir: &Path) -> Result<Log> {
+    std::fs::metadata(dir).with_context(|| format!("open {}", dir.display()))?;
+    match Log::open(dir) {
+        Ok(log) => Ok(log),
+        Err(e) if write_denied(&e) => {
+            let log = Log::open_read_only(dir)?;
+            let pending = if log.restart_recovery_pending()? {
+                "; the system restarted since a writer last opened it, so \
+                 records past the durable position may be torn"
+            } else {
+                ""
+            };
+            eprintln!(
+                "mapped: note: {} opened read-only ({e}){pending}",
+                dir.display()
+            );
+            Ok(log)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether `e` is the system refusing write access to a file of the log
+/// (permission, or a read-only file system).
+fn write_denied(e: &LogError) -> bool {
+    let io = match e {
+        LogError::Mapped(mapped::Error::Open(mapped::OpenError::Io(io))) => io.os_error(),
+        LogError::Io { source, .. } => source,
+        _ => return false,
+    };
+    matches!(
+        io.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
 }
 
 /// Reports bad usage of `mapped log SUBCOMMAND` the way clap does (message

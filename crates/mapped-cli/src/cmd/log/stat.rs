@@ -16,7 +16,8 @@ use super::list;
 /// named readers (and their positions; a reader whose file is damaged is
 /// listed with what is wrong, and makes the command exit 1 after the
 /// summary), live appenders (their slots), and temporary files that
-/// crashed processes left behind.
+/// crashed processes left behind. A log this user may not write is opened
+/// read-only (a note on stderr says so).
 #[derive(Debug, Args)]
 pub struct StatArgs {
     /// The log's directory.
@@ -35,7 +36,7 @@ pub struct StatArgs {
 
 /// Runs `mapped log stat`.
 pub fn run(args: &StatArgs) -> Result<()> {
-    let log = super::open(&args.dir)?;
+    let log = super::open_to_inspect(&args.dir)?;
     let stat = log.stat()?;
     let dir = args.dir.to_string_lossy();
     let text = if args.json {

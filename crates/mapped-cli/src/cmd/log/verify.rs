@@ -12,7 +12,8 @@ use super::plural;
 ///
 /// Prints `ok: N messages in M segments` and exits 0 if the log is
 /// consistent; else prints the first problem (the segment file, what is
-/// wrong, and for a bad record its id and offset) and exits 1.
+/// wrong, and for a bad record its id and offset) and exits 1. A log this
+/// user may not write is opened read-only (a note on stderr says so).
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The log's directory.
@@ -21,7 +22,7 @@ pub struct VerifyArgs {
 
 /// Runs `mapped log verify`.
 pub fn run(args: &VerifyArgs) -> Result<()> {
-    let log = super::open(&args.dir)?;
+    let log = super::open_to_inspect(&args.dir)?;
     if let Some(problem) = log.verify()? {
         bail!("{problem}");
     }
