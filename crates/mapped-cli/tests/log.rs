@@ -490,8 +490,13 @@ fn stat_and_verify_open_a_log_this_user_may_not_write_read_only() {
         fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
     }
     open_up(dir.path(), if root { 0o644 } else { 0o444 });
+    // A copy of the binary that `nobody` may run, wherever the build put
+    // the original.
+    let exe = dir.path().join("mapped-copy");
+    fs::copy(MAPPED, &exe).unwrap();
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
     let run = |args: &[&str]| {
-        let mut cmd = Command::new(MAPPED);
+        let mut cmd = Command::new(&exe);
         cmd.args(args).current_dir(dir.path());
         if root {
             cmd.uid(65534).gid(65534);

@@ -363,14 +363,17 @@ impl Log {
         if self.is_read_only() {
             // No write lock can be taken through a read-only descriptor:
             // ask the kernel who holds each byte instead.
-            let Some(probe) = self.inner.lock_file_read_only()? else {
-                return Ok((Vec::new(), Vec::new()));
-            };
+            // Without a lock file no appender ever held a slot; busy slot
+            // words are still reported.
+            let probe = self.inner.lock_file_read_only()?;
             let (mut live, mut dead_busy) = (Vec::new(), Vec::new());
             for i in 0..format::SLOTS {
-                if slots::held(&probe, i)
-                    .map_err(|e| LogError::io(&lock_path, "probe a lock of", e))?
-                {
+                let held = match &probe {
+                    Some(f) => slots::held(f, i)
+                        .map_err(|e| LogError::io(&lock_path, "probe a lock of", e))?,
+                    None => false,
+                };
+                if held {
                     live.push(i);
                 } else if self.inner.slot_state(i) != SlotState::Idle {
                     dead_busy.push(i);

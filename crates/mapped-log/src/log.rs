@@ -156,8 +156,8 @@ impl Log {
     }
 
     /// Opens the log in `dir` for inspection only, with read access to its
-    /// files: for a user who may not write them, or a copy on read-only
-    /// storage. [`stat`](Log::stat), [`verify`](Log::verify),
+    /// files (all of them, `appenders.lock` included): for a user who may
+    /// not write them, or a copy on read-only storage. [`stat`](Log::stat), [`verify`](Log::verify),
     /// [`segments`](Log::segments), [`durable_position`](Log::durable_position),
     /// [`named_readers`](Log::named_readers) and
     /// [`appender_slots`](Log::appender_slots) work; appenders, readers
@@ -168,7 +168,17 @@ impl Log {
     /// Restart recovery does not run: after a restart that no writer has
     /// recovered from yet ([`Log::restart_recovery_pending`]), records past
     /// the durable position may be torn, and `verify` reports them.
+    ///
+    /// Only on 64-bit targets (elsewhere [`LogError::ReadOnly`]): the log's
+    /// words are read with atomic loads, which on some 32-bit targets are
+    /// compare-and-swap instructions that fault on read-only memory.
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Log> {
+        if cfg!(not(target_pointer_width = "64")) {
+            return Err(LogError::ReadOnly {
+                path: dir.as_ref().to_path_buf(),
+                what: "a read-only open on a 32-bit target",
+            });
+        }
         Log::open_with(dir.as_ref(), true)
     }
 

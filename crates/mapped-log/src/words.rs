@@ -23,8 +23,11 @@ pub(crate) fn u64_at(map: &Mapping, offset: u64) -> &AtomicU64 {
     );
     // SAFETY: in bounds and aligned (asserted; mappings start on a page
     // boundary and the log maps whole files); the log maps its files
-    // read-write, and they stay mapped while `map` is borrowed; atomics
-    // allow shared mutation, by any process. A file truncated under us
+    // read-write, except for a handle opened read-only, which only loads
+    // (its store paths are refused first: `Inner::writable`; on the 64-bit
+    // targets it is limited to, an atomic load is a plain load), and they
+    // stay mapped while `map` is borrowed; atomics allow shared mutation,
+    // by any process. A file truncated under us
     // faults here: callers access words inside `Mapping::guarded`.
     unsafe { AtomicU64::from_ptr(map.as_ptr().add(offset as usize).cast_mut().cast()) }
 }

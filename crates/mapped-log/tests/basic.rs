@@ -253,6 +253,25 @@ fn a_read_only_open_inspects_and_refuses_what_would_write() {
     assert!(err.contains("opened read-only"), "{err}");
     // Nothing was changed on the way.
     assert_eq!(log.named_readers().unwrap().len(), 1);
+    drop((ro, named, log));
+
+    // As if the system had restarted since a writer last opened the log: a
+    // read-only open reports it and leaves the boot id for the next
+    // read-write open, which recovers.
+    let control = path.join(mapped_log::CONTROL_FILE);
+    let mut bytes = std::fs::read(&control).unwrap();
+    let at = mapped_log::format::CONTROL_BOOT_ID as usize;
+    bytes[at..at + mapped_log::format::BOOT_ID_LEN].fill(b'x');
+    std::fs::write(&control, &bytes).unwrap();
+    let ro = Log::open_read_only(&path).unwrap();
+    assert!(ro.restart_recovery_pending().unwrap());
+    assert!(ro.restart_recovery().is_none());
+    assert_eq!(ro.stat().unwrap().messages, 200);
+    drop(ro);
+    assert_eq!(std::fs::read(&control).unwrap(), bytes);
+    let rw = Log::open(&path).unwrap();
+    assert!(rw.restart_recovery().is_some());
+    assert!(!rw.restart_recovery_pending().unwrap());
 }
 
 #[test]
