@@ -360,37 +360,32 @@ impl Log {
     /// The ids of live appenders' slots, and of slots left busy by dead ones.
     pub fn appender_slots(&self) -> Result<(Vec<u32>, Vec<u32>)> {
         let lock_path = self.dir().join(crate::log::LOCK_FILE);
-        if self.is_read_only() {
-            // No write lock can be taken through a read-only descriptor:
-            // ask the kernel who holds each byte instead.
-            // Without a lock file no appender ever held a slot; busy slot
-            // words are still reported.
-            let probe = self.inner.lock_file_read_only()?;
-            let (mut live, mut dead_busy) = (Vec::new(), Vec::new());
-            for i in 0..format::SLOTS {
-                let held = match &probe {
-                    Some(f) => slots::held(f, i)
-                        .map_err(|e| LogError::io(&lock_path, "probe a lock of", e))?,
-                    None => false,
-                };
-                if held {
-                    live.push(i);
-                } else if self.inner.slot_state(i) != SlotState::Idle {
-                    dead_busy.push(i);
-                }
-            }
-            return Ok((live, dead_busy));
-        }
-        let probe = self.inner.lock_file()?;
+        // A slot's lock is taken (and its word read while held); through a
+        // read-only handle, which cannot take a write lock, the kernel is
+        // asked who holds it instead. Without a lock file no appender ever
+        // held a slot; busy slot words are still reported.
+        let (probe, take) = if self.is_read_only() {
+            (self.inner.lock_file_read_only()?, false)
+        } else {
+            (Some(self.inner.lock_file()?), true)
+        };
         let (mut live, mut dead_busy) = (Vec::new(), Vec::new());
         for i in 0..format::SLOTS {
-            if slots::try_lock(&probe, i).map_err(|e| LogError::io(&lock_path, "lock", e))? {
-                if self.inner.slot_state(i) != SlotState::Idle {
-                    dead_busy.push(i);
-                }
-                let _ = slots::unlock(&probe, i);
-            } else {
+            let held = match &probe {
+                Some(f) if take => slots::try_lock(f, i).map(|got| !got),
+                Some(f) => slots::held(f, i),
+                None => Ok(false),
+            }
+            .map_err(|e| LogError::io(&lock_path, "probe a lock of", e))?;
+            if held {
                 live.push(i);
+                continue;
+            }
+            if self.inner.slot_state(i) != SlotState::Idle {
+                dead_busy.push(i);
+            }
+            if let (Some(f), true) = (&probe, take) {
+                let _ = slots::unlock(f, i);
             }
         }
         Ok((live, dead_busy))

@@ -185,13 +185,8 @@ impl Log {
     fn open_with(dir: &Path, read_only: bool) -> Result<Log> {
         let dir = dir.to_path_buf();
         let control_path = dir.join(CONTROL_FILE);
-        let mode = if read_only {
-            Mode::ReadOnly
-        } else {
-            Mode::ReadWrite
-        };
         let control = MapOptions::new()
-            .mode(mode)
+            .mode(map_mode(read_only))
             .open(&control_path)
             .map_err(|e| match e {
                 mapped::OpenError::Io(io) if io.os_error().kind() == std::io::ErrorKind::NotFound => {
@@ -348,12 +343,7 @@ impl Inner {
     }
 
     pub(crate) fn open_segment(&self, index: u64) -> Result<Option<Segment>> {
-        let mode = if self.read_only {
-            Mode::ReadOnly
-        } else {
-            Mode::ReadWrite
-        };
-        Segment::open(&self.dir, index, &self.header, mode)
+        Segment::open(&self.dir, index, &self.header, map_mode(self.read_only))
     }
 
     /// Refuses `what` on a log opened read-only: its mappings would fault
@@ -460,6 +450,15 @@ pub(crate) fn temp_log(segment_size: u64) -> (tempfile::TempDir, Log) {
     )
     .unwrap();
     (dir, log)
+}
+
+/// How a handle maps the log's files.
+fn map_mode(read_only: bool) -> Mode {
+    if read_only {
+        Mode::ReadOnly
+    } else {
+        Mode::ReadWrite
+    }
 }
 
 /// Creates the directory `dir` unless it exists; its parent must exist.

@@ -95,12 +95,7 @@ pub(crate) fn try_lock_shared(file: &File, byte: u32) -> std::io::Result<bool> {
 /// Whether another open file description holds a lock on byte `byte`
 /// (`F_OFD_GETLK`, which needs no write access to the file).
 pub(crate) fn held(file: &File, byte: u32) -> std::io::Result<bool> {
-    // SAFETY: `flock` is plain data; zero is a valid value for every field.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_WRLCK as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = byte as libc::off_t;
-    fl.l_len = 1;
+    let mut fl = one_byte(byte, libc::F_WRLCK as libc::c_short);
     // SAFETY: F_OFD_GETLK reads and writes a valid `flock` we own, on our
     // own descriptor.
     let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
@@ -119,14 +114,20 @@ fn ofd_lock(file: &File, slot: u32, kind: libc::c_short) -> std::io::Result<bool
     ofd(file, slot, kind, libc::F_OFD_SETLK)
 }
 
-fn ofd(file: &File, slot: u32, kind: libc::c_short, cmd: libc::c_int) -> std::io::Result<bool> {
-    // SAFETY: `flock` is plain data; zero is a valid value for every field.
+/// An OFD lock request of `kind` on byte `byte` alone.
+fn one_byte(byte: u32, kind: libc::c_short) -> libc::flock {
+    // SAFETY: `flock` is plain data; zero is a valid value for every field
+    // (l_pid must be 0 for OFD locks).
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
     fl.l_type = kind;
     fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = slot as libc::off_t;
+    fl.l_start = byte as libc::off_t;
     fl.l_len = 1;
-    // l_pid must be 0 for OFD locks.
+    fl
+}
+
+fn ofd(file: &File, slot: u32, kind: libc::c_short, cmd: libc::c_int) -> std::io::Result<bool> {
+    let fl = one_byte(slot, kind);
     loop {
         // SAFETY: F_OFD_SETLK(W) reads a valid `flock` we own, on our own fd.
         let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &fl) };
