@@ -463,7 +463,7 @@ fn verify_ok_then_a_flipped_payload_byte_is_named_by_id() {
 }
 
 #[test]
-fn stat_and_verify_open_a_log_this_user_may_not_write_read_only() {
+fn stat_verify_and_tail_open_a_log_this_user_may_not_write_read_only() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     // As root, the commands run as `nobody`, which must reach the log: a
@@ -495,14 +495,15 @@ fn stat_and_verify_open_a_log_this_user_may_not_write_read_only() {
     let exe = dir.path().join("mapped-copy");
     fs::copy(MAPPED, &exe).unwrap();
     fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
-    let run = |args: &[&str]| {
+    let command = |args: &[&str]| {
         let mut cmd = Command::new(&exe);
         cmd.args(args).current_dir(dir.path());
         if root {
             cmd.uid(65534).gid(65534);
         }
-        cmd.output().unwrap()
+        cmd
     };
+    let run = |args: &[&str]| command(args).output().unwrap();
 
     let out = run(&["log", "stat", "L"]);
     let human = text(&ok(&out));
@@ -517,15 +518,43 @@ fn stat_and_verify_open_a_log_this_user_may_not_write_read_only() {
     );
     let out = run(&["log", "verify", "L"]);
     assert_eq!(text(&ok(&out)), "ok: 2 messages in 1 segment\n");
-    // Reading messages needs write access (readers register to sleep and
-    // repair dead appenders' records): a clear error.
+    // Tail reads it read-only, and says what that means for following.
     let out = run(&["log", "tail", "L"]);
-    assert_fails(&out, &["control", "Permission denied"]);
-    // The owner's tools still see an unchanged log.
-    if root {
-        let s = stat(dir.path(), "L");
-        assert_eq!(s["messages"], 2);
+    assert_eq!(text(&ok(&out)), "a\nb\n");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("opened read-only") && err.contains("every 10 ms"),
+        "{err}"
+    );
+    // A named reader saves its position in the log: it needs write access.
+    let out = run(&["log", "tail", "L", "--name", "r"]);
+    assert_fails(&out, &["Permission denied"]);
+    // Following: new messages reach a read-only follower (which cannot ask
+    // to be woken, and looks again every 10 ms), and SIGTERM ends it with
+    // status 0. The owner appends: without root, the files are made the
+    // owner's to write again once the follower has opened the log.
+    let mut child = Reaped(
+        command(&["log", "tail", "L", "--follow"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let out = lines(child.0.stdout.take().unwrap());
+    assert_eq!(next_line(&out, "read-only tail --follow"), "a");
+    assert_eq!(next_line(&out, "read-only tail --follow"), "b");
+    if !root {
+        open_up(dir.path(), 0o644);
     }
+    append(dir.path(), "L", b"c\n");
+    assert_eq!(next_line(&out, "read-only tail --follow"), "c");
+    kill(&child, libc::SIGTERM);
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
+    assert!(stderr_of(&mut child).contains("opened read-only"));
+    // The owner's tools see the log as the owner left it.
+    let s = stat(dir.path(), "L");
+    assert_eq!(s["messages"], 3);
+    assert_eq!(s["live_appenders"].as_array().map(Vec::len), Some(0));
 }
 
 #[test]

@@ -132,8 +132,11 @@ impl Log {
     }
 
     /// A named reader: resumes at its saved position, or starts at `start`
-    /// if it has none. Save its position with [`Reader::save`].
+    /// if it has none. Save its position with [`Reader::save`]. Not on a
+    /// log opened read-only ([`LogError::ReadOnly`]): saving writes to
+    /// the log's directory.
     pub fn named_reader(&self, name: &str, start: Start) -> Result<Reader> {
+        self.inner.writable("a named reader")?;
         let mut reader = match self.reader_position(name)? {
             Some(pos) => self.reader(Start::Id(pos))?,
             None => self.reader(start)?,

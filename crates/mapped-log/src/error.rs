@@ -126,6 +126,24 @@ pub enum LogError {
         /// `appender` or `readiness descriptor`.
         what: &'static str,
     },
+    /// A reader of a log opened with
+    /// [`Log::open_read_only`](crate::Log::open_read_only) stands at a
+    /// record that an appender left unfinished when it died. A reader that
+    /// may write the log turns such a record into padding and reads on;
+    /// this one may not store, so it stops here rather than wait for ever
+    /// or skip what follows.
+    #[error(
+        "{}: the record at id {id} was left unfinished by an appender that died; \
+         this reader opened the log read-only and cannot repair it: \
+         `mapped log recover` (or any reader) run by a user who may write the log repairs it",
+        path.display()
+    )]
+    Unrepaired {
+        /// The log directory.
+        path: PathBuf,
+        /// The unfinished record's id.
+        id: u64,
+    },
     /// The log was opened with [`Log::open_read_only`](crate::Log::open_read_only),
     /// and this needs write access to its files.
     #[error("{}: opened read-only: {what} needs write access to the log's files", path.display())]

@@ -52,7 +52,10 @@ pub(crate) struct Inner {
     pub(crate) recovery: std::sync::OnceLock<RecoveryReport>,
     /// Opened with `Log::open_read_only`: every mapping is read-only, and
     /// whatever would store into one is refused (`Inner::writable`) before
-    /// it can fault.
+    /// it can fault, or takes a path that only loads: a reader naps
+    /// instead of counting itself a sleeper (`Reader::wait`) and reports a
+    /// dead appender's record instead of padding it
+    /// (`Reader::check_unrepaired`).
     pub(crate) read_only: bool,
 }
 
@@ -159,11 +162,19 @@ impl Log {
     /// files (all of them, `appenders.lock` included): for a user who may
     /// not write them, or a copy on read-only storage. [`stat`](Log::stat), [`verify`](Log::verify),
     /// [`segments`](Log::segments), [`durable_position`](Log::durable_position),
-    /// [`named_readers`](Log::named_readers) and
-    /// [`appender_slots`](Log::appender_slots) work; appenders, readers
-    /// (which register to sleep and repair dead appenders' records), sync,
+    /// [`named_readers`](Log::named_readers),
+    /// [`appender_slots`](Log::appender_slots) and
+    /// [`reader`](Log::reader) work; appenders, named readers, sync,
     /// recovery, retention and removing a named reader fail with
     /// [`LogError::ReadOnly`].
+    ///
+    /// Its readers store nothing. They cannot count themselves among the
+    /// sleepers that appenders wake, so a sleeping one naps for at most
+    /// 10 ms at a time and looks again. They cannot repair a record that
+    /// an appender left unfinished when it died: they stop there with
+    /// [`LogError::Unrepaired`] until a process that may write the log
+    /// repairs it (any reader of a read-write handle, or
+    /// [`recover`](Log::recover)).
     ///
     /// Restart recovery does not run: after a restart that no writer has
     /// recovered from yet ([`Log::restart_recovery_pending`]), records past
@@ -364,7 +375,8 @@ impl Inner {
         if let Some(seg) = self.open_segment(index)? {
             return Ok(Some(seg));
         }
-        if index != self.tail_segment().load(Ordering::Acquire) {
+        // A read-only handle cannot make it: the segment is missing for it.
+        if self.read_only || index != self.tail_segment().load(Ordering::Acquire) {
             return Ok(None);
         }
         Segment::create(&self.dir, index, &self.header)?;

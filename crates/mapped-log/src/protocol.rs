@@ -284,12 +284,56 @@ pub(crate) fn pad_gap<W: Words, S: Slots>(
     slots: &S,
     held: Option<u32>,
 ) -> Result<Gap, S::Error> {
+    let end = match gap_end(seg, index, offset, slots, held)? {
+        GapEnd::NotReserved => return Ok(Gap::NotReserved),
+        GapEnd::Blocked => return Ok(Gap::Blocked),
+        GapEnd::At(end) => end,
+    };
+    let pad = Word {
+        size: (end - offset) as u32,
+        state: State::Padding,
+    }
+    .encode();
+    Ok(
+        match seg
+            .word(offset)
+            .compare_exchange(0, pad, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => Gap::Padded,
+            Err(_) => Gap::Filled,
+        },
+    )
+}
+
+/// Where the padding of [`pad_gap`] would end, if it may pad at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GapEnd {
+    /// At or past the reservation tail: nothing to fill.
+    NotReserved,
+    /// A live appender may still write there.
+    Blocked,
+    /// The hole is dead; padding would end here.
+    At(u64),
+}
+
+/// The decision of [`pad_gap`], without its store: whether the zero word
+/// at `offset` is a dead appender's hole, and where it ends. A reader that
+/// may not write the log asks this to tell a dead hole from a slow
+/// appender; its `slots` then only observe locks, and a verdict of death
+/// can be overtaken by a repairer taking the dead slot (look again later).
+pub(crate) fn gap_end<W: Words, S: Slots>(
+    seg: &W,
+    index: u64,
+    offset: u64,
+    slots: &S,
+    held: Option<u32>,
+) -> Result<GapEnd, S::Error> {
     let cap = seg.cap();
     // R1.
     let tail = seg.tail().load(Ordering::SeqCst);
     let mut bound = tail.min(cap);
     if offset >= bound {
-        return Ok(Gap::NotReserved);
+        return Ok(GapEnd::NotReserved);
     }
     let here = SlotState::Holding {
         id: index * cap + offset,
@@ -333,8 +377,8 @@ pub(crate) fn pad_gap<W: Words, S: Slots>(
             continue;
         }
         match at {
-            None => return Ok(Gap::Blocked),
-            Some(h) if h == offset => return Ok(Gap::Blocked),
+            None => return Ok(GapEnd::Blocked),
+            Some(h) if h == offset => return Ok(GapEnd::Blocked),
             Some(h) => bound = bound.min(h),
         }
     }
@@ -356,20 +400,7 @@ pub(crate) fn pad_gap<W: Words, S: Slots>(
             end
         }
     };
-    let pad = Word {
-        size: (end - offset) as u32,
-        state: State::Padding,
-    }
-    .encode();
-    Ok(
-        match seg
-            .word(offset)
-            .compare_exchange(0, pad, Ordering::SeqCst, Ordering::SeqCst)
-        {
-            Ok(_) => Gap::Padded,
-            Err(_) => Gap::Filled,
-        },
-    )
+    Ok(GapEnd::At(end))
 }
 
 #[cfg(test)]

@@ -51,6 +51,17 @@ impl Default for WaitStrategy {
 /// appender died.
 const REPAIR_INTERVAL: Duration = Duration::from_millis(10);
 
+/// How long a sleeping reader of a log opened read-only sleeps at a time.
+/// It cannot count itself among the sleepers (a store), so no appender
+/// wakes it on purpose: it looks again after each nap.
+pub(crate) const READ_ONLY_NAP: Duration = Duration::from_millis(10);
+
+/// How long a reader of a log opened read-only waits at a record it has
+/// found to be a dead appender's before it fails with
+/// [`LogError::Unrepaired`]: time for a reader that may write the log
+/// (which repairs after [`REPAIR_INTERVAL`]) to repair it first.
+const UNREPAIRED_GRACE: Duration = Duration::from_millis(100);
+
 /// Waiting turns in one `next` call after which the reader prefetches the
 /// line after the one it polls (see `Reader::next`).
 const PREFETCH_AFTER: u32 = 16;
@@ -121,6 +132,9 @@ pub struct Reader {
     /// Where `try_next` found no committed record, and since when (taken
     /// at the second call there).
     polled_stuck: Option<(u64, Option<Instant>)>,
+    /// On a log opened read-only: where the reader found a dead
+    /// appender's unfinished record, and when first.
+    unrepaired: Option<(u64, Instant)>,
 }
 
 /// A sleeper flag of the control file, held through a lock of our own: a
@@ -137,9 +151,9 @@ impl Log {
     /// A reader starting at `start`.
     pub fn reader(&self, start: Start) -> Result<Reader> {
         let inner = &self.inner;
-        // A reader stores into the control file (to sleep) and into
-        // segments (to repair a dead appender's record).
-        inner.writable("a reader")?;
+        // On a log opened read-only the reader stores nothing: it naps
+        // instead of registering to sleep (`wait`), and reports a dead
+        // appender's record instead of repairing it (`try_repair`).
         let size = inner.header.segment_size;
         let (index, offset) = match start {
             Start::Beginning => (self.first_segment()?, format::SEGMENT_HEADER_LEN),
@@ -255,6 +269,7 @@ impl Reader {
             stop: None,
             cuts_seen,
             polled_stuck: None,
+            unrepaired: None,
         })
     }
 
@@ -650,7 +665,11 @@ impl Reader {
     /// Repairs the unfinished record at the position if its appender died.
     /// Runs under `guarded`, like `step`: the repair reads (and pads) this
     /// segment's words, which another process may have truncated away.
-    fn try_repair(&self, step: Step) -> Result<bool> {
+    fn try_repair(&mut self, step: Step) -> Result<bool> {
+        if self.log.inner.read_only {
+            self.check_unrepaired(step)?;
+            return Ok(false);
+        }
         let inner = &self.log.inner;
         let seg = &self.seg;
         match step {
@@ -669,6 +688,41 @@ impl Reader {
             )),
             _ => Ok(false),
         }
+    }
+
+    /// A reader of a log opened read-only, stuck at an unfinished record:
+    /// fails with [`LogError::Unrepaired`] once the record has been a dead
+    /// appender's for [`UNREPAIRED_GRACE`] (a reader that may write would
+    /// have padded it by then).
+    fn check_unrepaired(&mut self, step: Step) -> Result<()> {
+        let slot = match step {
+            Step::Writing { slot, .. } => Some(slot),
+            Step::Empty => None,
+            _ => return Ok(()),
+        };
+        let (inner, seg, off) = (&self.log.inner, &self.seg, self.offset);
+        let dead = inner.ctl(|| {
+            seg.map
+                .guarded(|| repair::unrepaired(inner, seg, off, slot))
+        })???;
+        let pos = self.position();
+        if !dead {
+            self.unrepaired = None;
+            return Ok(());
+        }
+        let now = Instant::now();
+        match self.unrepaired {
+            Some((p, since)) if p == pos => {
+                if now.duration_since(since) >= UNREPAIRED_GRACE {
+                    return Err(LogError::Unrepaired {
+                        path: inner.dir.clone(),
+                        id: pos,
+                    });
+                }
+            }
+            _ => self.unrepaired = Some((pos, now)),
+        }
+        Ok(())
     }
 
     /// Waits for something to change. Returns `false` if the deadline
@@ -711,13 +765,19 @@ impl Reader {
         let inner = &self.log.inner;
         let waiters = inner.waiters();
         let notify = inner.notify();
+        // A reader of a log opened read-only may not announce itself (a
+        // store): it takes the futex value, re-checks, and naps.
+        let ro = inner.read_only;
         // Announce ourselves, then re-check: W2 in `protocol`, pairs with
         // the appender's release of its slot, fence, load of `waiters`.
-        if self.sleeper.is_none() {
+        if self.sleeper.is_none() && !ro {
             self.sleeper = inner.ctl(|| take_sleeper(inner))??;
         }
         let flag = self.sleeper.as_ref().map(|s| inner.sleeper_flag(s.flag));
         let seq = inner.ctl(|| {
+            if ro {
+                return notify.load(Ordering::SeqCst);
+            }
             let seq = protocol::begin_sleep(waiters, notify);
             // After counting ourselves: a flag set means a count to undo.
             if let Some(f) = flag {
@@ -740,6 +800,13 @@ impl Reader {
             ),
             _ => (false, cap),
         };
+        // Not counted among the sleepers, a read-only reader is woken only
+        // when another sleeper is: it naps.
+        let cap = match cap {
+            _ if !ro => cap,
+            Some(c) => Some(c.min(READ_ONLY_NAP)),
+            None => Some(READ_ONLY_NAP),
+        };
         // After announcing ourselves, like the re-check: a `stop` that
         // bumps and wakes the word after setting its flag either is seen
         // here or changes the word we sleep on (`Readiness::drop`).
@@ -753,12 +820,14 @@ impl Reader {
             // makes this EFAULT, not a signal.
             let _ = mapped::wait(notify, seq, timeout);
         }
-        inner.ctl(|| {
-            if let Some(f) = flag {
-                f.store(0, Ordering::SeqCst);
-            }
-            protocol::end_sleep(waiters)
-        })?;
+        if !ro {
+            inner.ctl(|| {
+                if let Some(f) = flag {
+                    f.store(0, Ordering::SeqCst);
+                }
+                protocol::end_sleep(waiters)
+            })?;
+        }
         Ok(!stopping && (!still_waiting || deadline.is_none_or(|d| Instant::now() < d)))
     }
 

@@ -181,7 +181,10 @@ impl Drop for Readiness {
         // Changes the futex word after the flag: a watcher that read the
         // word before this sees the flag or does not sleep (`Reader::wait`).
         // Other sleepers wake for nothing and sleep again.
-        let woke = self.log.inner.ctl(|| self.log.inner.wake_now()).is_ok();
+        // A watcher of a log opened read-only naps (`READ_ONLY_NAP`) and
+        // sees the flag when it wakes: we may not store the word.
+        let inner = &self.log.inner;
+        let woke = inner.read_only || inner.ctl(|| inner.wake_now()).is_ok();
         if let Some(thread) = self.thread.take() {
             // A control file truncated under us cannot carry the wake-up:
             // then the watcher is left behind, possibly asleep for good,

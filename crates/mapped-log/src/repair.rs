@@ -69,6 +69,84 @@ impl Slots for Prober<'_> {
     }
 }
 
+/// The appender slots as a reader that may not write the log sees them:
+/// it cannot take a dead owner's lock, only ask the kernel whether anyone
+/// holds it (`F_OFD_GETLK`). With no lock file, no appender ever held a
+/// slot. Its verdicts are observations: a repairer may take a dead slot
+/// (and repair its record) right after.
+pub(crate) struct Observer<'a> {
+    inner: &'a Inner,
+    file: Option<File>,
+}
+
+impl<'a> Observer<'a> {
+    pub(crate) fn new(inner: &'a Inner) -> Result<Observer<'a>> {
+        Ok(Observer {
+            inner,
+            file: inner.lock_file_read_only()?,
+        })
+    }
+
+    /// Whether slot `j`'s owner is dead (its lock is free).
+    pub(crate) fn dead(&self, j: u32) -> Result<bool> {
+        match &self.file {
+            None => Ok(true),
+            Some(f) => slots::held(f, j)
+                .map(|held| !held)
+                .map_err(|e| LogError::io(self.inner.dir.join(crate::log::LOCK_FILE), "lock", e)),
+        }
+    }
+}
+
+impl Slots for Observer<'_> {
+    type Error = LogError;
+
+    fn count(&self) -> u32 {
+        format::SLOTS
+    }
+
+    fn word(&self, j: u32) -> &AtomicU64 {
+        self.inner.slot(j)
+    }
+
+    fn size(&self, j: u32) -> &AtomicU64 {
+        self.inner.slot_size(j)
+    }
+
+    fn probe_dead(&self, j: u32) -> Result<bool> {
+        self.dead(j)
+    }
+
+    fn release(&self, _: u32) {}
+}
+
+/// For a reader that may not write the log, stuck at `offset`: whether the
+/// record there is a dead appender's, which it cannot repair itself. A
+/// `Writing` record (`slot` given, from logs of earlier builds) is dead
+/// when its slot's lock is free; a zero word below the tail, when
+/// [`protocol::gap_end`] finds no live appender that may own it. Stores
+/// nothing.
+pub(crate) fn unrepaired(
+    inner: &Inner,
+    seg: &Segment,
+    offset: u64,
+    slot: Option<u32>,
+) -> Result<bool> {
+    // At the tail, the common case of a reader with nothing to read: no
+    // record, and no need to open the lock file.
+    if slot.is_none() && !protocol::reserved(seg, offset) {
+        return Ok(false);
+    }
+    let observer = Observer::new(inner)?;
+    match slot {
+        Some(slot) => observer.dead(slot),
+        None => Ok(matches!(
+            protocol::gap_end(seg, seg.index, offset, &observer, None)?,
+            protocol::GapEnd::At(_)
+        )),
+    }
+}
+
 /// [`protocol::pad_gap`] over a real segment; see there.
 pub(crate) fn pad_gap(
     inner: &Inner,

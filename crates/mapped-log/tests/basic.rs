@@ -243,8 +243,10 @@ fn a_read_only_open_inspects_and_refuses_what_would_write() {
         other => panic!("{what}: expected ReadOnly, got {other:?}"),
     };
     refused(Appender::new(&ro).map(drop), "an appender");
-    refused(ro.reader(Start::Beginning).map(drop), "a reader");
-    refused(ro.named_reader("r", Start::Beginning).map(drop), "a reader");
+    refused(
+        ro.named_reader("r", Start::Beginning).map(drop),
+        "a named reader",
+    );
     refused(ro.recover().map(drop), "recovery");
     refused(ro.retain(Default::default()).map(drop), "retention");
     refused(ro.sync().map(drop), "sync");
@@ -272,6 +274,66 @@ fn a_read_only_open_inspects_and_refuses_what_would_write() {
     let rw = Log::open(&path).unwrap();
     assert!(rw.restart_recovery().is_some());
     assert!(!rw.restart_recovery_pending().unwrap());
+}
+
+/// A reader of a log opened read-only reads and follows it without a
+/// single store (the mappings are read-only: a store would be SIGSEGV):
+/// from the beginning across segments, from an id, from the end; it naps
+/// instead of registering to sleep, so appends reach it without a wake-up
+/// meant for it, blocking or in an event loop.
+#[test]
+fn a_read_only_reader_reads_and_follows_without_storing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = Log::create(&path, small()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let ids: Vec<u64> = (0..1000u32)
+        .map(|i| app.append(&i.to_le_bytes()).unwrap())
+        .collect();
+    assert!(ids[999] / 4096 > 2, "several segments");
+
+    let ro = Log::open_read_only(&path).unwrap();
+    let mut r = ro.reader(Start::Beginning).unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        let m = r.try_next().unwrap().expect("committed");
+        assert_eq!((m.id(), m.payload()), (*id, &(i as u32).to_le_bytes()[..]));
+    }
+    assert!(r.try_next().unwrap().is_none());
+    let mut from_id = ro.reader(Start::Id(ids[550])).unwrap();
+    assert_eq!(from_id.try_next().unwrap().unwrap().id(), ids[550]);
+    let mut at_end = ro.reader(Start::End).unwrap();
+    assert!(at_end.try_next().unwrap().is_none());
+    // With nothing to read, a wait times out (through naps).
+    assert!(r.next(Some(Duration::from_millis(30))).unwrap().is_none());
+
+    // A blocking reader, asleep at the tail when the append comes.
+    r.set_wait_strategy(mapped_log::WaitStrategy::SpinThenSleep(Duration::ZERO));
+    let ready = at_end.readiness().unwrap();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        app.append(b"later").unwrap()
+    });
+    let m = r
+        .next(Some(Duration::from_secs(30)))
+        .unwrap()
+        .expect("woken");
+    assert_eq!(m.payload(), b"later");
+    let later = writer.join().unwrap();
+    assert_eq!(m.id(), later);
+    // The event loop's descriptor turns readable too.
+    let mut fds = [rustix::event::PollFd::new(
+        &ready,
+        rustix::event::PollFlags::IN,
+    )];
+    let timeout = rustix::event::Timespec {
+        tv_sec: 30,
+        tv_nsec: 0,
+    };
+    assert_eq!(rustix::event::poll(&mut fds, Some(&timeout)).unwrap(), 1);
+    ready.clear().unwrap();
+    assert_eq!(at_end.try_next().unwrap().unwrap().id(), later);
+    // Dropping the descriptor stops its napping watcher.
+    drop(ready);
 }
 
 #[test]

@@ -954,3 +954,64 @@ fn a_dropped_appender_leaves_no_segment_being_made_behind() {
         );
     }
 }
+
+/// A reader of a log opened read-only cannot repair what a dead appender
+/// left: it reads up to the unfinished record, then fails with
+/// `Unrepaired` naming it (not a hang, not a silent end before the
+/// messages after it). Once a reader that may write repairs it, the same
+/// read-only reader reads on. Both kinds of unfinished record: a zero
+/// header held by a dead slot, and a `Writing` header of earlier builds.
+#[test]
+fn a_read_only_reader_reports_a_dead_appenders_record_it_cannot_repair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let (log, kept) = log_of_three(&dir);
+    // An appender that dies mid-record: its claim never committed, its
+    // lock released (the appender is dropped; the claim forgotten). The
+    // appender made first holds another slot (a new appender taking the
+    // dead one's slot would repair its record).
+    let mut app = Appender::new(&log).unwrap();
+    let mut dead = Appender::new(&log).unwrap();
+    let mut claim = dead.claim(40).unwrap();
+    claim.as_mut_slice().fill(9);
+    let hole = claim.id();
+    std::mem::forget(claim);
+    drop(dead);
+    let after = app.append(&[4; 40]).unwrap();
+    assert!(after > hole);
+
+    let ro = Log::open_read_only(&dir).unwrap();
+    let mut r = ro.reader(Start::Beginning).unwrap();
+    for (i, id) in kept.iter().enumerate() {
+        let m = r.next(Some(HANG)).unwrap().unwrap();
+        assert_eq!((m.id(), m.payload()), (*id, &[i as u8; 40][..]));
+    }
+    let unrepaired = |r: Result<Option<mapped_log::Message<'_>>, LogError>| match r {
+        Err(LogError::Unrepaired { id, .. }) => id,
+        other => panic!("expected Unrepaired, got {other:?}"),
+    };
+    assert_eq!(unrepaired(r.next(Some(HANG))), hole);
+    // A poller meets it too, and the message says what to do.
+    let mut polled = ro.reader(Start::Id(hole)).unwrap();
+    let err = with_timeout("a read-only poller at a dead hole", HANG, move || {
+        loop {
+            match polled.try_next() {
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                other => return other.map(|m| m.map(|m| m.id())).unwrap_err().to_string(),
+            }
+        }
+    });
+    assert!(err.contains(&format!("record at id {hole}")), "{err}");
+    assert!(err.contains("mapped log recover"), "{err}");
+
+    // A reader that may write pads the hole; the read-only one reads on.
+    let mut rw = log.reader(Start::Id(hole)).unwrap();
+    assert_eq!(rw.next(Some(HANG)).unwrap().unwrap().id(), after);
+    assert_eq!(r.next(Some(HANG)).unwrap().unwrap().payload(), [4; 40]);
+
+    // The `Writing` record of an earlier build's dead appender.
+    drop(app);
+    let writing = leave_a_dead_writing_record(&dir);
+    let mut r = ro.reader(Start::Id(writing)).unwrap();
+    assert_eq!(unrepaired(r.next(Some(HANG))), writing);
+}

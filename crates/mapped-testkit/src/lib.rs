@@ -87,35 +87,43 @@ pub fn open_arbitrary_log(bytes: &[u8]) -> Outcome {
     if let Ok(ro) = Log::open_read_only(dir.path()) {
         let _ = ro.verify();
         let _ = ro.stat();
+        let _ = read_all(&ro);
     }
     let Ok(log) = Log::open(dir.path()) else {
         return outcome;
     };
     outcome.opened = true;
-    match log.reader(Start::Beginning) {
-        Ok(mut r) => loop {
-            match r.try_next() {
-                Ok(Some(m)) => {
-                    std::hint::black_box(m.payload());
-                    outcome.messages += 1;
-                    if outcome.messages > 100_000 {
-                        break;
-                    }
-                }
-                Ok(None) => {
-                    // A blocking read must give up at its timeout.
-                    let _ = r.next(Some(Duration::from_millis(1)));
-                    break;
-                }
-                Err(_) => {
-                    outcome.read_error = true;
-                    break;
-                }
-            }
-        },
-        Err(_) => outcome.read_error = true,
-    }
+    let (messages, read_error) = read_all(&log);
+    outcome.messages = messages;
+    outcome.read_error = read_error;
     outcome.verify_failed = !matches!(log.verify(), Ok(None));
     let _ = log.stat();
     outcome
+}
+
+/// Reads `log` from the beginning until the end (then one blocking read,
+/// which must give up at its timeout) or an error, at most 100,001
+/// messages; returns how many it read and whether it met an error.
+fn read_all(log: &Log) -> (usize, bool) {
+    let mut r = match log.reader(Start::Beginning) {
+        Ok(r) => r,
+        Err(_) => return (0, true),
+    };
+    let mut messages = 0;
+    loop {
+        match r.try_next() {
+            Ok(Some(m)) => {
+                std::hint::black_box(m.payload());
+                messages += 1;
+                if messages > 100_000 {
+                    return (messages, false);
+                }
+            }
+            Ok(None) => {
+                let _ = r.next(Some(Duration::from_millis(1)));
+                return (messages, false);
+            }
+            Err(_) => return (messages, true),
+        }
+    }
 }

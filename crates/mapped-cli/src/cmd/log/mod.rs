@@ -64,10 +64,11 @@ fn open(dir: &Path) -> Result<Log> {
     Ok(Log::open(dir)?)
 }
 
-/// [`open`] for commands that only look (`stat`, `verify`): a log whose
-/// files this user may not write (or on read-only storage) is opened
-/// read-only instead, with a note on stderr.
-fn open_to_inspect(dir: &Path) -> Result<Log> {
+/// [`open`] for commands that only look (`stat`, `verify`, and `tail`
+/// without a name): a log whose files this user may not write (or on
+/// read-only storage) is opened read-only instead, with a note on stderr
+/// that ends with `limits` (what the command cannot do then).
+fn open_to_inspect(dir: &Path, limits: &str) -> Result<Log> {
     std::fs::metadata(dir).with_context(|| format!("open {}", dir.display()))?;
     match Log::open(dir) {
         Ok(log) => Ok(log),
@@ -80,7 +81,7 @@ fn open_to_inspect(dir: &Path) -> Result<Log> {
                 ""
             };
             eprintln!(
-                "mapped: note: {} opened read-only ({e}){pending}",
+                "mapped: note: {} opened read-only ({e}){pending}{limits}",
                 dir.display()
             );
             Ok(log)

@@ -36,7 +36,7 @@ pub struct StatArgs {
 
 /// Runs `mapped log stat`.
 pub fn run(args: &StatArgs) -> Result<()> {
-    let log = super::open_to_inspect(&args.dir)?;
+    let log = super::open_to_inspect(&args.dir, "")?;
     let stat = log.stat()?;
     let dir = args.dir.to_string_lossy();
     let text = if args.json {

@@ -8,6 +8,12 @@
 //! record. With `--follow` it blocks for new messages like `tail -f`, in
 //! waits of [`POLL`] so that `SIGINT` and `SIGTERM` (status 0) are noticed.
 //!
+//! A log whose files this user may not write is read through a read-only
+//! open (with a note on stderr): it cannot ask appenders to wake it, so it
+//! looks for new messages every 10 ms, and it cannot repair a dead
+//! appender's record, so it stops there with an error. `--name` needs
+//! write access.
+//!
 //! A named reader (`--name`) resumes at its saved position and saves it
 //! again as it goes: every [`SAVE_EVERY`] while messages flow, when it
 //! catches up, and at exit. It saves only positions whose messages were
@@ -157,7 +163,17 @@ fn json_line(msg: &Message<'_>) -> String {
 
 /// Runs `mapped log tail`.
 pub fn run(args: &TailArgs) -> Result<()> {
-    let log = super::open(&args.dir)?;
+    // A named reader saves its position in the log's directory: it needs
+    // write access. Without a name, a log this user may only read is
+    // followed read-only.
+    let log = match &args.name {
+        Some(_) => super::open(&args.dir)?,
+        None => super::open_to_inspect(
+            &args.dir,
+            "; it is looked at for new messages every 10 ms, and a record left \
+             unfinished by a dead appender stops it with an error",
+        )?,
+    };
     let mut reader = match &args.name {
         Some(name) => log.named_reader(name, args.from)?,
         None => log.reader(args.from)?,

@@ -22,7 +22,7 @@ pub struct VerifyArgs {
 
 /// Runs `mapped log verify`.
 pub fn run(args: &VerifyArgs) -> Result<()> {
-    let log = super::open_to_inspect(&args.dir)?;
+    let log = super::open_to_inspect(&args.dir, "")?;
     if let Some(problem) = log.verify()? {
         bail!("{problem}");
     }
