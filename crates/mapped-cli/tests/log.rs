@@ -529,6 +529,14 @@ fn stat_verify_and_tail_open_a_log_this_user_may_not_write_read_only() {
     // A named reader saves its position in the log: it needs write access.
     let out = run(&["log", "tail", "L", "--name", "r"]);
     assert_fails(&out, &["Permission denied"]);
+    // The lock file tells a read-only reader a dead appender from a slow
+    // one: one it may not read is an error at once, naming it.
+    let lock = dir.path().join("L").join("appenders.lock");
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o200)).unwrap();
+    let out = run(&["log", "tail", "L"]);
+    assert_fails(&out, &["appenders.lock", "Permission denied"]);
+    let readable = if root { 0o644 } else { 0o444 };
+    fs::set_permissions(&lock, fs::Permissions::from_mode(readable)).unwrap();
     // Following: new messages reach a read-only follower (which cannot ask
     // to be woken, and looks again every 10 ms), and SIGTERM ends it with
     // status 0. The owner appends: without root, the files are made the

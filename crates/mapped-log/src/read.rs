@@ -133,8 +133,10 @@ pub struct Reader {
     /// at the second call there).
     polled_stuck: Option<(u64, Option<Instant>)>,
     /// On a log opened read-only: where the reader found a dead
-    /// appender's unfinished record, and when first.
-    unrepaired: Option<(u64, Instant)>,
+    /// appender's unfinished record (its position and the cut count then:
+    /// a reader comes back to a position only through a cut), and when
+    /// first.
+    unrepaired: Option<(u64, u64, Instant)>,
 }
 
 /// A sleeper flag of the control file, held through a lock of our own: a
@@ -153,7 +155,13 @@ impl Log {
         let inner = &self.inner;
         // On a log opened read-only the reader stores nothing: it naps
         // instead of registering to sleep (`wait`), and reports a dead
-        // appender's record instead of repairing it (`try_repair`).
+        // appender's record instead of repairing it (`try_repair`). To
+        // tell a dead appender from a slow one it reads the lock file's
+        // locks: a lock file it may not open is an error now, not at the
+        // first unfinished record it meets.
+        if inner.read_only {
+            inner.lock_file_read_only()?;
+        }
         let size = inner.header.segment_size;
         let (index, offset) = match start {
             Start::Beginning => (self.first_segment()?, format::SEGMENT_HEADER_LEN),
@@ -695,24 +703,24 @@ impl Reader {
     /// appender's for [`UNREPAIRED_GRACE`] (a reader that may write would
     /// have padded it by then).
     fn check_unrepaired(&mut self, step: Step) -> Result<()> {
-        let slot = match step {
-            Step::Writing { slot, .. } => Some(slot),
+        let writing = match step {
+            Step::Writing { slot, word } => Some((slot, word)),
             Step::Empty => None,
             _ => return Ok(()),
         };
         let (inner, seg, off) = (&self.log.inner, &self.seg, self.offset);
         let dead = inner.ctl(|| {
             seg.map
-                .guarded(|| repair::unrepaired(inner, seg, off, slot))
+                .guarded(|| repair::unrepaired(inner, seg, off, writing))
         })???;
-        let pos = self.position();
+        let (pos, cuts) = (self.position(), self.cuts_seen);
         if !dead {
             self.unrepaired = None;
             return Ok(());
         }
         let now = Instant::now();
         match self.unrepaired {
-            Some((p, since)) if p == pos => {
+            Some((p, c, since)) if (p, c) == (pos, cuts) => {
                 if now.duration_since(since) >= UNREPAIRED_GRACE {
                     return Err(LogError::Unrepaired {
                         path: inner.dir.clone(),
@@ -720,7 +728,7 @@ impl Reader {
                     });
                 }
             }
-            _ => self.unrepaired = Some((pos, now)),
+            _ => self.unrepaired = Some((pos, cuts, now)),
         }
         Ok(())
     }

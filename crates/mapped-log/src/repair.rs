@@ -122,28 +122,50 @@ impl Slots for Observer<'_> {
 
 /// For a reader that may not write the log, stuck at `offset`: whether the
 /// record there is a dead appender's, which it cannot repair itself. A
-/// `Writing` record (`slot` given, from logs of earlier builds) is dead
-/// when its slot's lock is free; a zero word below the tail, when
-/// [`protocol::gap_end`] finds no live appender that may own it. Stores
-/// nothing.
+/// `Writing` record (`writing`: its slot and header word, from logs of
+/// earlier builds) is dead when its slot's lock is free and the word is
+/// unchanged; a zero word below the tail, when [`protocol::gap_end`] finds
+/// no live appender that may own it and the word is still zero (where
+/// `pad_gap`'s compare-and-swap from 0 would fail, the record was
+/// finished meanwhile). A `Writing` record that names a live slot holding
+/// something else is forged, as in [`check_writer`]. Stores nothing.
 pub(crate) fn unrepaired(
     inner: &Inner,
     seg: &Segment,
     offset: u64,
-    slot: Option<u32>,
+    writing: Option<(u32, u64)>,
 ) -> Result<bool> {
     // At the tail, the common case of a reader with nothing to read: no
     // record, and no need to open the lock file.
-    if slot.is_none() && !protocol::reserved(seg, offset) {
+    if writing.is_none() && !protocol::reserved(seg, offset) {
         return Ok(false);
     }
     let observer = Observer::new(inner)?;
-    match slot {
-        Some(slot) => observer.dead(slot),
+    let unchanged = |w: u64| seg.word(offset).load(Ordering::SeqCst) == w;
+    match writing {
+        Some((slot, w)) => {
+            if observer.dead(slot)? {
+                return Ok(unchanged(w));
+            }
+            // Alive: the slot first, then the word (see `check_writer`).
+            let st = inner.slot_state(slot);
+            if unchanged(w)
+                && st
+                    != (SlotState::Holding {
+                        id: seg.id_of(offset),
+                    })
+            {
+                return Err(seg.corrupt(
+                    offset,
+                    format!("record claims to be written by appender slot {slot}, which is busy elsewhere ({st:?})"),
+                ));
+            }
+            Ok(false)
+        }
         None => Ok(matches!(
             protocol::gap_end(seg, seg.index, offset, &observer, None)?,
             protocol::GapEnd::At(_)
-        )),
+        ) && unchanged(0)),
     }
 }
 

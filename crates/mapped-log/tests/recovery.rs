@@ -966,11 +966,28 @@ fn a_read_only_reader_reports_a_dead_appenders_record_it_cannot_repair() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
     let (log, kept) = log_of_three(&dir);
-    // An appender that dies mid-record: its claim never committed, its
-    // lock released (the appender is dropped; the claim forgotten). The
-    // appender made first holds another slot (a new appender taking the
-    // dead one's slot would repair its record).
+    let ro = Log::open_read_only(&dir).unwrap();
+    // A live appender that takes its time is waited for, not reported.
     let mut app = Appender::new(&log).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let slow = std::thread::spawn(move || {
+        let mut claim = app.claim(40).unwrap();
+        claim.as_mut_slice().fill(5);
+        tx.send(claim.id()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        claim.commit().unwrap();
+        app
+    });
+    let slow_id = rx.recv().unwrap();
+    let mut waiting = ro.reader(Start::Id(slow_id)).unwrap();
+    let m = waiting.next(Some(HANG)).unwrap().unwrap();
+    assert_eq!((m.id(), m.payload()), (slow_id, &[5; 40][..]));
+    let mut app = slow.join().unwrap();
+
+    // An appender that dies mid-record: its claim never committed, its
+    // lock released (the appender is dropped; the claim forgotten). `app`
+    // holds another slot (a new appender taking the dead one's slot would
+    // repair its record).
     let mut dead = Appender::new(&log).unwrap();
     let mut claim = dead.claim(40).unwrap();
     claim.as_mut_slice().fill(9);
@@ -980,11 +997,11 @@ fn a_read_only_reader_reports_a_dead_appenders_record_it_cannot_repair() {
     let after = app.append(&[4; 40]).unwrap();
     assert!(after > hole);
 
-    let ro = Log::open_read_only(&dir).unwrap();
     let mut r = ro.reader(Start::Beginning).unwrap();
-    for (i, id) in kept.iter().enumerate() {
+    let before_hole = kept.iter().copied().zip(0u8..).chain([(slow_id, 5)]);
+    for (id, byte) in before_hole {
         let m = r.next(Some(HANG)).unwrap().unwrap();
-        assert_eq!((m.id(), m.payload()), (*id, &[i as u8; 40][..]));
+        assert_eq!((m.id(), m.payload()), (id, &[byte; 40][..]));
     }
     let unrepaired = |r: Result<Option<mapped_log::Message<'_>>, LogError>| match r {
         Err(LogError::Unrepaired { id, .. }) => id,
