@@ -29,14 +29,34 @@ use crate::slots::{self, SlotState};
 /// release the other's.
 pub(crate) struct Prober<'a> {
     inner: &'a Inner,
-    file: File,
+    how: Probe,
+}
+
+/// How a [`Prober`] proves death.
+enum Probe {
+    /// By taking the dead owner's lock (held until `release`).
+    Take(File),
+    /// For a reader that may not write the log: by asking the kernel
+    /// whether anyone holds the lock (`F_OFD_GETLK`), taking nothing. With
+    /// no lock file, no appender ever held a slot. Its verdicts are
+    /// observations: a repairer may take a dead slot (and repair its
+    /// record) right after.
+    Observe(Option<File>),
 }
 
 impl<'a> Prober<'a> {
     pub(crate) fn new(inner: &'a Inner) -> Result<Prober<'a>> {
         Ok(Prober {
             inner,
-            file: inner.lock_file()?,
+            how: Probe::Take(inner.lock_file()?),
+        })
+    }
+
+    /// A prober that only observes (see [`Probe::Observe`]).
+    pub(crate) fn observer(inner: &'a Inner) -> Result<Prober<'a>> {
+        Ok(Prober {
+            inner,
+            how: Probe::Observe(inner.lock_file_read_only()?),
         })
     }
 
@@ -61,63 +81,19 @@ impl Slots for Prober<'_> {
     }
 
     fn probe_dead(&self, j: u32) -> Result<bool> {
-        slots::try_lock(&self.file, j).map_err(|e| self.lock_error(e))
+        match &self.how {
+            Probe::Take(f) => slots::try_lock(f, j),
+            Probe::Observe(None) => Ok(true),
+            Probe::Observe(Some(f)) => slots::held(f, j).map(|held| !held),
+        }
+        .map_err(|e| self.lock_error(e))
     }
 
     fn release(&self, j: u32) {
-        let _ = slots::unlock(&self.file, j);
-    }
-}
-
-/// The appender slots as a reader that may not write the log sees them:
-/// it cannot take a dead owner's lock, only ask the kernel whether anyone
-/// holds it (`F_OFD_GETLK`). With no lock file, no appender ever held a
-/// slot. Its verdicts are observations: a repairer may take a dead slot
-/// (and repair its record) right after.
-pub(crate) struct Observer<'a> {
-    inner: &'a Inner,
-    file: Option<File>,
-}
-
-impl<'a> Observer<'a> {
-    pub(crate) fn new(inner: &'a Inner) -> Result<Observer<'a>> {
-        Ok(Observer {
-            inner,
-            file: inner.lock_file_read_only()?,
-        })
-    }
-
-    /// Whether slot `j`'s owner is dead (its lock is free).
-    pub(crate) fn dead(&self, j: u32) -> Result<bool> {
-        match &self.file {
-            None => Ok(true),
-            Some(f) => slots::held(f, j)
-                .map(|held| !held)
-                .map_err(|e| LogError::io(self.inner.dir.join(crate::log::LOCK_FILE), "lock", e)),
+        if let Probe::Take(f) = &self.how {
+            let _ = slots::unlock(f, j);
         }
     }
-}
-
-impl Slots for Observer<'_> {
-    type Error = LogError;
-
-    fn count(&self) -> u32 {
-        format::SLOTS
-    }
-
-    fn word(&self, j: u32) -> &AtomicU64 {
-        self.inner.slot(j)
-    }
-
-    fn size(&self, j: u32) -> &AtomicU64 {
-        self.inner.slot_size(j)
-    }
-
-    fn probe_dead(&self, j: u32) -> Result<bool> {
-        self.dead(j)
-    }
-
-    fn release(&self, _: u32) {}
 }
 
 /// For a reader that may not write the log, stuck at `offset`: whether the
@@ -140,11 +116,11 @@ pub(crate) fn unrepaired(
     if writing.is_none() && !protocol::reserved(seg, offset) {
         return Ok(false);
     }
-    let observer = Observer::new(inner)?;
+    let observer = Prober::observer(inner)?;
     let unchanged = |w: u64| seg.word(offset).load(Ordering::SeqCst) == w;
     match writing {
         Some((slot, w)) => {
-            if observer.dead(slot)? {
+            if observer.probe_dead(slot)? {
                 return Ok(unchanged(w));
             }
             // Alive: the slot first, then the word (see `check_writer`).
