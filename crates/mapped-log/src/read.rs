@@ -150,7 +150,10 @@ struct Sleeper {
 }
 
 impl Log {
-    /// A reader starting at `start`.
+    /// A reader starting at `start`. On a log opened with
+    /// [`Log::open_read_only`] the reader stores nothing: it naps instead
+    /// of being woken, and stops with [`LogError::Unrepaired`] at a dead
+    /// appender's record instead of repairing it (see there).
     pub fn reader(&self, start: Start) -> Result<Reader> {
         let inner = &self.inner;
         // On a log opened read-only the reader stores nothing: it naps
