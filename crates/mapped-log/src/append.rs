@@ -134,8 +134,18 @@ impl Appender {
         let lock_path = inner.dir.join(crate::log::LOCK_FILE);
         for slot in 0..format::SLOTS {
             if slots::try_lock(lock, slot).map_err(|e| LogError::io(&lock_path, "lock", e))? {
-                repair::repair_slot(inner, slot)?;
-                return Ok(slot);
+                match repair::repair_slot(inner, slot) {
+                    Ok(true) => return Ok(slot),
+                    // Its dead owner's record cannot be padded yet: leave
+                    // the slot, and what it knows, to a later repair.
+                    Ok(false) => {
+                        let _ = slots::unlock(lock, slot);
+                    }
+                    Err(e) => {
+                        let _ = slots::unlock(lock, slot);
+                        return Err(e);
+                    }
+                }
             }
         }
         Err(LogError::TooManyAppenders {

@@ -268,14 +268,16 @@ pub(crate) enum Gap {
 /// Fills a hole that a dead appender left: the all-zero word at `offset`
 /// of segment `index`, below the tail.
 ///
-/// Waits ([`Gap::Blocked`]) while any live appender might own the hole: one
-/// reserving in this segment (its position is not known yet) or holding
-/// `offset` itself. A dead appender that held `offset` had its size in its
-/// slot: the padding covers exactly its record, whose payload may already
-/// be written. Otherwise (the hole of an appender that died before it
-/// said where it reserved, whose interior is zero) the padding ends at the
-/// first non-zero word, at the first position any appender holds, or at
-/// the tail. `held` is a slot whose lock the caller holds, and whose owner
+/// A dead appender that held `offset` had its size in its slot: the
+/// padding covers exactly its record, whose payload may already be
+/// written, whatever live appenders do meanwhile (their reservations are
+/// disjoint from it). Otherwise (the hole of an appender that died before
+/// it said where it reserved, whose interior is zero) the padding ends at
+/// the first non-zero word, at the first position any appender holds, or
+/// at the tail, and it waits ([`Gap::Blocked`]) while a live appender
+/// might own the hole: one reserving in this segment (its position is not
+/// known yet). A live appender holding `offset` itself always makes it
+/// wait. `held` is a slot whose lock the caller holds, and whose owner
 /// is therefore dead (`repair_slot`).
 pub(crate) fn pad_gap<W: Words, S: Slots>(
     seg: &W,
@@ -303,6 +305,50 @@ pub(crate) fn pad_gap<W: Words, S: Slots>(
             Err(_) => Gap::Filled,
         },
     )
+}
+
+/// What the holder of a dead slot `held` does with the record the slot
+/// holds at `offset` of segment `index` (its lock taken: the slot's state
+/// is final). A `Writing` header by that slot (logs of earlier builds)
+/// becomes padding of its size; an all-zero header is padded exactly by
+/// [`pad_gap`]; anything else was finished already. Returns whether the
+/// slot may now be released: `false` while the record is still unpadded
+/// and a live appender blocks the repair (only possible when the slot's
+/// size word is no record's, which no honest appender leaves). Then the
+/// caller must leave the slot as it is, so that the record's extent is not
+/// forgotten: a reader stuck there repairs it later, with the same
+/// knowledge.
+pub(crate) fn repair_held<W: Words, S: Slots>(
+    seg: &W,
+    index: u64,
+    offset: u64,
+    slots: &S,
+    held: u32,
+) -> Result<bool, S::Error> {
+    let w = seg.word(offset).load(Ordering::SeqCst);
+    match Word::decode(w) {
+        Some(Word {
+            size,
+            state: State::Writing { slot },
+        }) if slot == held => {
+            let pad = Word {
+                size,
+                state: State::Padding,
+            };
+            let _ = seg.word(offset).compare_exchange(
+                w,
+                pad.encode(),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+            Ok(true)
+        }
+        Some(Word {
+            state: State::Empty,
+            ..
+        }) => Ok(pad_gap(seg, index, offset, slots, Some(held))? != Gap::Blocked),
+        _ => Ok(true),
+    }
 }
 
 /// Where the padding of [`pad_gap`] would end, if it may pad at all.
@@ -349,11 +395,17 @@ pub(crate) fn gap_end<W: Words, S: Slots>(
     };
     // The size a dead owner of `offset` recorded.
     let mut dead_size: Option<u64> = None;
+    // Whether a live appender reserves in this segment, its position not
+    // known yet: it blocks a scan, not an exact repair (below).
+    let mut live_reserving = false;
     for j in 0..slots.count() {
         if Some(j) == held {
             // Ours to repair: its state is final.
-            if SlotState::decode(slots.word(j).load(Ordering::SeqCst)) == here {
+            let st = SlotState::decode(slots.word(j).load(Ordering::SeqCst));
+            if st == here {
                 dead_size = Some(slots.size(j).load(Ordering::Relaxed));
+            } else if let Some(Some(h)) = position(st) {
+                bound = bound.min(h);
             }
             continue;
         }
@@ -377,21 +429,29 @@ pub(crate) fn gap_end<W: Words, S: Slots>(
             continue;
         }
         match at {
-            None => return Ok(GapEnd::Blocked),
+            None => live_reserving = true,
             Some(h) if h == offset => return Ok(GapEnd::Blocked),
             Some(h) => bound = bound.min(h),
         }
     }
     let end = match dead_size {
-        // Untrusted: a size that is no record's, or overlaps another
-        // holding or the tail, falls back to the scan.
+        // The dead owner's record, exactly. Reservations are disjoint
+        // ranges handed out by one counter, so no live appender, reserving
+        // or holding, owns a byte of it: a live reserver does not block
+        // this. (It must not: the one who holds the dead slot would
+        // otherwise have to give it up knowing the record's extent, and
+        // the scan that is left stops at the first written payload word.)
+        // Untrusted: a size that is no record's (an 8-byte end-of-segment
+        // padding is one), or that overlaps another holding or the tail,
+        // falls back to the scan.
         Some(size)
-            if size >= format::RECORD_HEADER_LEN
+            if size >= format::RECORD_ALIGN
                 && size % format::RECORD_ALIGN == 0
                 && size <= bound - offset =>
         {
             offset + size
         }
+        _ if live_reserving => return Ok(GapEnd::Blocked),
         _ => {
             let mut end = offset + format::RECORD_ALIGN;
             while end < bound && seg.word(end).load(Ordering::Acquire) == 0 {
@@ -441,6 +501,57 @@ mod pad_gap_props {
     }
 
     proptest! {
+        /// A new owner taking over a dead slot that holds a record pads
+        /// exactly that record, whatever the live appenders are doing: a
+        /// live one reserving in the same segment must not make it give up
+        /// (it would then release the slot, and the record's size with
+        /// it).
+        #[test]
+        fn a_taken_over_record_is_padded_exactly_beside_live_appenders(
+            start in 0..WORDS - 1,
+            words in 1u64..8,
+            others in prop::collection::vec((0u8..3, 0..WORDS), 0..4),
+            written in prop::collection::vec(1u64.., 0..4),
+        ) {
+            let offset = format::SEGMENT_HEADER_LEN + 8 * start;
+            let size = (8 * words).min(CAP - offset);
+            let seg = Seg::new(CAP);
+            let table = Table::new(1 + others.len());
+            // Slot 0: dead, holding the record, part of its payload written
+            // (non-zero words where a scan for zero would stop).
+            table.words[0].store(SlotState::Holding { id: offset }.encode(), Ordering::Relaxed);
+            table.sizes[0].store(size, Ordering::Relaxed);
+            table.die(0);
+            for (k, v) in written.iter().enumerate() {
+                let at = offset + 16 + 8 * k as u64;
+                if at < offset + size {
+                    seg.word(at).store(*v, Ordering::Relaxed);
+                }
+            }
+            // The tail is past the record and whatever the others hold.
+            let mut tail = offset + size;
+            for (j, (kind, w)) in others.iter().enumerate() {
+                let p = format::SEGMENT_HEADER_LEN + 8 * w;
+                let st = match kind {
+                    0 => SlotState::Reserving { segment: 0 },
+                    // Live holdings lie outside the dead record.
+                    1 if p < offset || p >= offset + size => {
+                        tail = tail.max(p + 8).min(CAP);
+                        SlotState::Holding { id: p }
+                    }
+                    _ => SlotState::Idle,
+                };
+                table.words[j + 1].store(st.encode(), Ordering::Relaxed);
+            }
+            seg.tail.store(tail, Ordering::Relaxed);
+            prop_assert!(repair_held(&seg, 0, offset, &table, 0).unwrap());
+            prop_assert_eq!(
+                look(&seg, offset),
+                Look::Padding { size },
+                "the dead record is not padded exactly"
+            );
+        }
+
         #[test]
         fn never_pads_over_a_live_record_or_past_the_tail(
             slots in prop::collection::vec(slot(), 1..4),
@@ -448,6 +559,7 @@ mod pad_gap_props {
             hole_word in 0..WORDS,
             at_a_holding in any::<prop::sample::Index>(),
             garbage in prop::collection::vec((0..WORDS, 1u64..), 0..6),
+            take_over in 0u8..4,
         ) {
             let tail = format::SEGMENT_HEADER_LEN + 8 * tail_words;
             // Half the time, the hole is where some slot says it holds a
@@ -479,17 +591,40 @@ mod pad_gap_props {
                     table.die(j as u32);
                 }
             }
-            let gap = pad_gap(&seg, 0, offset, &table, None).unwrap();
+            // Half the time the caller holds a dead slot's lock, as
+            // `repair_slot` does (a new owner taking the slot over).
+            let held = (take_over % 2 == 0)
+                .then(|| slots.iter().position(|s| s.2))
+                .flatten()
+                .map(|j| j as u32);
+            let gap = pad_gap(&seg, 0, offset, &table, held).unwrap();
             let live = |st: &SlotState| slots.iter().any(|s| !s.2 && s.0 == *st);
             if offset >= tail {
                 prop_assert_eq!(gap, Gap::NotReserved);
                 return Ok(());
             }
-            let must_wait = live(&SlotState::Reserving { segment: 0 })
-                || live(&SlotState::Holding { id: offset });
-            if must_wait {
+            if live(&SlotState::Holding { id: offset }) {
                 prop_assert_eq!(gap, Gap::Blocked);
                 return Ok(());
+            }
+            // The sizes dead owners of `offset` recorded: an exact repair
+            // may use one of them even while a live appender reserves.
+            let dead_sizes: Vec<u64> = slots
+                .iter()
+                .filter(|s| s.2 && s.0 == SlotState::Holding { id: offset })
+                .map(|s| s.1)
+                .collect();
+            if live(&SlotState::Reserving { segment: 0 }) {
+                if gap == Gap::Blocked {
+                    return Ok(());
+                }
+                let w = Word::decode(seg.word(offset).load(Ordering::Relaxed)).unwrap();
+                prop_assert!(
+                    dead_sizes.contains(&(w.size as u64)),
+                    "padded {} bytes beside a live reserver; dead owners recorded {:?}",
+                    w.size,
+                    dead_sizes
+                );
             }
             prop_assert_eq!(gap, Gap::Padded);
             let w = Word::decode(seg.word(offset).load(Ordering::Relaxed)).unwrap();

@@ -125,7 +125,7 @@ impl Inner {
             let repaired = if self.slot_state(i) != SlotState::Idle {
                 dead_busy += 1;
                 if repair {
-                    crate::repair::repair_slot(self, i)
+                    crate::repair::repair_slot(self, i).map(|_| ())
                 } else {
                     Ok(())
                 }

@@ -13,7 +13,7 @@
 use std::fs::File;
 
 use crate::error::{LogError, Result};
-use crate::format::{self, State, Word};
+use crate::format;
 use crate::log::Inner;
 pub(crate) use crate::protocol::Gap;
 use crate::protocol::{self, AtomicU64, Ordering, Slots};
@@ -162,8 +162,11 @@ pub(crate) fn pad_gap(
 }
 
 /// Finishes the work of slot `i`'s dead owner. The caller holds slot `i`'s
-/// lock (it is acquiring the slot, or probed it dead).
-pub(crate) fn repair_slot(inner: &Inner, i: u32) -> Result<()> {
+/// lock (it is acquiring the slot, or probed it dead). Returns whether the
+/// slot is idle now; `false` when the record it holds could not be padded
+/// yet ([`protocol::repair_held`]): the slot then keeps its state, so that
+/// the record's extent is not forgotten, and the caller must not use it.
+pub(crate) fn repair_slot(inner: &Inner, i: u32) -> Result<bool> {
     let st = inner.slot_state(i);
     if let SlotState::Holding { id } = st {
         let size = inner.header.segment_size;
@@ -172,42 +175,19 @@ pub(crate) fn repair_slot(inner: &Inner, i: u32) -> Result<()> {
         if valid {
             // The segment may be gone (retention): then so is the record.
             if let Some(seg) = inner.open_segment(index)? {
-                let w = seg.word(offset).load(Ordering::SeqCst);
-                match Word::decode(w) {
-                    Some(Word {
-                        size,
-                        state: State::Writing { slot },
-                    }) if slot == i => {
-                        let pad = Word {
-                            size,
-                            state: State::Padding,
-                        };
-                        let _ = seg.word(offset).compare_exchange(
-                            w,
-                            pad.encode(),
-                            Ordering::SeqCst,
-                            Ordering::SeqCst,
-                        );
-                    }
-                    Some(Word {
-                        state: State::Empty,
-                        ..
-                    }) => {
-                        // Died before its commit: pad exactly the record
-                        // its size word names (`pad_gap` with our slot as
-                        // `held`). If a live appender blocks it now, a
-                        // reader stuck there repairs it later.
-                        pad_gap(inner, &seg, offset, Some(i))?;
-                    }
-                    _ => {}
+                let prober = Prober::new(inner)?;
+                if !protocol::repair_held(&seg, index, offset, &prober, i)? {
+                    return Ok(false);
                 }
+                // Readers may sleep at this record: `release_slot` below
+                // wakes them.
             }
         }
     }
     if protocol::release_slot(inner.slot(i), inner.waiters()) {
         inner.wake_now();
     }
-    Ok(())
+    Ok(true)
 }
 
 /// A reader found the record at `offset` in state `Writing { slot }` for a

@@ -16,7 +16,7 @@
 //!
 //! Each round:
 //!
-//! - 1 to 3 appender children append self-checking messages in a tight
+//! - 1 to 4 appender children append self-checking messages in a tight
 //!   loop (some with `Durability::Sync` or `Interval`, some writing in place
 //!   with claim/commit and abandoning a claim now and then). After each
 //!   append returns, the child records the id in a shared ack file: those
@@ -24,6 +24,11 @@
 //! - Every other round, 1 or 2 reader children follow the log with the
 //!   blocking `next`, checking every message; any error or damaged message
 //!   makes them record it and exit non-zero.
+//! - In half the rounds with two or more appenders, one is killed
+//!   mid-stream and a new appender started at once: it takes the dead
+//!   one's slot over, and repairs its unfinished record, while the others
+//!   keep appending (some of them, at that instant, between reserving and
+//!   saying where).
 //! - The parent kills them all at random instants: sometimes during start
 //!   up, usually mid-stream after a random number of acks plus 0 to 3 ms,
 //!   in random order. Segments are small (32 KiB), so kills land mid-roll
@@ -203,9 +208,14 @@ fn killed_appenders_and_readers_lose_nothing() {
         .unwrap();
     assert_eq!(checker.try_next().unwrap().unwrap().id(), marker);
 
+    let mut relays = 0u64;
     for round in 1..=rounds {
-        let n_app = rng.range(1, 3);
+        let n_app = rng.range(1, 4);
         let n_read = if rng.one_in(2) { rng.range(1, 2) } else { 0 };
+        // A relay: one appender is killed mid-round and a new one started
+        // at once, so that it takes the dead one's slot over (and repairs
+        // its record) while the others keep appending.
+        let relay = n_app >= 2 && rng.one_in(2);
         let mut children: Vec<Spawned> = Vec::new();
         for k in 0..n_app + n_read {
             let is_reader = k >= n_app;
@@ -258,6 +268,39 @@ fn killed_appenders_and_readers_lose_nothing() {
                 });
             }
             std::thread::sleep(Duration::from_micros(rng.below(3_000)));
+            if relay {
+                relays += 1;
+                let victim = rng.below(n_app) as usize;
+                children[victim].child.kill();
+                let k = n_app + n_read;
+                let ack_path = tmp.path().join(format!("ack-{k}"));
+                let acks = new_ack_file(&ack_path);
+                let inc = next_inc;
+                next_inc += 1;
+                let mode = MODES[rng.below(MODES.len() as u64) as usize];
+                let env = vec![
+                    (LOG_ENV, dir_s.clone()),
+                    (ACK_ENV, ack_path.to_str().unwrap().to_owned()),
+                    (INC_ENV, inc.to_string()),
+                    (MODE_ENV, mode.to_owned()),
+                ];
+                let mut s = Spawned {
+                    child: spawn_child(TEST, "appender", &env),
+                    inc,
+                    mode,
+                    acks,
+                    ack_path,
+                    err_path: None,
+                };
+                let acks = &s.acks;
+                wait_for(
+                    "the relay appender to make progress",
+                    Some(&mut s.child),
+                    || acks.atomic_u64(0).unwrap().load(Ordering::Acquire) >= 1,
+                );
+                children.push(s);
+                std::thread::sleep(Duration::from_micros(rng.below(2_000)));
+            }
         }
         // Kill in random order, a little apart.
         let mut order: Vec<usize> = (0..children.len()).collect();
@@ -415,7 +458,7 @@ fn killed_appenders_and_readers_lose_nothing() {
     assert_eq!(stat.messages, n);
     assert!(stat.live_appenders.is_empty(), "{:?}", stat.live_appenders);
     println!(
-        "{rounds} rounds, {kills} kills, {messages} messages checked ({in_flight_kept} committed in flight when killed), {recoveries} explicit recoveries ({leftovers_removed} temporary files of killed rollers removed), {} segments left, {:?}",
+        "{rounds} rounds, {kills} kills ({relays} mid-round takeovers), {messages} messages checked ({in_flight_kept} committed in flight when killed), {recoveries} explicit recoveries ({leftovers_removed} temporary files of killed rollers removed), {} segments left, {:?}",
         stat.segments.len(),
         started.elapsed()
     );

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{SAFETY_NET, check_payload, child_role, env, env_u64, payload, spawn_child, wait_for};
-use mapped_log::{Appender, Log, LogOptions, Start};
+use mapped_log::{Appender, Log, LogOptions, Start, format};
 
 const LOG_ENV: &str = "MAPPED_LOG_TEST_LOG";
 const OUT_ENV: &str = "MAPPED_LOG_TEST_OUT";
@@ -300,4 +300,125 @@ fn idle_reader_in_another_process_sleeps_until_woken() {
     }
     Appender::new(&log).unwrap().append(&payload(7, 0)).unwrap();
     child.finish().assert_success();
+}
+
+/// Role: an appender that dies mid-record. It claims a record, writes its
+/// payload (non-zero bytes behind a zero header), writes the record's id
+/// to `OUT`, and waits to be killed.
+fn dying_appender_child() {
+    let log = Log::open(env(LOG_ENV)).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let mut claim = app.claim(40).unwrap();
+    claim.as_mut_slice().fill(0x5a);
+    write_lines(Path::new(&env(OUT_ENV)), &[claim.id().to_string()]);
+    std::mem::forget(claim);
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Role: an appender held in the `Reserving` state, as a live appender is
+/// between its first two steps (format.md section 13), for as long as it
+/// lives. It finds its slot (the one holding a record it claims), abandons
+/// that claim, then stores `Reserving(its segment)` in its slot word, and
+/// writes the slot to `OUT`.
+fn reserving_appender_child() {
+    let dir = PathBuf::from(env(LOG_ENV));
+    let log = Log::open(&dir).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let claim = app.claim(8).unwrap();
+    let id = claim.id();
+    let control = mapped::Mapping::open_rw(dir.join(mapped_log::CONTROL_FILE)).unwrap();
+    let slot_word = |j: u32| {
+        control
+            .atomic_u64(format::CONTROL_SLOTS + u64::from(j) * format::SLOT_LEN)
+            .unwrap()
+    };
+    let holding = (2u64 << 62) | id;
+    let slot = (0..format::SLOTS)
+        .find(|&j| slot_word(j).load(std::sync::atomic::Ordering::SeqCst) == holding)
+        .expect("our slot holds our claim");
+    drop(claim);
+    let reserving = (1u64 << 62) | (id / log.segment_size());
+    slot_word(slot).store(reserving, std::sync::atomic::Ordering::SeqCst);
+    write_lines(Path::new(&env(OUT_ENV)), &[slot.to_string()]);
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// An appender dies with a written, uncommitted record; while another
+/// process's appender is in the `Reserving` state in the same segment, a
+/// new appender takes the dead one's slot over. The dead record must be
+/// padded exactly then, not forgotten: a reader reads past it at once
+/// (without waiting for the reserving appender), `verify` finds nothing
+/// wrong, and no message is lost. (Before the fix, the takeover gave up
+/// beside the reserving appender and cleared the slot, losing the record's
+/// size; readers then padded only up to the first payload word and met the
+/// payload as a corrupt header.)
+#[test]
+fn a_takeover_beside_an_appender_held_in_reserving_pads_the_dead_record() {
+    match child_role().as_deref() {
+        Some("dying") => return dying_appender_child(),
+        Some("reserving") => return reserving_appender_child(),
+        Some(other) => panic!("unknown role {other}"),
+        None => {}
+    }
+    const TEST: &str = "a_takeover_beside_an_appender_held_in_reserving_pads_the_dead_record";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = Log::create(&dir, LogOptions::default()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let first = app.append(b"before").unwrap();
+    let dir_s = dir.to_str().unwrap().to_owned();
+    let out = |name: &str| tmp.path().join(name);
+    let spawn = |role: &str, name: &str| {
+        let path = out(name);
+        let mut child = spawn_child(
+            TEST,
+            role,
+            &[
+                (LOG_ENV, dir_s.clone()),
+                (OUT_ENV, path.to_str().unwrap().to_owned()),
+            ],
+        );
+        wait_for(&format!("the {role} child"), Some(&mut child), || {
+            path.exists()
+        });
+        let line = read_lines(&path).remove(0);
+        (child, line.parse::<u64>().unwrap())
+    };
+    let (mut dying, dead_id) = spawn("dying", "dying.out");
+    let (mut reserving, _slot) = spawn("reserving", "reserving.out");
+    dying.kill();
+    assert!(dying.finish().killed());
+
+    // The takeover: the dead slot is the first free one.
+    let mut taker = Appender::new(&log).unwrap();
+    let after = taker.append(b"after").unwrap();
+    assert!(after > dead_id);
+    // The reserving appender is still alive: a reader must not need to
+    // wait for it to get past the dead record.
+    let mut r = log.reader(Start::Id(first)).unwrap();
+    let got: Vec<(u64, Vec<u8>)> = (0..2)
+        .map(|_| {
+            let m = r
+                .next(Some(Duration::from_secs(2)))
+                .unwrap()
+                .expect("a message past the dead record, without waiting");
+            (m.id(), m.payload().to_vec())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![(first, b"before".to_vec()), (after, b"after".to_vec())]
+    );
+    assert_eq!(log.verify().unwrap(), None);
+
+    reserving.kill();
+    assert!(reserving.finish().killed());
+    drop((app, taker));
+    assert_eq!(log.verify().unwrap(), None);
+    let stat = log.stat().unwrap();
+    assert_eq!(stat.messages, 2);
 }

@@ -221,6 +221,62 @@ fn a_dead_appenders_written_record_is_padded_exactly() {
     });
 }
 
+/// A new owner takes over the slot of an appender that died holding a
+/// written record, while a live appender appends in the same segment (and
+/// may be between its `Reserving` state and its holding at that moment).
+/// The taken-over record must be padded exactly, never forgotten: a reader
+/// then reads the live appender's message, and nothing it meets is
+/// invalid.
+#[test]
+fn a_takeover_beside_a_live_reserving_appender_pads_the_dead_record_exactly() {
+    loom::model(|| {
+        let seg = Arc::new(Seg::new(CAP));
+        let slots = Arc::new(Table::new(2));
+        let waiters = Arc::new(AtomicU32::new(0));
+        // Slot 0's appender reserves, writes part of its payload (non-zero:
+        // a scan for zero words would stop there) and dies.
+        let dying = {
+            let (seg, slots) = (seg.clone(), slots.clone());
+            thread::spawn(move || {
+                let Reserve::At(pos) = reserve(&*seg, slots.word(0), slots.size(0), 0, SIZE) else {
+                    panic!("fits");
+                };
+                seg.word(pos + 16).store(0xfeed, Ordering::Relaxed);
+                slots.die(0);
+                pos
+            })
+        };
+        // Slot 1's appender is alive throughout.
+        let live = {
+            let (seg, slots, waiters) = (seg.clone(), slots.clone(), waiters.clone());
+            thread::spawn(move || append(&seg, &slots, &waiters, 1, 9))
+        };
+        // Once slot 0's owner is dead, a new owner takes its slot over.
+        let dead_pos = dying.join().unwrap();
+        let released = repair_held(&*seg, 0, dead_pos, &*slots, 0).unwrap();
+        if released {
+            release_slot(slots.word(0), &waiters);
+        }
+        let live_pos = live.join().unwrap();
+        assert!(released, "a valid dead record was left unrepaired");
+        assert_eq!(look(&*seg, dead_pos), Look::Padding { size: SIZE });
+        // A reader from the start meets only valid records.
+        let mut off = format::SEGMENT_HEADER_LEN;
+        let mut seen = Vec::new();
+        while off < format::SEGMENT_HEADER_LEN + 2 * SIZE {
+            match look(&*seg, off) {
+                Look::Committed { size } => {
+                    seen.push(seg.read_payload(off));
+                    off += size;
+                }
+                Look::Padding { size } => off += size,
+                other => panic!("at {off}: {other:?} (dead {dead_pos}, live {live_pos})"),
+            }
+        }
+        assert_eq!(seen, vec![9]);
+    });
+}
+
 #[test]
 fn a_sleeping_reader_is_always_woken() {
     loom::model(|| {

@@ -45,6 +45,12 @@ const GRACE_STEP: Duration = Duration::from_millis(20);
 ///
 /// Prints what is there and exits, or with --follow waits for more
 /// (SIGINT or SIGTERM end it with status 0).
+///
+/// Reading can write to the log: a reader that may write it repairs what
+/// a dead appender left unfinished, turning the record into padding (about
+/// 10 ms after reaching it), so that the messages after it can be read. A
+/// user who may only read the log gets a read-only reader, which repairs
+/// nothing and stops with an error at such a record, naming it.
 #[derive(Debug, Args)]
 pub struct TailArgs {
     /// The log's directory.
