@@ -366,6 +366,8 @@ fn stat_json_keys_and_human_columns() {
         "live_appenders",
         "leftover_files",
         "leftover_bytes",
+        "lost",
+        "problems",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected);
@@ -457,7 +459,7 @@ fn verify_ok_then_a_flipped_payload_byte_is_named_by_id() {
     let out = mapped(dir.path(), &["log", "verify", "L"]);
     assert_fails(
         &out,
-        &[SEGMENT_0, "bad segment file", "segment file is 32768 bytes"],
+        &[SEGMENT_0, "segment file is 32768 bytes", "header is intact"],
     );
     assert!(!text(&out.stderr).contains("corrupt record"));
 }
@@ -611,7 +613,23 @@ fn stat_shows_and_recover_removes_files_killed_creators_left() {
         left_now.ends_with("): `mapped log recover` removes them"),
         "{left_now}"
     );
+    // A dry run says what it would remove, and removes nothing.
     let out = text(&ok(&mapped(dir.path(), &["log", "recover", "L"])));
+    assert!(
+        out.starts_with("1 temporary file left by crashed processes would be removed\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(
+            "dry run: nothing was changed; run again with --apply to make these changes\n"
+        ),
+        "{out}"
+    );
+    assert!(leftover.exists());
+    let out = text(&ok(&mapped(
+        dir.path(),
+        &["log", "recover", "L", "--apply"],
+    )));
     assert!(
         out.starts_with("removed 1 temporary file left by crashed processes (")
             && out.lines().next().unwrap().ends_with(" freed)"),
@@ -619,7 +637,10 @@ fn stat_shows_and_recover_removes_files_killed_creators_left() {
     );
     assert!(!leftover.exists());
     assert_eq!(stat(dir.path(), "L")["leftover_files"], 0);
-    let out = text(&ok(&mapped(dir.path(), &["log", "recover", "L"])));
+    let out = text(&ok(&mapped(
+        dir.path(),
+        &["log", "recover", "L", "--apply"],
+    )));
     assert!(out.starts_with("nothing to repair"), "{out}");
 }
 
@@ -632,7 +653,7 @@ fn recover_releases_a_killed_writers_slot() {
     assert_eq!(
         text(&out),
         "nothing to repair\n\
-         checked 1 committed record past the durable position (id 128): all valid\n"
+         checked the whole log: 1 valid message\n"
     );
 
     // A writer dies holding a half-written record.
@@ -646,7 +667,7 @@ fn recover_releases_a_killed_writers_slot() {
     // While it lives, its record is not checked.
     let out = text(&ok(&mapped(dir.path(), &["log", "recover", "L"])));
     assert!(
-        out.contains("not checked: 1 appender alive (slot 0)"),
+        out.contains("checked but not repaired: 1 appender alive (slot 0)"),
         "{out}"
     );
     kill(&writer, libc::SIGKILL);
@@ -654,12 +675,22 @@ fn recover_releases_a_killed_writers_slot() {
 
     let out = text(&ok(&mapped(dir.path(), &["log", "recover", "L"])));
     assert!(
+        out.starts_with("would release 1 appender slot of dead processes"),
+        "{out}"
+    );
+    let out = text(&ok(&mapped(
+        dir.path(),
+        &["log", "recover", "L", "--apply"],
+    )));
+    assert!(
         out.starts_with("released 1 appender slot of dead processes"),
         "{out}"
     );
-    // (The first recover may have moved the durable position past "a".)
-    assert!(out.contains("past the durable position"), "{out}");
-    assert!(out.trim_end().ends_with("all valid"), "{out}");
+    assert!(
+        out.trim_end()
+            .ends_with("checked the whole log: 3 valid messages"),
+        "{out}"
+    );
     let out = ok(&mapped(dir.path(), &["log", "verify", "L"]));
     assert_eq!(text(&out), "ok: 3 messages in 1 segment\n");
     let out = ok(&mapped(dir.path(), &["log", "tail", "L"]));
@@ -996,7 +1027,18 @@ fn recover_reports_restart_recovery_run_by_the_open() {
     bytes[256..296].copy_from_slice(&[b'x'; 40]);
     fs::write(&control, &bytes).unwrap();
 
+    // A dry run does not run restart recovery: it says it is due.
     let out = text(&ok(&mapped(dir.path(), &["log", "recover", "L"])));
+    assert!(
+        out.starts_with("the system restarted since the log was last used: with --apply"),
+        "{out}"
+    );
+    let out = text(&ok(&mapped(dir.path(), &["log", "recover", "L"])));
+    assert!(out.starts_with("the system restarted"), "still due: {out}");
+    let out = text(&ok(&mapped(
+        dir.path(),
+        &["log", "recover", "L", "--apply"],
+    )));
     let mut lines = out.lines();
     assert_eq!(
         lines.next(),

@@ -319,13 +319,9 @@ impl Appender {
     fn current_segment(&mut self, index: u64) -> Result<()> {
         if self.seg.as_ref().is_none_or(|s| s.index != index) {
             let inner = &self.log.inner;
-            let seg = inner.segment_or_create(index)?.ok_or_else(|| {
-                LogError::io(
-                    inner.dir.join(crate::segment::file_name(index)),
-                    "open",
-                    std::io::Error::from(std::io::ErrorKind::NotFound),
-                )
-            })?;
+            // A missing tail segment is damage: appending in a new file
+            // in its place would hand out its ids again.
+            let seg = inner.expected_segment(index)?;
             // The old mapping is unmapped off this path.
             if let Some(old) = self.seg.replace(Arc::new(seg)) {
                 crate::background::retire(old);

@@ -49,6 +49,23 @@ pub enum LogError {
         /// What is wrong.
         what: String,
     },
+    /// A segment file the log needs is missing: deleted by someone, or
+    /// lost. Nothing is read past it and nothing appended in its place
+    /// (an id must never be handed out twice); `mapped log recover` shows
+    /// how the log can go on without it.
+    #[error(
+        "{}: segment file missing (ids {first_id} to {end_id} are not in the log); \
+         `mapped log recover` shows how to go on without it",
+        path.display()
+    )]
+    MissingSegment {
+        /// The missing segment file.
+        path: PathBuf,
+        /// The first id it would hold.
+        first_id: u64,
+        /// The id after its last.
+        end_id: u64,
+    },
     /// A message is longer than the log's maximum.
     #[error("{}: message of {len} bytes exceeds the log's maximum of {max} bytes", path.display())]
     TooLarge {

@@ -10,13 +10,25 @@
 pub const CONTROL_MAGIC: [u8; 8] = *b"MLOGCTL\0";
 /// Magic number at the start of each segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"MLOGSEG\0";
-/// The format version this code reads and writes.
-pub const VERSION: u32 = 1;
+/// The format version this code reads and writes. Any change of layout or
+/// protocol bumps it; a file of any other version is refused.
+///
+/// Version 2 added the control file's first-segment word
+/// ([`CONTROL_FIRST_SEGMENT`]) and the segment header's flags
+/// ([`SEGMENT_FLAGS`]), and retired the `Writing` announcement.
+pub const VERSION: u32 = 2;
 
 /// Bytes of a segment before its first record.
 pub const SEGMENT_HEADER_LEN: u64 = 128;
 /// Offset of the segment's reservation counter (`AtomicU64`).
 pub const SEGMENT_TAIL_OFFSET: u64 = 64;
+/// Offset of the segment header's flags (`u32`, covered by the header's
+/// checksum).
+pub const SEGMENT_FLAGS: u64 = 48;
+/// Segment flag: a placeholder that recovery made for a segment that was
+/// missing or unreadable. It holds one padding record; the ids of the
+/// segment it stands for are lost.
+pub const SEGMENT_PLACEHOLDER: u32 = 1;
 /// Bytes of a record header.
 pub const RECORD_HEADER_LEN: u64 = 16;
 /// Records start at multiples of this.
@@ -26,6 +38,10 @@ pub const RECORD_ALIGN: u64 = 8;
 pub const CONTROL_LEN: u64 = 4096;
 /// Offset of the control file's current-segment index (`AtomicU64`).
 pub const CONTROL_TAIL_SEGMENT: u64 = 64;
+/// Offset of the index of the log's first segment (`AtomicU64`): every
+/// segment from it to the tail segment must exist. Stored by retention
+/// before it removes segments from the front.
+pub const CONTROL_FIRST_SEGMENT: u64 = 72;
 /// Offset of the readers' futex word (`AtomicU32`), bumped on wake.
 pub const CONTROL_NOTIFY: u64 = 128;
 /// Offset of the count of sleeping readers (`AtomicU32`).
@@ -204,6 +220,8 @@ pub struct SegmentHeader {
     pub index: u64,
     /// The log's identity, copied from the control file.
     pub log_id: [u8; 16],
+    /// Flags ([`SEGMENT_PLACEHOLDER`]); unknown bits are refused.
+    pub flags: u32,
 }
 
 /// Why a header was refused.
@@ -214,7 +232,7 @@ pub enum HeaderError {
     #[error("bad magic number {0:02x?}")]
     Magic([u8; 8]),
     /// Another version of the format.
-    #[error("format version {0}, but this program reads version {VERSION}")]
+    #[error("format version {0}, but this build reads only version {VERSION}: {advice}", advice = version_advice(*.0))]
     Version(u32),
     /// The checksum does not match.
     #[error("header checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
@@ -229,9 +247,19 @@ pub enum HeaderError {
     Field(String),
 }
 
+/// What to do with a file of another format version.
+fn version_advice(version: u32) -> &'static str {
+    if version < VERSION {
+        "the file was made by an older build of mapped; read it with that build \
+         (for example `mapped log tail --format json`) and append its messages to a new log"
+    } else {
+        "the file was made by a newer build of mapped; use that build"
+    }
+}
+
 impl SegmentHeader {
     /// Encodes bytes 0..64: magic, version, header length, segment size,
-    /// index, log id, checksum of bytes 0..60 at 60.
+    /// index, log id, flags, checksum of bytes 0..60 at 60.
     pub fn encode(&self) -> [u8; 64] {
         let mut b = [0u8; 64];
         b[0..8].copy_from_slice(&SEGMENT_MAGIC);
@@ -240,6 +268,7 @@ impl SegmentHeader {
         b[16..24].copy_from_slice(&self.segment_size.to_le_bytes());
         b[24..32].copy_from_slice(&self.index.to_le_bytes());
         b[32..48].copy_from_slice(&self.log_id);
+        b[48..52].copy_from_slice(&self.flags.to_le_bytes());
         let crc = crc32c::crc32c(&b[0..60]);
         b[60..64].copy_from_slice(&crc.to_le_bytes());
         b
@@ -258,10 +287,17 @@ impl SegmentHeader {
         check_segment_size(segment_size)?;
         let mut log_id = [0u8; 16];
         log_id.copy_from_slice(&b[32..48]);
+        let flags = u32_at(b, 48);
+        if flags & !SEGMENT_PLACEHOLDER != 0 {
+            return Err(HeaderError::Field(format!(
+                "unknown segment flags {flags:#x}"
+            )));
+        }
         Ok(SegmentHeader {
             segment_size,
             index: u64_at(b, 24),
             log_id,
+            flags,
         })
     }
 }
@@ -275,11 +311,29 @@ pub struct ControlHeader {
     pub max_message: u32,
     /// The log's identity (random at creation).
     pub log_id: [u8; 16],
+    /// The permission bits every file of the log is made with (`0o600`
+    /// unless the log is shared between users); at least `0o600`, at most
+    /// `0o666`.
+    pub file_mode: u32,
+}
+
+/// The file mode of a log that no one else shares.
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
+
+/// Refuses file modes a log cannot use: its owner must read and write
+/// every file, and no file is executable or special.
+pub fn check_file_mode(mode: u32) -> Result<(), HeaderError> {
+    if mode & !0o666 != 0 || mode & 0o600 != 0o600 {
+        return Err(HeaderError::Field(format!(
+            "file mode {mode:#o}: it must give its owner read and write (0600) and may add only read and write bits for group and others (at most 0666)"
+        )));
+    }
+    Ok(())
 }
 
 impl ControlHeader {
     /// Encodes bytes 0..64: magic, version, slot count, segment size,
-    /// max message, log id, checksum of bytes 0..60 at 60.
+    /// max message, file mode, log id, checksum of bytes 0..60 at 60.
     pub fn encode(&self) -> [u8; 64] {
         let mut b = [0u8; 64];
         b[0..8].copy_from_slice(&CONTROL_MAGIC);
@@ -287,6 +341,7 @@ impl ControlHeader {
         b[12..16].copy_from_slice(&SLOTS.to_le_bytes());
         b[16..24].copy_from_slice(&self.segment_size.to_le_bytes());
         b[24..28].copy_from_slice(&self.max_message.to_le_bytes());
+        b[28..32].copy_from_slice(&self.file_mode.to_le_bytes());
         b[32..48].copy_from_slice(&self.log_id);
         let crc = crc32c::crc32c(&b[0..60]);
         b[60..64].copy_from_slice(&crc.to_le_bytes());
@@ -306,12 +361,15 @@ impl ControlHeader {
         check_segment_size(segment_size)?;
         let max_message = u32_at(b, 24);
         check_max_message(max_message, segment_size)?;
+        let file_mode = u32_at(b, 28);
+        check_file_mode(file_mode)?;
         let mut log_id = [0u8; 16];
         log_id.copy_from_slice(&b[32..48]);
         Ok(ControlHeader {
             segment_size,
             max_message,
             log_id,
+            file_mode,
         })
     }
 }
@@ -391,14 +449,15 @@ mod tests {
         }
 
         #[test]
-        fn segment_header_round_trips(size in 512u64..(1 << 28), index: u64, log_id: [u8; 16]) {
-            let h = SegmentHeader { segment_size: size * 8, index, log_id };
+        fn segment_header_round_trips(size in 512u64..(1 << 28), index: u64, log_id: [u8; 16], placeholder: bool) {
+            let flags = if placeholder { SEGMENT_PLACEHOLDER } else { 0 };
+            let h = SegmentHeader { segment_size: size * 8, index, log_id, flags };
             prop_assert_eq!(SegmentHeader::decode(&h.encode()), Ok(h));
         }
 
         #[test]
         fn any_flipped_bit_in_a_header_is_refused(index: u64, bit in 0usize..(60 * 8)) {
-            let h = SegmentHeader { segment_size: 1 << 20, index, log_id: [7; 16] };
+            let h = SegmentHeader { segment_size: 1 << 20, index, log_id: [7; 16], flags: 0 };
             let mut b = h.encode();
             b[bit / 8] ^= 1 << (bit % 8);
             prop_assert!(SegmentHeader::decode(&b).is_err());
@@ -433,12 +492,14 @@ mod tests {
             segment_size: 1 << 20,
             max_message: 1000,
             log_id: [1; 16],
+            file_mode: DEFAULT_FILE_MODE,
         };
         assert_eq!(ControlHeader::decode(&h.encode()), Ok(h));
         let too_big = ControlHeader {
             segment_size: 4096,
             max_message: 4096,
             log_id: [1; 16],
+            file_mode: DEFAULT_FILE_MODE,
         };
         assert!(matches!(
             ControlHeader::decode(&too_big.encode()),

@@ -1,9 +1,9 @@
 //! Looking at a log from outside: `stat`, `verify`, retention.
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
+use crate::damage::Problem;
 use crate::error::{LogError, Result};
 use crate::format::{self, State, Word};
 use crate::log::Log;
@@ -14,8 +14,13 @@ use crate::temp::Leftovers;
 /// A summary of a log, for `mapped log stat`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {
-    /// Indexes of the log's segment files present, up to the tail segment.
+    /// Indexes of the log's segment files present, from its first segment
+    /// to its tail segment.
     pub segments: Vec<u64>,
+    /// The index of the log's first segment, as its control file says.
+    pub first_segment: u64,
+    /// The index of the segment appenders append to.
+    pub tail_segment: u64,
     /// Indexes of segment files past the tail segment: made ahead of the
     /// roll that will publish them, and empty until then.
     pub ahead: Vec<u64>,
@@ -47,36 +52,11 @@ pub struct Stat {
     /// segment of reserved disk); [`Log::recover`] and [`Log::retain`]
     /// remove them.
     pub leftovers: Leftovers,
-}
-
-/// The first problem `verify` found. Its `Display` names the segment file
-/// and what is wrong, and for a bad record its id and offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The record's id; for a bad segment file, the id its records would
-    /// start at.
-    pub id: u64,
-    /// The segment file.
-    pub segment: PathBuf,
-    /// The record's offset in the segment file, or `None` if the file
-    /// itself is bad (its size or header).
-    pub offset: Option<u64>,
-    /// What is wrong.
-    pub what: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let path = self.segment.display();
-        match self.offset {
-            Some(offset) => write!(
-                f,
-                "{path}: corrupt record at id {} (segment offset {offset}): {}",
-                self.id, self.what
-            ),
-            None => write!(f, "{path}: bad segment file: {}", self.what),
-        }
-    }
+    /// Id ranges `(first, end)` lost to damage that recovery replaced with
+    /// placeholder segments: known gaps, not problems.
+    pub lost: Vec<(u64, u64)>,
+    /// Every problem with the log's files ([`Log::verify`]).
+    pub problems: Vec<Problem>,
 }
 
 /// Which segments retention may remove.
@@ -124,15 +104,10 @@ impl Log {
         &self,
         seg: &Segment,
         mut each: impl FnMut(u64, &Seen),
-    ) -> std::result::Result<(), Problem> {
+    ) -> std::result::Result<(), (u64, String)> {
         let size = seg.size();
         let mut off = format::SEGMENT_HEADER_LEN;
-        let problem = |off: u64, what: String| Problem {
-            id: seg.id_of(off),
-            segment: seg.path().to_path_buf(),
-            offset: Some(off),
-            what,
-        };
+        let problem = |off: u64, what: String| (off, what);
         while off < size {
             let w = seg
                 .map
@@ -187,30 +162,6 @@ impl Log {
         Ok(())
     }
 
-    /// Reads every record of every segment and checks every checksum.
-    /// `Ok(None)` if the log is consistent, else the first problem.
-    pub fn verify(&self) -> Result<Option<Problem>> {
-        for index in self.segments()? {
-            let seg = match self.inner.open_segment(index) {
-                Ok(Some(seg)) => seg,
-                Ok(None) => continue, // removed meanwhile by retention
-                Err(LogError::NotALog { path, why }) => {
-                    return Ok(Some(Problem {
-                        id: index * self.segment_size() + format::SEGMENT_HEADER_LEN,
-                        segment: path,
-                        offset: None,
-                        what: why.to_string(),
-                    }));
-                }
-                Err(e) => return Err(e),
-            };
-            if let Err(p) = self.scan_segment(&seg, |_, _| {}) {
-                return Ok(Some(p));
-            }
-        }
-        Ok(None)
-    }
-
     /// Counts a segment's messages and payload bytes.
     fn count_segment(&self, seg: &Segment) -> Result<(u64, u64, Option<u64>, Option<u64>)> {
         let (mut n, mut bytes, mut first, mut last) = (0, 0, None, None);
@@ -222,40 +173,40 @@ impl Log {
                 last = Some(seg.id_of(off));
             }
         })
-        .map_err(|p| seg.corrupt(p.offset.unwrap_or(0), p.what))?;
+        .map_err(|(off, what)| seg.corrupt(off, what))?;
         Ok((n, bytes, first, last))
     }
 
     /// A summary of the log: segments, ids, counts, durable position,
-    /// named readers, live appenders.
+    /// named readers, live appenders, and every problem with its files
+    /// (as [`verify`](Log::verify) finds them: a damaged log is summed
+    /// up, not refused).
     pub fn stat(&self) -> Result<Stat> {
-        // The tail after the listing: a roll in between must not make a
-        // published segment look made ahead.
-        let present = self.segments()?;
-        let tail = self.inner.tail_segment().load(Ordering::Acquire);
-        let (segments, ahead): (Vec<u64>, Vec<u64>) = present.into_iter().partition(|&i| i <= tail);
+        let survey = self.survey()?;
         let (mut messages, mut payload_bytes, mut first_id, mut last_id) = (0, 0, None, None);
-        let mut file_bytes = 0;
-        for &index in &segments {
-            let Some(seg) = self.inner.open_segment(index)? else {
-                continue;
-            };
-            file_bytes += seg.size();
-            let (n, b, f, l) = self.count_segment(&seg)?;
-            messages += n;
-            payload_bytes += b;
+        for (_, walk) in &survey.walks {
+            messages += walk.messages;
+            payload_bytes += walk.payload_bytes;
             if first_id.is_none() {
-                first_id = f;
+                first_id = walk.first_id;
             }
-            if l.is_some() {
-                last_id = l;
-            }
-        }
-        for &index in &ahead {
-            if let Some(seg) = self.inner.open_segment(index)? {
-                file_bytes += seg.size();
+            if walk.last_id.is_some() {
+                last_id = walk.last_id;
             }
         }
+        let mut file_bytes = 0;
+        for &index in survey.present.iter().chain(&survey.ahead) {
+            let path = self.dir().join(crate::segment::file_name(index));
+            if let Ok(m) = std::fs::metadata(&path) {
+                file_bytes += m.len();
+            }
+        }
+        let size = self.segment_size();
+        let lost = survey
+            .placeholders
+            .iter()
+            .map(|&i| (i * size + format::SEGMENT_HEADER_LEN, (i + 1) * size))
+            .collect();
         let (live_appenders, _) = self.appender_slots()?;
         let (mut readers, mut bad_readers) = (Vec::new(), Vec::new());
         for (name, pos) in self.list_readers()? {
@@ -265,9 +216,11 @@ impl Log {
             }
         }
         Ok(Stat {
-            segments,
-            ahead,
-            segment_size: self.segment_size(),
+            segments: survey.present,
+            ahead: survey.ahead,
+            first_segment: survey.first,
+            tail_segment: survey.tail,
+            segment_size: size,
             max_message: self.max_message(),
             first_id,
             last_id,
@@ -279,6 +232,8 @@ impl Log {
             bad_readers,
             live_appenders,
             leftovers: crate::temp::log_leftovers(self.dir())?,
+            lost,
+            problems: survey.problems,
         })
     }
 
@@ -295,10 +250,20 @@ impl Log {
         let tail = self.inner.tail_segment().load(Ordering::Acquire);
         // The log's segments: one made ahead of its roll holds nothing and
         // is not counted against the limits.
-        let segments: Vec<u64> = self
-            .segments()?
+        let first = self
+            .inner
+            .ctl(|| self.inner.first_segment().load(Ordering::Acquire))?;
+        let present = self.segments()?;
+        // Files below the first segment: an earlier retention moved the
+        // first segment up and stopped (a crash) before removing them.
+        // They are no longer part of the log; finish removing them.
+        for &i in present.iter().filter(|&&i| i < first) {
+            let path = self.dir().join(crate::segment::file_name(i));
+            std::fs::remove_file(&path).map_err(|e| LogError::io(&path, "remove", e))?;
+        }
+        let segments: Vec<u64> = present
             .into_iter()
-            .filter(|&i| i <= tail)
+            .filter(|&i| i >= first && i <= tail)
             .collect();
         let readers = self.named_readers()?;
         let mut counts = Vec::new();
@@ -343,6 +308,17 @@ impl Log {
                 report.held_by = holders;
                 break;
             }
+            // The log's first segment moves up, durably, before the file
+            // goes: a log whose first segment is missing is damaged, and a
+            // power loss must never make retention look like damage.
+            self.inner.ctl(|| {
+                self.inner
+                    .first_segment()
+                    .fetch_max(index + 1, Ordering::AcqRel)
+            })?;
+            self.inner
+                .control
+                .flush_range(format::CONTROL_FIRST_SEGMENT, 8)?;
             std::fs::remove_file(&path).map_err(|e| LogError::io(&path, "remove", e))?;
             report.removed.push(index);
             total_bytes -= size;

@@ -40,6 +40,8 @@ compile_error!("mapped-log's format is little-endian; big-endian hosts are not s
 // loom's atomics, for the model checks in `protocol/loom_tests.rs`; the rest
 // of the crate talks to files and mappings and is left out.
 mod crc;
+#[cfg(not(loom))]
+mod damage;
 mod error;
 pub mod format;
 mod protocol;
@@ -80,9 +82,11 @@ mod words;
 pub use append::{Appender, Claim};
 #[cfg(not(loom))]
 pub use cursor::READERS_DIR;
+#[cfg(not(loom))]
+pub use damage::{Change, Problem, ProblemKind, QUARANTINE_DIR};
 pub use error::{LogError, Result};
 #[cfg(not(loom))]
-pub use inspect::{Problem, RetainReport, Retention, Stat};
+pub use inspect::{RetainReport, Retention, Stat};
 #[cfg(not(loom))]
 pub use log::{CONTROL_FILE, LOCK_FILE, Log, LogOptions};
 #[cfg(not(loom))]

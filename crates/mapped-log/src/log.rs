@@ -81,36 +81,37 @@ impl Log {
                 why,
             }
         })?;
-        make_dir(dir)?;
-        let control_path = dir.join(CONTROL_FILE);
-        if control_path.exists() {
-            return Err(LogError::AlreadyExists {
-                path: dir.to_path_buf(),
-            });
-        }
-        // Segment files without a control file belong to no log this code
-        // made (it makes the control file first): refuse to build over them.
-        let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, "read directory", e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| LogError::io(dir, "read directory", e))?;
-            if entry
-                .file_name()
-                .to_str()
-                .and_then(crate::segment::parse_name)
-                .is_some()
-            {
-                // Another process may have made the log since we looked.
-                if control_path.exists() {
-                    return Err(LogError::AlreadyExists {
-                        path: dir.to_path_buf(),
-                    });
-                }
-                return Err(not_a_log(
-                    &entry.path(),
-                    "a segment file without a control file: refusing to create a log over it"
-                        .into(),
+        let existed = match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => true,
+            Ok(_) => {
+                return Err(LogError::io(
+                    dir,
+                    "create a log in",
+                    std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
                 ));
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // A dangling symbolic link is not a missing directory.
+                if std::fs::symlink_metadata(dir).is_ok() {
+                    return Err(LogError::io(dir, "create a log in", e));
+                }
+                let parent = parent_of(dir);
+                if !parent.is_dir() {
+                    return Err(LogError::io(
+                        dir,
+                        "create directory",
+                        std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "its parent directory does not exist",
+                        ),
+                    ));
+                }
+                false
+            }
+            Err(e) => return Err(LogError::io(dir, "create a log in", e)),
+        };
+        if existed {
+            check_empty_of_logs(dir)?;
         }
         let mut log_id = [0u8; 16];
         log_id[..8].copy_from_slice(&crate::random_u64().to_le_bytes());
@@ -119,37 +120,40 @@ impl Log {
             segment_size: opts.segment_size,
             max_message: opts.max_message,
             log_id,
+            file_mode: format::DEFAULT_FILE_MODE,
         };
-        // Build the control file under a temporary name and link it into
-        // place, so that a crash or a racing creator never leaves a
-        // half-written control file behind the real name (built with no
-        // name where the system allows, else under a locked temporary name
-        // that a sweep of leftovers leaves alone: `temp.rs`).
-        let tmp = crate::temp::NewFile::create(dir, CONTROL_FILE)?;
-        let made = (|| -> Result<()> {
-            let map = tmp.map(format::CONTROL_LEN)?;
-            map.write_at(0, &header.encode())?;
-            map.write_at(format::CONTROL_BOOT_ID, &crate::recovery::boot_id())?;
-            map.atomic_u64(format::CONTROL_DURABLE)?
-                .store(format::SEGMENT_HEADER_LEN, Ordering::Release);
-            map.sync_data()?;
-            match tmp.link(&control_path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    Err(LogError::AlreadyExists {
-                        path: dir.to_path_buf(),
-                    })
+        // All or nothing: the log is built in a staging directory, then
+        // renamed into place (a new directory), or its files are moved
+        // into the existing directory with the control file last. A
+        // failure removes what was built; a crash leaves a staging
+        // directory whose name starts with a dot.
+        let tag = format!("{}-{}", std::process::id(), crate::random_u64());
+        let staging = if existed {
+            dir.join(format!(".create.tmp-{tag}"))
+        } else {
+            let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("log");
+            parent_of(dir).join(format!(".{name}.create.tmp-{tag}"))
+        };
+        std::fs::create_dir(&staging).map_err(|e| LogError::io(&staging, "create directory", e))?;
+        let placed = build_log(&staging, &header).and_then(|()| {
+            if existed {
+                move_into(&staging, dir)
+            } else {
+                match rename_noreplace(&staging, dir) {
+                    Ok(()) => Ok(true),
+                    Err(LogError::AlreadyExists { .. }) => Ok(false),
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(LogError::io(&control_path, "link", e)),
             }
-        })();
-        drop(tmp);
-        made?;
-        // Segment 0 comes after the control file: a crash in between leaves
-        // a log whose first segment is made on first use (see
-        // `Inner::segment_or_create`), never a stray segment of no log.
-        Segment::create(dir, 0, &header)?;
-        sync_dir(dir)?;
+        });
+        let _ = std::fs::remove_dir_all(&staging);
+        match placed {
+            Ok(true) => {}
+            // The directory appeared meanwhile: make the log in it.
+            Ok(false) => return Log::create(dir, opts),
+            Err(e) => return Err(e),
+        }
+        sync_dir(if existed { dir } else { parent_of(dir) })?;
         Log::open(dir)
     }
 
@@ -263,14 +267,46 @@ impl Log {
     }
 
     /// Explicit recovery: releases the slots of dead appenders (turning
-    /// their unfinished records into padding) and, if no appender is alive,
-    /// validates every record past the durable position and cuts the log at
-    /// the first invalid one. Then removes the temporary files that crashed
-    /// processes left (see [`Leftovers`](crate::Leftovers)). Reports what it
-    /// changed.
+    /// their unfinished records into padding) and, if no appender is
+    /// alive, repairs damage to the log's files without losing what can
+    /// be kept: damaged records become padding (the records after them
+    /// keep their ids), missing or unusable segments get placeholders,
+    /// files that must leave the log are moved into its `quarantine/`
+    /// folder and every segment changed is copied there first; nothing is
+    /// deleted and no id is ever handed out again (`docs/format.md`
+    /// section 19.3). Then removes the temporary files that crashed
+    /// processes left (see [`Leftovers`](crate::Leftovers)). Reports what
+    /// it found and changed; see [`recover_dry_run`](Log::recover_dry_run)
+    /// to look first.
     pub fn recover(&self) -> Result<RecoveryReport> {
         self.inner.writable("recovery")?;
-        self.inner.recover()
+        self.inner.recover(self, true)
+    }
+
+    /// What [`recover`](Log::recover) would do, without doing it: the
+    /// report lists the problems found and the changes recovery would
+    /// make. Changes nothing, and works on a log opened read-only.
+    pub fn recover_dry_run(&self) -> Result<RecoveryReport> {
+        if self.inner.read_only {
+            let (live, dead_busy) = self.appender_slots()?;
+            let mut report = RecoveryReport {
+                slots_released: dead_busy.len() as u32,
+                leftovers_removed: crate::temp::log_leftovers(self.dir())?,
+                ..RecoveryReport::default()
+            };
+            if live.is_empty() {
+                let repairs = self.repair_damage(false)?;
+                report.from = format::SEGMENT_HEADER_LEN;
+                report.kept = repairs.messages;
+                report.problems = repairs.problems;
+                report.changes = repairs.changes;
+                report.holes_padded = repairs.holes_padded;
+            } else {
+                report.problems = self.verify()?;
+            }
+            return Ok(report);
+        }
+        self.inner.recover(self, false)
     }
 
     /// Opens the log in `dir`, creating it with `opts` if there is none
@@ -303,6 +339,12 @@ impl Log {
 impl Inner {
     pub(crate) fn tail_segment(&self) -> &AtomicU64 {
         crate::words::u64_at(&self.control, format::CONTROL_TAIL_SEGMENT)
+    }
+
+    /// The index of the log's first segment: every segment from it to the
+    /// tail segment must exist.
+    pub(crate) fn first_segment(&self) -> &AtomicU64 {
+        crate::words::u64_at(&self.control, format::CONTROL_FIRST_SEGMENT)
     }
 
     pub(crate) fn notify(&self) -> &AtomicU32 {
@@ -369,18 +411,39 @@ impl Inner {
         Ok(())
     }
 
-    /// Opens segment `index`, making it first if it is the tail segment and
-    /// missing (a crash between creating the control file and segment 0).
-    pub(crate) fn segment_or_create(&self, index: u64) -> Result<Option<Segment>> {
-        if let Some(seg) = self.open_segment(index)? {
-            return Ok(Some(seg));
+    /// Opens segment `index`, which the log says exists (the tail segment,
+    /// or one a reader or appender reached through the log's words): a
+    /// missing one is damage, an error that names it. Segments are made
+    /// before they are published (`tail_segment`), and a log is made with
+    /// its first segment, so no process may make one here: an id handed
+    /// out again in a segment someone deleted would be a message lost
+    /// silently.
+    pub(crate) fn expected_segment(&self, index: u64) -> Result<Segment> {
+        match self.open_segment(index)? {
+            Some(seg) => Ok(seg),
+            None => Err(self.missing_segment(index)),
         }
-        // A read-only handle cannot make it: the segment is missing for it.
-        if self.read_only || index != self.tail_segment().load(Ordering::Acquire) {
-            return Ok(None);
+    }
+
+    /// Whether segment `index`'s ids fit in 64 bits (an index read from a
+    /// shared word may be anything).
+    pub(crate) fn index_fits(&self, index: u64) -> bool {
+        index
+            .checked_add(1)
+            .and_then(|i| i.checked_mul(self.header.segment_size))
+            .is_some()
+    }
+
+    /// The error for segment `index` missing from the log.
+    pub(crate) fn missing_segment(&self, index: u64) -> LogError {
+        let size = self.header.segment_size;
+        LogError::MissingSegment {
+            path: self.dir.join(crate::segment::file_name(index)),
+            first_id: index
+                .saturating_mul(size)
+                .saturating_add(format::SEGMENT_HEADER_LEN),
+            end_id: index.saturating_add(1).saturating_mul(size),
         }
-        Segment::create(&self.dir, index, &self.header)?;
-        self.open_segment(index)
     }
 
     /// Runs `f`, which touches words of the control file, with `SIGBUS`
@@ -473,31 +536,118 @@ fn map_mode(read_only: bool) -> Mode {
     }
 }
 
-/// Creates the directory `dir` unless it exists; its parent must exist.
-fn make_dir(dir: &Path) -> Result<()> {
-    match std::fs::create_dir(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            // Through symbolic links, like the opens that follow.
-            match std::fs::metadata(dir) {
-                Ok(m) if m.is_dir() => Ok(()),
-                Ok(_) => Err(LogError::io(
-                    dir,
-                    "create a log in",
-                    std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
-                )),
-                // A dangling symbolic link, a loop, no permission.
-                Err(e) => Err(LogError::io(dir, "create a log in", e)),
+/// The directory `dir` is in (`.` for a bare name).
+fn parent_of(dir: &Path) -> &Path {
+    match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Refuses an existing directory that holds a log, or segment files of
+/// one: a log is never made over another's files.
+fn check_empty_of_logs(dir: &Path) -> Result<()> {
+    if dir.join(CONTROL_FILE).exists() {
+        return Err(LogError::AlreadyExists {
+            path: dir.to_path_buf(),
+        });
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, "read directory", e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| LogError::io(dir, "read directory", e))?;
+        if entry
+            .file_name()
+            .to_str()
+            .and_then(crate::segment::parse_name)
+            .is_some()
+        {
+            // Another process may have made the log since we looked.
+            if dir.join(CONTROL_FILE).exists() {
+                return Err(LogError::AlreadyExists {
+                    path: dir.to_path_buf(),
+                });
+            }
+            return Err(not_a_log(
+                &entry.path(),
+                "a segment file without a control file: refusing to create a log over it".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Builds a whole new log in the empty directory `dir`: the control file,
+/// segment 0 and the lock file, each synced, and the directory synced.
+fn build_log(dir: &Path, header: &ControlHeader) -> Result<()> {
+    let control_path = dir.join(CONTROL_FILE);
+    let tmp = crate::temp::NewFile::create(dir, CONTROL_FILE)?;
+    let made = (|| -> Result<()> {
+        let map = tmp.map(format::CONTROL_LEN)?;
+        map.write_at(0, &header.encode())?;
+        map.write_at(format::CONTROL_BOOT_ID, &crate::recovery::boot_id())?;
+        map.atomic_u64(format::CONTROL_DURABLE)?
+            .store(format::SEGMENT_HEADER_LEN, Ordering::Release);
+        map.sync_data()?;
+        tmp.link(&control_path)
+            .map_err(|e| LogError::io(&control_path, "link", e))
+    })();
+    drop(tmp);
+    made?;
+    Segment::create(dir, 0, header)?;
+    open_lock_file(&dir.join(LOCK_FILE))?;
+    sync_dir(dir)
+}
+
+/// Renames `from` to `to` unless `to` exists (`renameat2` with
+/// `RENAME_NOREPLACE`); [`LogError::AlreadyExists`] if it does.
+fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        from,
+        rustix::fs::CWD,
+        to,
+        rustix::fs::RenameFlags::NOREPLACE,
+    )
+    .map_err(|e| {
+        let e = std::io::Error::from(e);
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            LogError::AlreadyExists {
+                path: to.to_path_buf(),
+            }
+        } else {
+            LogError::io(to, "rename into place", e)
+        }
+    })
+}
+
+/// Moves the files of a log built in `staging` into the existing directory
+/// `dir`, the control file last (it makes the directory a log), never
+/// over an existing name. On failure, removes what it moved. `Ok(false)`
+/// never happens here (the directory exists); kept for the caller's match.
+fn move_into(staging: &Path, dir: &Path) -> Result<bool> {
+    let seg0 = crate::segment::file_name(0);
+    let mut moved: Vec<PathBuf> = Vec::new();
+    let result = (|| -> Result<()> {
+        for name in [seg0.as_str(), LOCK_FILE, CONTROL_FILE] {
+            let to = dir.join(name);
+            match rename_noreplace(&staging.join(name), &to) {
+                Ok(()) => moved.push(to),
+                // A lock file is only ever locked: another's will do.
+                Err(LogError::AlreadyExists { .. }) if name == LOCK_FILE => {}
+                Err(LogError::AlreadyExists { .. }) => {
+                    return Err(LogError::AlreadyExists {
+                        path: dir.to_path_buf(),
+                    });
+                }
+                Err(e) => return Err(e),
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LogError::io(
-            dir,
-            "create directory",
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "its parent directory does not exist",
-            ),
-        )),
-        Err(e) => Err(LogError::io(dir, "create directory", e)),
+        Ok(())
+    })();
+    if result.is_err() {
+        for p in moved.iter().rev() {
+            let _ = std::fs::remove_file(p);
+        }
     }
+    result.map(|()| true)
 }

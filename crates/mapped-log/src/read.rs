@@ -177,7 +177,7 @@ impl Log {
             Start::Id(id) if id % size == 0 => (id / size, format::SEGMENT_HEADER_LEN),
             Start::Id(id) => (id / size, id % size),
         };
-        let seg = match inner.segment_or_create(index)? {
+        let seg = match inner.open_segment(index)? {
             Some(seg) => seg,
             None => {
                 // The first record of the segment after the tail segment,
@@ -199,7 +199,7 @@ impl Log {
                 // past the segment's header above).
                 let id = match start {
                     Start::Id(id) => id,
-                    _ => index * size + offset.min(size),
+                    _ => index.saturating_mul(size).saturating_add(offset.min(size)),
                 };
                 let first = self.first_segment()?;
                 if index < first {
@@ -208,6 +208,11 @@ impl Log {
                         id,
                         oldest: first * size + format::SEGMENT_HEADER_LEN,
                     });
+                }
+                // Between the first segment and the tail: the log says it
+                // exists, so it is lost, not yet to come.
+                if index <= inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))? {
+                    return Err(inner.missing_segment(index));
                 }
                 return Err(LogError::NoSuchId {
                     path: inner.dir.clone(),
@@ -235,12 +240,22 @@ impl Log {
         Ok(reader)
     }
 
-    /// The lowest segment index present in the directory.
+    /// The index of the log's first segment, as its control file says
+    /// (retention moves it up as it removes segments).
     pub(crate) fn first_segment(&self) -> Result<u64> {
-        Ok(crate::segment::list(&self.inner.dir)?
-            .first()
-            .copied()
-            .unwrap_or(0))
+        let inner = &self.inner;
+        let first = inner.ctl(|| inner.first_segment().load(Ordering::Acquire))?;
+        // Untrusted: an index whose ids do not fit in 64 bits names no
+        // segment.
+        if !inner.index_fits(first) {
+            return Err(LogError::Corrupt {
+                path: inner.dir.join(crate::log::CONTROL_FILE),
+                id: 0,
+                offset: format::CONTROL_FIRST_SEGMENT,
+                what: format!("first segment index {first} is out of range"),
+            });
+        }
+        Ok(first)
     }
 }
 
@@ -661,14 +676,7 @@ impl Reader {
                         oldest: first * self.seg.size() + format::SEGMENT_HEADER_LEN,
                     });
                 }
-                Err(LogError::io(
-                    inner.dir.join(crate::segment::file_name(next)),
-                    "open",
-                    std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "the log's next segment is missing",
-                    ),
-                ))
+                Err(inner.missing_segment(next))
             }
         }
     }

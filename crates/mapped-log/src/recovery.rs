@@ -11,8 +11,10 @@
 //! cuts the log at the first record that is not: the rest of that segment is
 //! zeroed and later segments are removed. The report says what was cut.
 
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
+use crate::damage::{Change, Problem};
 use crate::error::{LogError, Result};
 use crate::format::{self, State, Word};
 use crate::log::Inner;
@@ -22,7 +24,10 @@ use crate::temp::Leftovers;
 /// What recovery found and changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
-    /// Validation started at this id (the durable position).
+    /// Validation started at this id: the durable position for restart
+    /// recovery; the first record's id (128) for explicit recovery, which
+    /// checks the whole log; 0 if it checked nothing (an appender was
+    /// alive).
     pub from: u64,
     /// Valid committed records found past it, and kept.
     pub kept: u64,
@@ -34,22 +39,44 @@ pub struct RecoveryReport {
     /// records past the reservation counter (pages written back before a
     /// power loss while the counter's page was not).
     pub bytes_zeroed: u64,
-    /// Segments removed because they lay past the cut.
+    /// Segments that left the log because they lay past the cut (restart
+    /// recovery), moved into [`quarantine`](Self::quarantine).
     pub segments_removed: Vec<u64>,
     /// Appender slots of dead processes that were repaired or released.
     pub slots_released: u32,
     /// Temporary files left by crashed processes (a segment's is a whole
     /// segment of reserved disk), removed.
     pub leftovers_removed: Leftovers,
+    /// Whether recovery made its changes. `false` for a dry run
+    /// ([`Log::recover_dry_run`](crate::Log::recover_dry_run)), whose report lists what it would do.
+    pub applied: bool,
+    /// Explicit recovery: the problems it found with the log's files, as
+    /// [`Log::verify`](crate::Log::verify) reports them.
+    pub problems: Vec<Problem>,
+    /// Explicit recovery: what it changed to repair them (or would).
+    pub changes: Vec<Change>,
+    /// Explicit recovery: unfinished records of dead appenders it turned
+    /// into padding (what readers do as they meet them).
+    pub holes_padded: u64,
+    /// Problems still there after the changes (applied recovery only):
+    /// damage recovery cannot repair, such as a control file that
+    /// contradicts itself.
+    pub unrepaired: Vec<Problem>,
+    /// Where the files recovery took out of the log, and copies of those
+    /// it changed, went (`quarantine/<time>-<pid>` in the log directory),
+    /// if any did.
+    pub quarantine: Option<PathBuf>,
 }
 
 impl RecoveryReport {
-    /// True if recovery changed nothing.
+    /// True if recovery found nothing to change.
     pub fn is_clean(&self) -> bool {
         self.cut_at.is_none()
             && self.segments_removed.is_empty()
             && self.slots_released == 0
             && self.leftovers_removed.files == 0
+            && self.changes.is_empty()
+            && self.holes_padded == 0
     }
 }
 
@@ -139,22 +166,41 @@ impl Inner {
     }
 
     /// Explicit recovery (`mapped log recover`): repairs the slots of dead
-    /// appenders; and if no appender is alive, validates past the durable
-    /// position and cuts at the first invalid record, as after a restart.
-    pub(crate) fn recover(&self) -> Result<RecoveryReport> {
+    /// appenders; and if no appender is alive, repairs damage to the log's
+    /// files without losing what can be kept (`damage.rs`). With `apply`
+    /// false, changes nothing: the report lists what it would do.
+    pub(crate) fn recover(&self, log: &crate::Log, apply: bool) -> Result<RecoveryReport> {
         let lock = self.lock_file()?;
         let lock_error = |e| LogError::io(self.dir.join(crate::log::LOCK_FILE), "lock", e);
         slots::lock_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(lock_error)?;
         let result = self
             .ctl(|| {
-                let (live, released) = self.live_slots(&lock, true)?;
-                let mut report = if live == 0 {
-                    self.cut_after_durable(false)?
-                } else {
-                    RecoveryReport::default()
+                let (live, released) = self.live_slots(&lock, apply)?;
+                let mut report = RecoveryReport {
+                    applied: apply,
+                    slots_released: released,
+                    ..RecoveryReport::default()
                 };
-                report.slots_released += released;
-                report.leftovers_removed = crate::temp::sweep_log(&self.dir);
+                if live == 0 {
+                    let repairs = log.repair_damage(apply)?;
+                    report.from = format::SEGMENT_HEADER_LEN;
+                    report.kept = repairs.messages;
+                    report.kept = repairs.messages;
+                    report.problems = repairs.problems;
+                    report.changes = repairs.changes;
+                    report.holes_padded = repairs.holes_padded;
+                    report.unrepaired = repairs.left;
+                    report.quarantine = repairs.quarantine;
+                } else {
+                    // Appenders at work: what a survey sees is reported,
+                    // nothing else is touched.
+                    report.problems = log.verify()?;
+                }
+                report.leftovers_removed = if apply {
+                    crate::temp::sweep_log(&self.dir)
+                } else {
+                    crate::temp::log_leftovers(&self.dir)?
+                };
                 Ok(report)
             })
             .and_then(|r| r);
@@ -190,6 +236,7 @@ impl Inner {
         let from = self.durable().load(Ordering::Acquire);
         let mut report = RecoveryReport {
             from,
+            applied: true,
             ..RecoveryReport::default()
         };
         // Segments past this were never published (as far as the control
@@ -358,13 +405,18 @@ impl Inner {
             .into_iter()
             .filter(|&i| i > index)
             .map(|i| (i, self.dir.join(crate::segment::file_name(i))));
+        let quarantine = crate::damage::quarantine_dir(&self.dir);
         for (i, path) in later {
             // A segment made ahead of its roll (`background.rs`) and never
             // used holds nothing to cut: removed, but not reported, and no
-            // reader is told.
-            let unused = i > published && self.segment_unused(i);
-            std::fs::remove_file(&path).map_err(|e| LogError::io(&path, "remove", e))?;
-            if !unused {
+            // reader is told. Any other leaves the log for its quarantine
+            // folder, never deleted: its records were not synced, but they
+            // may be all someone has.
+            if i > published && self.segment_unused(i) {
+                std::fs::remove_file(&path).map_err(|e| LogError::io(&path, "remove", e))?;
+            } else {
+                crate::damage::quarantine_move(&quarantine, &path)?;
+                report.quarantine = Some(quarantine.clone());
                 report.segments_removed.push(i);
             }
         }

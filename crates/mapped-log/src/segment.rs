@@ -173,6 +173,7 @@ impl Segment {
                 segment_size: ctl.segment_size,
                 index,
                 log_id: ctl.log_id,
+                flags: 0,
             };
             map.write_at(0, &header.encode())?;
             map.atomic_u64(format::SEGMENT_TAIL_OFFSET)?

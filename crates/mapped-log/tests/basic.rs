@@ -232,7 +232,7 @@ fn a_read_only_open_inspects_and_refuses_what_would_write() {
     assert!(ro.is_read_only() && !log.is_read_only());
     assert!(!ro.restart_recovery_pending().unwrap());
     assert_eq!(ro.stat().unwrap(), expected);
-    assert_eq!(ro.verify().unwrap(), None);
+    assert_eq!(ro.verify().unwrap(), []);
     assert_eq!(ro.durable_position(), log.durable_position());
     assert_eq!(ro.named_readers().unwrap(), log.named_readers().unwrap());
     drop(app);
@@ -416,7 +416,7 @@ fn retention_respects_named_readers_and_reports_behind() {
         }
     }
     assert!(saw_behind);
-    assert_eq!(log.verify().unwrap(), None);
+    assert_eq!(log.verify().unwrap(), []);
     let stat = log.stat().unwrap();
     assert_eq!(stat.segments.len(), 2);
     assert_eq!(stat.live_appenders.len(), 1);
@@ -634,7 +634,7 @@ fn the_next_segment_is_made_ahead_under_every_durability() {
             last = app.append(&[3; 250]).unwrap();
         }
         assert_eq!(log.stat().unwrap().segments, [0, 1]);
-        assert_eq!(log.verify().unwrap(), None);
+        assert_eq!(log.verify().unwrap(), []);
     }
 }
 

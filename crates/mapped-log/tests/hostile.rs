@@ -484,9 +484,9 @@ fn damaged_headers_make_a_clear_error() {
     };
     assert!(n >= msgs.len());
     assert!(matches!(err, LogError::NotALog { .. }), "{err}");
-    assert!(log.verify().unwrap().is_some());
+    assert!(!log.verify().unwrap().is_empty());
     pwrite(&seg1, 0, &magic);
-    assert_eq!(log.verify().unwrap(), None);
+    assert_eq!(log.verify().unwrap(), []);
 
     // The control file's header: the log no longer opens.
     drop(log);
@@ -545,13 +545,14 @@ fn truncation_scenario(name: &str, work: &Path) {
             let err = log.reader(Start::Beginning).unwrap_err();
             assert!(matches!(err, LogError::NotALog { .. }), "{err}");
             // The file is named as a bad file, with its size.
-            let problem = log.verify().unwrap().expect("a problem");
+            let problem = log.verify().unwrap().into_iter().next().expect("a problem");
             assert_eq!(
                 (problem.segment.as_path(), problem.offset),
                 (seg0.as_path(), None)
             );
             assert!(problem.what.contains("8192 bytes"), "{problem}");
-            assert!(log.stat().is_err());
+            // `stat` sums the log up, the problem included.
+            assert_eq!(log.stat().unwrap().problems, [problem]);
         }
         "repairing-reader" => {
             // The tail says everything up to the segment's end is reserved,
@@ -573,16 +574,34 @@ fn truncation_scenario(name: &str, work: &Path) {
         }
         "recover-and-verify" => {
             truncate(&seg0, 8192);
-            // The durable position lies in the truncated segment: recovery
-            // refuses, naming the file and what is wrong with it.
-            let err = log.recover().unwrap_err();
-            assert!(matches!(err, LogError::NotALog { .. }), "{err}");
-            let err = err.to_string();
+            let problems = log.verify().unwrap();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].what.contains("8192 bytes"), "{}", problems[0]);
+            // Recovery gives the file its length back and keeps every
+            // record it still holds; what the truncation took is reported
+            // lost, and the original goes into quarantine.
+            let report = log.recover().unwrap();
             assert!(
-                err.contains("00000000000000000000.seg") && err.contains("8192 bytes"),
-                "{err}"
+                report
+                    .changes
+                    .iter()
+                    .any(|c| matches!(c, mapped_log::Change::Resized { from: 8192, .. })),
+                "{report:?}"
             );
-            assert!(log.verify().unwrap().is_some());
+            assert!(report.quarantine.is_some(), "{report:?}");
+            assert_eq!(log.verify().unwrap(), [], "{report:?}");
+            let mut r = log.reader(Start::Beginning).unwrap();
+            let mut n = 0;
+            while let Some(m) = r.next(Some(SHORT)).unwrap() {
+                assert_eq!(known[&m.id()][..], *m.payload());
+                assert!(m.id() + format::record_size(m.payload().len() as u32) <= 8192);
+                n += 1;
+            }
+            let whole = msgs
+                .iter()
+                .filter(|(id, p)| id + format::record_size(p.len() as u32) <= 8192)
+                .count();
+            assert_eq!(n, whole, "every record the truncation left whole is kept");
             common::simulate_restart(&dir);
             drop(log);
             let _ = Log::open(&dir).map(|l| l.verify());

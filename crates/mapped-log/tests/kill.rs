@@ -371,7 +371,7 @@ fn killed_appenders_and_readers_lose_nothing() {
         }
         assert_eq!(
             log.verify().unwrap(),
-            None,
+            [],
             "round {round}: verify after the kills"
         );
 
@@ -446,7 +446,7 @@ fn killed_appenders_and_readers_lose_nothing() {
     }
 
     // Everything still in the log reads back intact, and verifies.
-    assert_eq!(log.verify().unwrap(), None);
+    assert_eq!(log.verify().unwrap(), []);
     let mut r = log.reader(Start::Beginning).unwrap();
     let mut n = 0;
     while let Some(m) = r.next(Some(Duration::from_millis(50))).unwrap() {
@@ -558,7 +558,7 @@ fn explicit_recovery_keeps_messages_after_a_hole_left_while_reserving() {
         assert_eq!((m.id(), m.payload()), (*id, &p[..]));
     }
     assert!(r.try_next().unwrap().is_none());
-    assert_eq!(log.verify().unwrap(), None);
+    assert_eq!(log.verify().unwrap(), []);
 }
 
 #[test]
@@ -644,7 +644,7 @@ fn a_writer_killed_mid_payload_is_padded_exactly() {
         assert_eq!((m.id(), m.payload()), (*id, &p[..]));
     }
     assert!(waiting.try_next().unwrap().is_none());
-    assert_eq!(log.verify().unwrap(), None);
+    assert_eq!(log.verify().unwrap(), []);
 
     // The padding covers exactly the dead record: recovery finds the ten
     // messages and nothing to cut.

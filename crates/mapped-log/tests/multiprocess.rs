@@ -200,7 +200,7 @@ fn writer_and_reader_processes_agree_on_one_order() {
         assert_eq!(format!("{} {w} {seq}", m.id()), *line);
     }
     assert!(r.try_next().unwrap().is_none());
-    assert_eq!(log.verify().unwrap(), None);
+    assert_eq!(log.verify().unwrap(), []);
     let stat = log.stat().unwrap();
     assert_eq!(stat.messages, total);
     assert!(
@@ -413,12 +413,12 @@ fn a_takeover_beside_an_appender_held_in_reserving_pads_the_dead_record() {
         got,
         vec![(first, b"before".to_vec()), (after, b"after".to_vec())]
     );
-    assert_eq!(log.verify().unwrap(), None);
+    assert_eq!(log.verify().unwrap(), []);
 
     reserving.kill();
     assert!(reserving.finish().killed());
     drop((app, taker));
-    assert_eq!(log.verify().unwrap(), None);
+    assert_eq!(log.verify().unwrap(), []);
     let stat = log.stat().unwrap();
     assert_eq!(stat.messages, 2);
 }

@@ -128,7 +128,7 @@ fn assert_appends_continue(log: &Log, before: &[(u64, Vec<u8>)], case: &str) {
         got[..before.len()] == *before && got[before.len()..] == added[..],
         "{case}: the log after recovery and new appends is not old + new"
     );
-    assert_eq!(log.verify().unwrap(), None, "{case}");
+    assert_eq!(log.verify().unwrap(), [], "{case}");
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn restart_keeps_synced_and_intact_unsynced_messages() {
     let got = read_all(&log);
     let all: Vec<_> = synced.iter().chain(&unsynced).cloned().collect();
     assert!(got == all, "every message is still there");
-    assert_eq!(log.verify().unwrap(), None);
+    assert_eq!(log.verify().unwrap(), []);
     assert_appends_continue(&log, &all, "restart");
     drop(log);
 
@@ -258,7 +258,7 @@ fn torn_record_past_the_durable_position_is_where_recovery_cuts() {
             "{case}: everything before the cut, nothing after"
         );
         assert!(log.durable_position() >= durable);
-        assert_eq!(log.verify().unwrap(), None, "{case}");
+        assert_eq!(log.verify().unwrap(), [], "{case}");
         assert_appends_continue(&log, &kept, &case);
     }
 }
@@ -389,7 +389,7 @@ fn check_crash_image(dir: PathBuf, pl: &PowerLoss, case: &str) -> usize {
         report.from >= pl.synced.last().unwrap().0,
         "{case}: {report:?}"
     );
-    assert_eq!(log.verify().unwrap(), None, "{case}: {report:?}");
+    assert_eq!(log.verify().unwrap(), [], "{case}: {report:?}");
     let got = read_all(&log);
     let kept = assert_synced_then_prefix(&got, &pl.synced, &pl.unsynced, case);
     assert_eq!(report.kept, kept as u64, "{case}: {report:?}");
@@ -493,7 +493,7 @@ fn byte_flips_past_the_durable_position_never_lose_synced_messages() {
                 simulate_restart(&d);
                 let log = Log::open(&d).unwrap_or_else(|e| panic!("{case}: open: {e}"));
                 assert!(log.restart_recovery().is_some());
-                assert_eq!(log.verify().unwrap(), None, "{case}");
+                assert_eq!(log.verify().unwrap(), [], "{case}");
                 let got = read_all(&log);
                 assert_synced_then_prefix(&got, &synced, &unsynced, &case);
                 // Explicit recovery finds nothing more to cut.
@@ -605,7 +605,7 @@ fn durable_position_in_a_segment_removed_by_retention() {
         .cloned()
         .collect();
     assert!(got == left2, "the segments retention kept are all there");
-    assert_eq!(log.verify().unwrap(), None);
+    assert_eq!(log.verify().unwrap(), []);
     assert_appends_continue(&log, &got, "restart after retention");
 }
 
@@ -690,7 +690,7 @@ fn durable_position_at_the_end_of_a_full_segment() {
     let report = log.restart_recovery().unwrap().clone();
     assert_eq!(report.cut_at, None, "{report:?}");
     assert!(read_all(&log) == want);
-    assert_eq!(log.verify().unwrap(), None);
+    assert_eq!(log.verify().unwrap(), []);
     let mut app = Appender::new(&log).unwrap();
     let id = app.append(b"next").unwrap();
     assert_eq!(id, 4096 + format::SEGMENT_HEADER_LEN);
@@ -725,6 +725,16 @@ fn leave_a_dead_writing_record(dir: &Path) -> u64 {
     tail
 }
 
+/// Restart recovery run by another opener while `dir`'s log stays open
+/// here (its appenders all gone): what it reported.
+fn restart_recovery_now(dir: &Path) -> mapped_log::RecoveryReport {
+    simulate_restart(dir);
+    let log = Log::open(dir).unwrap();
+    log.restart_recovery()
+        .expect("restart recovery ran")
+        .clone()
+}
+
 /// Two cuts while a reader is not looking: the first below it, then
 /// appends, then the second at its position. The reader must move back to
 /// the lower cut (the cut ring), not stay where the last cut says.
@@ -740,7 +750,7 @@ fn a_reader_that_missed_two_cuts_moves_back_to_the_lower_one() {
 
     // Cut 1 at `first`, below the reader; one append fills the hole up to
     // the reader's position.
-    assert_eq!(log.recover().unwrap().cut_at, Some(first));
+    assert_eq!(restart_recovery_now(&dir).cut_at, Some(first));
     let mut app = Appender::new(&log).unwrap();
     let below = app.append(&[7; 48]).unwrap();
     assert_eq!(below, first);
@@ -748,7 +758,7 @@ fn a_reader_that_missed_two_cuts_moves_back_to_the_lower_one() {
     // Cut 2 at the reader's position: `last_cut` now says nothing below it.
     let second = leave_a_dead_writing_record(&dir);
     assert_eq!(second, first + 64);
-    assert_eq!(log.recover().unwrap().cut_at, Some(second));
+    assert_eq!(restart_recovery_now(&dir).cut_at, Some(second));
     let mut app = Appender::new(&log).unwrap();
     let at = app.append(&[8; 48]).unwrap();
     assert_eq!(at, second);
@@ -778,7 +788,7 @@ fn a_reader_that_missed_more_cuts_than_are_kept_fails_clearly() {
     let mut reader = log.reader(Start::End).unwrap();
     for _ in 0..=format::CUT_RING {
         leave_a_dead_writing_record(&dir);
-        assert!(log.recover().unwrap().cut_at.is_some());
+        assert!(restart_recovery_now(&dir).cut_at.is_some());
     }
     match reader.try_next() {
         Err(LogError::CutsMissed { missed, kept, .. }) => {
@@ -789,7 +799,7 @@ fn a_reader_that_missed_more_cuts_than_are_kept_fails_clearly() {
 }
 
 #[test]
-fn explicit_recovery_below_a_waiting_reader_moves_it_back_to_the_cut() {
+fn restart_recovery_below_a_waiting_reader_moves_it_back_to_the_cut() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
     let (log, kept) = log_of_three(&dir);
@@ -799,9 +809,9 @@ fn explicit_recovery_below_a_waiting_reader_moves_it_back_to_the_cut() {
     let mut reader = log.reader(Start::End).unwrap();
     assert_eq!(reader.position(), end + 64);
     assert!(reader.try_next().unwrap().is_none());
-    // With no appender alive, explicit recovery cuts the unfinished
-    // record: the tail goes back to where the next append lands.
-    let report = log.recover().unwrap();
+    // Restart recovery cuts the unfinished record: the tail goes back to
+    // where the next append lands.
+    let report = restart_recovery_now(&dir);
     assert_eq!(report.cut_at, Some(end), "{report:?}");
     // Two appends after the cut: the first fills the hole exactly, so the
     // second starts where the reader waited. It must still read both.
@@ -817,6 +827,41 @@ fn explicit_recovery_below_a_waiting_reader_moves_it_back_to_the_cut() {
         all.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
         [kept, ids.to_vec()].concat()
     );
+}
+
+/// Explicit recovery turns a dead appender's unfinished record into
+/// padding, as a reader would: no cut, no id handed out again, and a
+/// reader waiting past it reads on.
+#[test]
+fn explicit_recovery_pads_a_dead_appenders_record_and_cuts_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let (log, kept) = log_of_three(&dir);
+    let dead = leave_a_dead_writing_record(&dir);
+    let mut reader = log.reader(Start::End).unwrap();
+    assert_eq!(reader.position(), dead + 64);
+    let report = log.recover().unwrap();
+    assert_eq!(
+        (report.cut_at, report.holes_padded),
+        (None, 1),
+        "{report:?}"
+    );
+    assert_eq!(report.kept, 3, "{report:?}");
+    let mut app = Appender::new(&log).unwrap();
+    let next = app.append(&[7; 48]).unwrap();
+    assert_eq!(
+        next,
+        dead + 64,
+        "the dead record's id is not handed out again"
+    );
+    let m = reader.next(Some(HANG)).unwrap().expect("the message");
+    assert_eq!((m.id(), m.payload()), (next, &[7; 48][..]));
+    let all = read_all(&log);
+    assert_eq!(
+        all.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [kept, vec![next]].concat()
+    );
+    assert_eq!(log.verify().unwrap(), []);
 }
 
 #[test]
@@ -869,7 +914,7 @@ fn recovery_and_retention_remove_what_killed_creators_left_and_nothing_else() {
     assert_eq!(retained.leftovers_removed.files, 1, "{retained:?}");
     assert!(!live_tmp.exists());
     // The log itself is untouched.
-    assert_eq!(log.verify().unwrap(), None);
+    assert_eq!(log.verify().unwrap(), []);
     let read: Vec<u64> = read_all(&log).into_iter().map(|(id, _)| id).collect();
     assert_eq!(read, ids);
 }
@@ -916,7 +961,7 @@ fn a_segment_made_ahead_and_never_used_is_no_cut() {
     while *ids.last().unwrap() < SEGMENT {
         ids.push(app.append(&payload(0, ids.len() as u64)).unwrap());
     }
-    assert_eq!(log.verify().unwrap(), None);
+    assert_eq!(log.verify().unwrap(), []);
     let read: Vec<u64> = read_all(&log).into_iter().map(|(id, _)| id).collect();
     assert_eq!(read, ids);
 }

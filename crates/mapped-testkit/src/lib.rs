@@ -47,6 +47,7 @@ pub fn open_arbitrary_log(bytes: &[u8]) -> Outcome {
         segment_size,
         max_message: 1024,
         log_id: [7; 16],
+        file_mode: format::DEFAULT_FILE_MODE,
     };
     if seal {
         control[..64].copy_from_slice(&header.encode());
@@ -73,6 +74,8 @@ pub fn open_arbitrary_log(bytes: &[u8]) -> Outcome {
                 segment_size,
                 index: i as u64,
                 log_id: [7; 16],
+                // The input's own bits at the flags' place: placeholders too.
+                flags: u32::from(seg[48] & 1),
             };
             seg[..64].copy_from_slice(&h.encode());
             seg.resize(segment_size as usize, 0);
@@ -96,7 +99,7 @@ pub fn open_arbitrary_log(bytes: &[u8]) -> Outcome {
     let (messages, read_error) = read_all(&log);
     outcome.messages = messages;
     outcome.read_error = read_error;
-    outcome.verify_failed = !matches!(log.verify(), Ok(None));
+    outcome.verify_failed = !matches!(log.verify(), Ok(p) if p.is_empty());
     let _ = log.stat();
     outcome
 }

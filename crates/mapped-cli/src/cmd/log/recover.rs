@@ -1,40 +1,80 @@
-//! `mapped log recover DIR`: explicit recovery, and what it changed.
+//! `mapped log recover DIR [--apply]`: explicit recovery: what it would
+//! change, or (with `--apply`) what it changed.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
-use mapped_log::RecoveryReport;
+use mapped_log::{Log, RecoveryReport};
 
 use super::{list, plural};
 
-/// Repair the log in DIR after crashed processes, and say what changed.
+/// Show how recovery would repair the log in DIR; with --apply, repair it.
 ///
-/// Releases the appender slots of dead processes (their unfinished records
-/// become padding) and, if no appender is alive, checks every record past
-/// the durable position and cuts the log at the first invalid one.
+/// Without --apply nothing changes: it lists the problems it finds and
+/// what it would do about each. With --apply it releases the appender
+/// slots of dead processes (their unfinished records become padding) and,
+/// if no appender is alive, repairs damage to the log's files keeping
+/// every valid record: a damaged range of records becomes padding (the
+/// records after it keep their ids), a missing or unusable segment is
+/// replaced by a placeholder, a file that must leave the log is moved into
+/// DIR/quarantine/<time>-<pid>/ and every segment changed is copied there
+/// first. Nothing is deleted, no id is handed out again, and the report
+/// names every id range lost. It also removes the temporary files that
+/// crashed processes left.
+///
+/// Exits 1 if damage is left that recovery cannot repair.
 #[derive(Debug, Args)]
 pub struct RecoverArgs {
     /// The log's directory.
     dir: PathBuf,
+    /// Make the changes (without it, only show them).
+    #[arg(long)]
+    apply: bool,
 }
 
 /// Runs `mapped log recover`.
 pub fn run(args: &RecoverArgs) -> Result<()> {
-    let log = super::open(&args.dir)?;
     let mut lines = Vec::new();
+    let log = if args.apply {
+        super::open(&args.dir)?
+    } else {
+        // A dry run must not run restart recovery either (it cuts torn
+        // records on a read-write open): look through a read-only open
+        // when one is pending.
+        std::fs::metadata(&args.dir).with_context(|| format!("open {}", args.dir.display()))?;
+        let ro = Log::open_read_only(&args.dir)?;
+        if ro.restart_recovery_pending()? {
+            lines.push(
+                "the system restarted since the log was last used: with --apply (or any \
+                 command that writes the log), restart recovery first checks the records \
+                 past the durable position and cuts the log at the first torn one"
+                    .to_owned(),
+            );
+            ro
+        } else {
+            super::open(&args.dir)?
+        }
+    };
     if let Some(restart) = log.restart_recovery() {
         lines.push(
             "restart recovery ran on open (the system restarted since the log was last used):"
                 .to_owned(),
         );
-        lines.extend(describe(restart).into_iter().map(|l| format!("  {l}")));
+        lines.extend(
+            describe(restart, false)
+                .into_iter()
+                .map(|l| format!("  {l}")),
+        );
     }
-    let report = log.recover()?;
-    let mut described = describe(&report);
-    // Recovery checks past the durable position (at least the first
-    // record's id, never 0) only when no appender is alive.
+    let report = if args.apply {
+        log.recover()?
+    } else {
+        log.recover_dry_run()?
+    };
+    let mut described = describe(&report, true);
+    // Recovery checks the files only when no appender is alive.
     if report.from == 0 {
         let (live, _) = log.appender_slots()?;
         let alive = if live.is_empty() {
@@ -47,24 +87,63 @@ pub fn run(args: &RecoverArgs) -> Result<()> {
             )
         };
         described.push(format!(
-            "records past the durable position not checked: {alive}"
+            "the log's files were checked but not repaired: {alive}"
         ));
     }
     lines.extend(described);
+    if !args.apply && !report.is_clean() {
+        lines.push(
+            "dry run: nothing was changed; run again with --apply to make these changes".to_owned(),
+        );
+    }
     let mut out = io::stdout().lock();
     out.write_all(lines.join("\n").as_bytes())
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.flush())
-        .context("write to stdout")
+        .context("write to stdout")?;
+    if !report.unrepaired.is_empty() {
+        drop(out);
+        for p in &report.unrepaired {
+            eprintln!("mapped: not repaired: {p}");
+        }
+        bail!(
+            "{} left that recovery cannot repair",
+            plural(report.unrepaired.len() as u64, "problem")
+        );
+    }
+    Ok(())
 }
 
-/// A report in words, one line per fact.
-fn describe(r: &RecoveryReport) -> Vec<String> {
+/// A report in words, one line per fact: of explicit recovery, or of
+/// restart recovery (which checks only past the durable position).
+fn describe(r: &RecoveryReport, explicit: bool) -> Vec<String> {
+    let (did, will) = if r.applied || !explicit {
+        ("", "")
+    } else {
+        ("would be ", "would ")
+    };
     let mut lines = Vec::new();
     if r.slots_released > 0 {
         lines.push(format!(
-            "released {} of dead processes (their unfinished records became padding)",
-            plural(r.slots_released.into(), "appender slot")
+            "{}release{} {} of dead processes (their unfinished records {} padding)",
+            will,
+            if r.applied { "d" } else { "" },
+            plural(r.slots_released.into(), "appender slot"),
+            if r.applied { "became" } else { "become" },
+        ));
+    }
+    for p in &r.problems {
+        lines.push(format!("found: {p}"));
+    }
+    for c in &r.changes {
+        lines.push(format!("{will}change: {c}"));
+    }
+    if r.holes_padded > 0 {
+        lines.push(format!(
+            "{}pad{} {} that dead appenders left unfinished",
+            will,
+            if r.applied { "ded" } else { "" },
+            plural(r.holes_padded, "record")
         ));
     }
     if let Some(cut) = r.cut_at {
@@ -83,16 +162,35 @@ fn describe(r: &RecoveryReport) -> Vec<String> {
     }
     if !r.segments_removed.is_empty() {
         lines.push(format!(
-            "removed {} past the cut: {}",
+            "moved {} past the cut out of the log: {}",
             plural(r.segments_removed.len() as u64, "segment"),
             list(&r.segments_removed)
         ));
     }
-    lines.extend(super::leftovers_line(r.leftovers_removed));
-    if r.is_clean() {
+    if let Some(q) = &r.quarantine {
+        lines.push(format!(
+            "what left the log, and copies of what changed, are in {}",
+            q.display()
+        ));
+    }
+    if r.applied {
+        lines.extend(super::leftovers_line(r.leftovers_removed));
+    } else if r.leftovers_removed.files > 0 {
+        lines.push(format!(
+            "{} left by crashed processes {}removed",
+            plural(r.leftovers_removed.files, "temporary file"),
+            did
+        ));
+    }
+    if r.is_clean() && r.problems.is_empty() {
         lines.push("nothing to repair".to_owned());
     }
-    if r.from > 0 {
+    if explicit && r.from > 0 {
+        lines.push(format!(
+            "checked the whole log: {}",
+            plural(r.kept, "valid message")
+        ));
+    } else if !explicit && r.from > 0 {
         lines.push(format!(
             "checked {} past the durable position (id {}): {}",
             plural(r.kept, "committed record"),

@@ -15,9 +15,12 @@ use super::list;
 /// Segments, first and last id, message count, sizes, durable position,
 /// named readers (and their positions; a reader whose file is damaged is
 /// listed with what is wrong, and makes the command exit 1 after the
-/// summary), live appenders (their slots), and temporary files that
-/// crashed processes left behind. A log this user may not write is opened
-/// read-only (a note on stderr says so).
+/// summary), live appenders (their slots), temporary files that crashed
+/// processes left behind, id ranges lost to damage that a recovery
+/// replaced, and every problem `mapped log verify` would report (each
+/// named on stderr; they make the command exit 1 after the summary). A
+/// log this user may not write is opened read-only (a note on stderr says
+/// so).
 #[derive(Debug, Args)]
 pub struct StatArgs {
     /// The log's directory.
@@ -29,7 +32,10 @@ pub struct StatArgs {
     /// named_readers (an object: name to position), bad_readers (an
     /// object: name to what is wrong with its file), live_appenders (slot
     /// numbers), leftover_files and leftover_bytes (temporary files left by
-    /// crashed processes, and the disk they hold). Absent values are null.
+    /// crashed processes, and the disk they hold), lost (an array of
+    /// [first id, end id] pairs lost to damage that a recovery replaced)
+    /// and problems (an array of objects with the keys kind, file,
+    /// first_id, end_id, offset and what). Absent values are null.
     #[arg(long)]
     json: bool,
 }
@@ -48,6 +54,16 @@ pub fn run(args: &StatArgs) -> Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .context("write to stdout")?;
+    for p in &stat.problems {
+        eprintln!("mapped: {p}");
+    }
+    if !stat.problems.is_empty() {
+        bail!(
+            "{} with the log's files; `mapped log recover {}` shows how it would repair them",
+            plural(stat.problems.len() as u64, "problem"),
+            args.dir.display()
+        );
+    }
     if let Some((_, first)) = stat.bad_readers.first() {
         bail!(
             "{first}{}",
@@ -74,8 +90,8 @@ fn json(dir: &str, s: &Stat) -> String {
     let value = serde_json::json!({
         "dir": dir,
         "segments": s.segments.len(),
-        "first_segment": s.segments.first(),
-        "last_segment": s.segments.last(),
+        "first_segment": s.first_segment,
+        "last_segment": s.tail_segment,
         "segments_ahead": s.ahead.len(),
         "segment_size": s.segment_size,
         "max_message": s.max_message,
@@ -90,6 +106,15 @@ fn json(dir: &str, s: &Stat) -> String {
         "live_appenders": s.live_appenders,
         "leftover_files": s.leftovers.files,
         "leftover_bytes": s.leftovers.bytes,
+        "lost": s.lost.iter().map(|&(a, b)| [a, b]).collect::<Vec<_>>(),
+        "problems": s.problems.iter().map(|p| serde_json::json!({
+            "kind": format!("{:?}", p.kind),
+            "file": p.segment.to_string_lossy(),
+            "first_id": p.id,
+            "end_id": p.end,
+            "offset": p.offset,
+            "what": p.what,
+        })).collect::<Vec<_>>(),
     });
     format!("{value}\n")
 }
@@ -138,6 +163,19 @@ fn human(dir: &str, s: &Stat) -> String {
             bytes(s.leftovers.bytes)
         )
     };
+    let lost = if s.lost.is_empty() {
+        "none".to_owned()
+    } else {
+        s.lost
+            .iter()
+            .map(|(a, b)| format!("ids {a} to {b}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let problems = match s.problems.len() {
+        0 => "none".to_owned(),
+        n => format!("{} (listed below)", plural(n as u64, "problem")),
+    };
     let lines = [
         ("log", dir.to_owned()),
         ("segments", segments),
@@ -152,6 +190,8 @@ fn human(dir: &str, s: &Stat) -> String {
         ("named readers", readers),
         ("live appenders", appenders),
         ("left by crashes", leftovers),
+        ("lost to damage", lost),
+        ("damage", problems),
     ];
     aligned(&lines)
 }

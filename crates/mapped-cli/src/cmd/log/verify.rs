@@ -10,10 +10,14 @@ use super::plural;
 
 /// Check every record of the log in DIR: headers, lengths, checksums.
 ///
-/// Prints `ok: N messages in M segments` and exits 0 if the log is
-/// consistent; else prints the first problem (the segment file, what is
-/// wrong, and for a bad record its id and offset) and exits 1. A log this
-/// user may not write is opened read-only (a note on stderr says so).
+/// Also checks that every segment file the log needs is there, is this
+/// log's, and has its full length, and that no stray segment file lies
+/// beside them. Prints `ok: N messages in M segments` and exits 0 if the
+/// log is consistent; else prints every problem on stderr (the file, what
+/// is wrong, the ids affected, and for a bad record its offset) and exits
+/// with status 1. Ranges lost to earlier damage that a recovery replaced
+/// are noted, not problems. A log this user may not write is opened
+/// read-only (a note on stderr says so).
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The log's directory.
@@ -23,17 +27,36 @@ pub struct VerifyArgs {
 /// Runs `mapped log verify`.
 pub fn run(args: &VerifyArgs) -> Result<()> {
     let log = super::open_to_inspect(&args.dir, "")?;
-    if let Some(problem) = log.verify()? {
-        bail!("{problem}");
-    }
     let stat = log.stat()?;
     let mut out = io::stdout().lock();
-    writeln!(
-        out,
-        "ok: {} in {}",
-        plural(stat.messages, "message"),
-        plural(stat.segments.len() as u64, "segment")
-    )
-    .and_then(|()| out.flush())
-    .context("write to stdout")
+    let mut lines = Vec::new();
+    for &(first, end) in &stat.lost {
+        lines.push(format!(
+            "note: ids {first} to {end} were lost to damage (a placeholder segment stands for them since a recovery)"
+        ));
+    }
+    if stat.problems.is_empty() {
+        lines.push(format!(
+            "ok: {} in {}",
+            plural(stat.messages, "message"),
+            plural(stat.segments.len() as u64, "segment")
+        ));
+    }
+    if !lines.is_empty() {
+        writeln!(out, "{}", lines.join("\n"))
+            .and_then(|()| out.flush())
+            .context("write to stdout")?;
+    }
+    if !stat.problems.is_empty() {
+        drop(out);
+        for p in &stat.problems {
+            eprintln!("mapped: {p}");
+        }
+        bail!(
+            "{} found; `mapped log recover {}` shows how it would repair them",
+            plural(stat.problems.len() as u64, "problem"),
+            args.dir.display()
+        );
+    }
+    Ok(())
 }
