@@ -742,6 +742,18 @@ pub enum Change {
         /// Why it left the log.
         why: String,
     },
+    /// The control file was rebuilt from the segment files.
+    ControlRebuilt {
+        /// The log's first segment, as the files say.
+        first: u64,
+        /// Its tail segment.
+        tail: u64,
+        /// The segment size the headers give.
+        segment_size: u64,
+        /// The largest message, now the largest that fits a segment (the
+        /// old limit was in the lost control file).
+        max_message: u32,
+    },
     /// A segment file copied into quarantine before recovery changed it.
     Copied {
         /// The segment file.
@@ -790,6 +802,15 @@ impl std::fmt::Display for Change {
             Change::Quarantined { from, to, why } => {
                 write!(f, "{}: moved to {} ({why})", from.display(), to.display())
             }
+            Change::ControlRebuilt {
+                first,
+                tail,
+                segment_size,
+                max_message,
+            } => write!(
+                f,
+                "a new control file from the segment files: segments {first} to {tail} of {segment_size} bytes, messages up to {max_message} bytes (the old limit is lost)"
+            ),
             Change::Copied { from, to } => write!(
                 f,
                 "{}: copied to {} before any change",
@@ -1103,5 +1124,147 @@ impl Log {
             out.left = after.problems;
         }
         Ok(out)
+    }
+}
+
+impl Log {
+    /// Rebuilds a log's missing or unreadable control file from its
+    /// segment files, for explicit recovery: the log's identity and
+    /// segment size come from the segment headers (those of the most
+    /// segments agreeing), its first and tail segments from the files
+    /// present, its file mode from theirs. The largest message becomes
+    /// the largest that fits a segment (the old limit is lost). The old
+    /// control file, if any, moves into quarantine. With `apply` false,
+    /// changes nothing and reports what it would do. Then open the log
+    /// and [`recover`](Log::recover) it to repair the rest.
+    pub fn rebuild_control(dir: impl AsRef<Path>, apply: bool) -> Result<crate::RecoveryReport> {
+        let dir = dir.as_ref();
+        let control_path = dir.join(crate::log::CONTROL_FILE);
+        // Segments by (log id, segment size): (index, file mode) each.
+        type Groups = std::collections::BTreeMap<([u8; 16], u64), Vec<(u64, u32)>>;
+        let mut groups = Groups::new();
+        for i in segment::list(dir)? {
+            let path = dir.join(segment::file_name(i));
+            if let Ok((h, _)) = header_of(&path) {
+                if h.index == i && h.flags & format::SEGMENT_PLACEHOLDER == 0 {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = std::fs::metadata(&path)
+                        .map(|m| m.permissions().mode() & 0o666)
+                        .unwrap_or(format::DEFAULT_FILE_MODE);
+                    groups
+                        .entry((h.log_id, h.segment_size))
+                        .or_default()
+                        .push((i, mode));
+                }
+            }
+        }
+        let Some(((log_id, segment_size), segs)) = groups.into_iter().max_by_key(|(_, v)| v.len())
+        else {
+            return Err(LogError::NotALog {
+                path: dir.to_path_buf(),
+                why: format::HeaderError::Field(
+                    "no segment file with a valid header: there is nothing to rebuild the control file from".into(),
+                ),
+            });
+        };
+        let first = segs.first().map(|s| s.0).unwrap_or(0);
+        // The last segment holding anything: one after it, empty, was made
+        // ahead of its roll.
+        let unused = |i: u64| {
+            let Ok(f) = File::open(dir.join(segment::file_name(i))) else {
+                return false;
+            };
+            let (mut tail, mut word) = ([0u8; 8], [0u8; 8]);
+            f.read_exact_at(&mut tail, format::SEGMENT_TAIL_OFFSET)
+                .is_ok()
+                && f.read_exact_at(&mut word, format::SEGMENT_HEADER_LEN)
+                    .is_ok()
+                && u64::from_le_bytes(tail) == format::SEGMENT_HEADER_LEN
+                && u64::from_le_bytes(word) == 0
+        };
+        let mut tail = segs.last().map(|s| s.0).unwrap_or(0);
+        if tail > first && unused(tail) {
+            tail -= 1;
+        }
+        let file_mode = segs
+            .first()
+            .map(|s| s.1)
+            .filter(|&m| format::check_file_mode(m).is_ok())
+            .unwrap_or(format::DEFAULT_FILE_MODE);
+        let max_message = (segment_size - format::SEGMENT_HEADER_LEN - format::RECORD_HEADER_LEN)
+            .min(u32::MAX as u64) as u32;
+        let header = format::ControlHeader {
+            segment_size,
+            max_message,
+            log_id,
+            file_mode,
+        };
+        let q = quarantine_dir(dir);
+        let mut report = crate::RecoveryReport {
+            applied: apply,
+            ..Default::default()
+        };
+        let exists = std::fs::symlink_metadata(&control_path).is_ok();
+        report.problems.push(Problem {
+            kind: ProblemKind::BadSegment,
+            segment: control_path.clone(),
+            id: 0,
+            end: 0,
+            offset: None,
+            what: if exists {
+                "the control file is unreadable".into()
+            } else {
+                "the control file is missing".into()
+            },
+        });
+        if exists {
+            report.changes.push(Change::Quarantined {
+                from: control_path.clone(),
+                to: q.join(crate::log::CONTROL_FILE),
+                why: "unreadable".into(),
+            });
+        }
+        report.changes.push(Change::ControlRebuilt {
+            first,
+            tail,
+            segment_size,
+            max_message,
+        });
+        if !apply {
+            return Ok(report);
+        }
+        if exists {
+            quarantine_move(&q, &control_path)?;
+            report.quarantine = Some(q);
+        }
+        // Everything present is on disk before the control file says the
+        // log holds it.
+        for (i, _) in &segs {
+            let p = dir.join(segment::file_name(*i));
+            File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| LogError::io(&p, "fsync", e))?;
+        }
+        let tmp = crate::temp::NewFile::create(dir, crate::log::CONTROL_FILE)?;
+        let made = (|| -> Result<()> {
+            let map = tmp.map(format::CONTROL_LEN)?;
+            map.write_at(0, &header.encode())?;
+            map.write_at(format::CONTROL_BOOT_ID, &crate::recovery::boot_id())?;
+            map.atomic_u64(format::CONTROL_DURABLE)?.store(
+                first * segment_size + format::SEGMENT_HEADER_LEN,
+                Ordering::Release,
+            );
+            map.atomic_u64(format::CONTROL_FIRST_SEGMENT)?
+                .store(first, Ordering::Release);
+            map.atomic_u64(format::CONTROL_TAIL_SEGMENT)?
+                .store(tail, Ordering::Release);
+            map.sync_data()?;
+            tmp.link(&control_path)
+                .map_err(|e| LogError::io(&control_path, "link", e))
+        })();
+        drop(tmp);
+        made?;
+        crate::log::sync_dir(dir)?;
+        Ok(report)
     }
 }

@@ -205,7 +205,11 @@ impl Log {
             .open(&control_path)
             .map_err(|e| match e {
                 mapped::OpenError::Io(io) if io.os_error().kind() == std::io::ErrorKind::NotFound => {
-                    not_a_log(&dir, "no control file: not a log directory (create one with `mapped log create`)".into())
+                    if crate::segment::list(&dir).is_ok_and(|l| !l.is_empty()) {
+                        not_a_log(&control_path, "the control file is missing, but segment files are here: `mapped log recover` can rebuild it from them".into())
+                    } else {
+                        not_a_log(&dir, "no control file: not a log directory (create one with `mapped log create`)".into())
+                    }
                 }
                 e => e.into(),
             })?;

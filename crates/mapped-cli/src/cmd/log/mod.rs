@@ -61,7 +61,24 @@ pub fn run(args: &LogArgs) -> Result<()> {
 fn open(dir: &Path) -> Result<Log> {
     // A missing directory is named as such, like a missing file elsewhere.
     std::fs::metadata(dir).with_context(|| format!("open {}", dir.display()))?;
-    Ok(Log::open(dir)?)
+    Log::open(dir).map_err(|e| with_hint(dir, e))
+}
+
+/// `e`, with the way out when it is a damaged control file beside segment
+/// files: `mapped log recover` rebuilds it.
+fn with_hint(dir: &Path, e: LogError) -> anyhow::Error {
+    let hint = matches!(&e, LogError::NotALog { path, why }
+        if *path == dir.join(mapped_log::CONTROL_FILE)
+            && !why.to_string().contains("mapped log recover")
+            && std::fs::read_dir(dir).is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".seg")))));
+    if hint {
+        anyhow::anyhow!(
+            "{e}; `mapped log recover {}` can rebuild it from the segment files",
+            dir.display()
+        )
+    } else {
+        e.into()
+    }
 }
 
 /// [`open`] for commands that only look (`stat`, `verify`, and `tail`
@@ -86,7 +103,7 @@ fn open_to_inspect(dir: &Path, limits: &str) -> Result<Log> {
             );
             Ok(log)
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(with_hint(dir, e)),
     }
 }
 

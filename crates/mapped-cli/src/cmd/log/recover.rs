@@ -37,6 +37,26 @@ pub struct RecoverArgs {
 /// Runs `mapped log recover`.
 pub fn run(args: &RecoverArgs) -> Result<()> {
     let mut lines = Vec::new();
+    // A control file that is missing or unreadable, beside segment files:
+    // rebuilt from them first.
+    std::fs::metadata(&args.dir).with_context(|| format!("open {}", args.dir.display()))?;
+    let control = args.dir.join(mapped_log::CONTROL_FILE);
+    let control_bad = matches!(
+        Log::open_read_only(&args.dir),
+        Err(mapped_log::LogError::NotALog { ref path, .. }) if *path == control
+    );
+    if control_bad {
+        let rebuilt = Log::rebuild_control(&args.dir, args.apply)?;
+        lines.extend(describe(&rebuilt, true));
+        if !args.apply {
+            lines.push(
+                "dry run: nothing was changed; run again with --apply to rebuild the control file \
+                 and check the rest of the log"
+                    .to_owned(),
+            );
+            return print(&lines);
+        }
+    }
     let log = if args.apply {
         super::open(&args.dir)?
     } else {
@@ -96,13 +116,13 @@ pub fn run(args: &RecoverArgs) -> Result<()> {
             "dry run: nothing was changed; run again with --apply to make these changes".to_owned(),
         );
     }
-    let mut out = io::stdout().lock();
-    out.write_all(lines.join("\n").as_bytes())
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush())
-        .context("write to stdout")?;
+    if control_bad {
+        // The rebuilt control file starts its durable position at the
+        // first record: move it up to what is on disk now.
+        let _ = log.sync();
+    }
+    print(&lines)?;
     if !report.unrepaired.is_empty() {
-        drop(out);
         for p in &report.unrepaired {
             eprintln!("mapped: not repaired: {p}");
         }
@@ -112,6 +132,15 @@ pub fn run(args: &RecoverArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Prints `lines` to stdout.
+fn print(lines: &[String]) -> Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(lines.join("\n").as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .context("write to stdout")
 }
 
 /// A report in words, one line per fact: of explicit recovery, or of

@@ -1,0 +1,425 @@
+//! The damage matrix: what a tmp cleaner, a failing disk or a careless
+//! operator does to a log's files, and what the log makes of it.
+//!
+//! For each of the first, a middle, the last, and all but one of a log's
+//! segments, each damage (deleted, truncated to 0, truncated mid-record,
+//! replaced by an older copy of itself, replaced by another log's segment,
+//! a record header overwritten, a payload overwritten), and a stray extra
+//! file:
+//!
+//! - `verify` names the problem (the file) and `stat` lists it; nothing
+//!   panics or hangs, and a reader either reads on or stops with an error;
+//! - a dry run of recovery changes no byte of the directory;
+//! - recovery keeps every message that was not damaged, with its id and
+//!   payload, and every message that is gone lies in an id range its report
+//!   names as lost;
+//! - afterwards the log verifies, and new appends get ids above every id
+//!   ever handed out.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{copy_dir, pread, pwrite, segment_path, with_timeout};
+use mapped_log::{Appender, Change, Log, LogOptions, ProblemKind, Start, format};
+
+const SEGMENT: u64 = 4096;
+
+fn opts() -> LogOptions {
+    LogOptions {
+        segment_size: SEGMENT,
+        max_message: 512,
+    }
+}
+
+fn message(seq: u64) -> Vec<u8> {
+    let len = 20 + (seq * 37 % 90) as usize;
+    let mut p = format!("message {seq:05} ").into_bytes();
+    p.resize(len, b'a' + (seq % 26) as u8);
+    p
+}
+
+/// A log of five and a half segments, synced; a copy of each segment
+/// taken when it was half full (an older copy of itself); every message
+/// by id.
+struct Fixture {
+    dir: PathBuf,
+    messages: BTreeMap<u64, Vec<u8>>,
+    older: HashMap<u64, Vec<u8>>,
+    tail: u64,
+}
+
+fn build(work: &Path) -> Fixture {
+    std::fs::create_dir_all(work).unwrap();
+    let dir = work.join("log");
+    let log = Log::create(&dir, opts()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let mut messages = BTreeMap::new();
+    let mut older = HashMap::new();
+    let mut seq = 0;
+    loop {
+        let p = message(seq);
+        let id = app.append(&p).unwrap();
+        messages.insert(id, p);
+        seq += 1;
+        let (index, off) = (id / SEGMENT, id % SEGMENT);
+        if off > SEGMENT / 4 && !older.contains_key(&index) {
+            older.insert(index, std::fs::read(segment_path(&dir, index)).unwrap());
+        }
+        if index == 5 && off > SEGMENT / 2 {
+            break;
+        }
+    }
+    log.sync().unwrap();
+    drop(app);
+    Fixture {
+        dir,
+        messages,
+        older,
+        tail: 5,
+    }
+}
+
+/// Where a damage lands.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    First,
+    Middle,
+    Last,
+    AllButOne,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    Deleted,
+    TruncatedToZero,
+    TruncatedMidRecord,
+    OlderCopy,
+    AnotherLogs,
+    HeaderOverwritten,
+    PayloadOverwritten,
+}
+
+fn all_files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.insert(e.path(), std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The id of a record in segment `index` near its middle.
+fn record_in(f: &Fixture, index: u64) -> u64 {
+    *f.messages
+        .keys()
+        .find(|&&id| id / SEGMENT == index && id % SEGMENT > 1500)
+        .unwrap()
+}
+
+fn damage(f: &Fixture, other: &Path, index: u64, d: Damage) {
+    let path = segment_path(&f.dir, index);
+    match d {
+        Damage::Deleted => std::fs::remove_file(&path).unwrap(),
+        Damage::TruncatedToZero => std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap(),
+        Damage::TruncatedMidRecord => {
+            let id = record_in(f, index);
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(id % SEGMENT + 20)
+                .unwrap();
+        }
+        Damage::OlderCopy => std::fs::write(&path, &f.older[&index]).unwrap(),
+        Damage::AnotherLogs => std::fs::copy(segment_path(other, index), &path)
+            .map(drop)
+            .unwrap(),
+        Damage::HeaderOverwritten => {
+            pwrite(&path, record_in(f, index) % SEGMENT, b"GARBAGEGARBAGE")
+        }
+        Damage::PayloadOverwritten => pwrite(&path, record_in(f, index) % SEGMENT + 18, b"XYZ"),
+    }
+}
+
+/// Reads the whole log, with a safety net: every message read, and the
+/// error that stopped it, if any.
+fn read_all(dir: &Path) -> (Vec<(u64, Vec<u8>)>, Option<String>) {
+    let dir = dir.to_path_buf();
+    with_timeout(
+        "reading a damaged log",
+        Duration::from_secs(20),
+        move || {
+            let log = Log::open(&dir).unwrap();
+            let mut r = match log.reader(Start::Beginning) {
+                Ok(r) => r,
+                Err(e) => return (Vec::new(), Some(e.to_string())),
+            };
+            let mut got = Vec::new();
+            loop {
+                match r.next(Some(Duration::from_millis(30))) {
+                    Ok(Some(m)) => got.push((m.id(), m.payload().to_vec())),
+                    Ok(None) => return (got, None),
+                    Err(e) => return (got, Some(e.to_string())),
+                }
+            }
+        },
+    )
+}
+
+/// The id ranges a report names as lost.
+fn lost_ranges(changes: &[Change]) -> Vec<(u64, u64)> {
+    changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Padded { id, end, .. } | Change::Placeholder { id, end, .. } => {
+                Some((*id, *end))
+            }
+            Change::FirstSegment {
+                lost_from,
+                lost_end,
+                ..
+            } => Some((*lost_from, *lost_end)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn check_case(case: &str, f: &Fixture, damaged: &[u64], expect: ProblemKind) {
+    let dir = &f.dir;
+    // Found, named.
+    let log = Log::open(dir).unwrap();
+    let problems = log.verify().unwrap();
+    assert!(!problems.is_empty(), "{case}: verify found nothing");
+    assert!(
+        problems.iter().any(|p| p.kind == expect),
+        "{case}: expected {expect:?} in {problems:?}"
+    );
+    for p in &problems {
+        let name = p.segment.file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(
+            damaged.iter().any(|&i| name == format!("{i:020}.seg")),
+            "{case}: a problem names an undamaged file: {p}"
+        );
+    }
+    assert_eq!(log.stat().unwrap().problems, problems, "{case}");
+    // Readers never hang: they read on or stop with an error.
+    let (_, err) = read_all(dir);
+    let _ = err;
+
+    // A dry run changes nothing.
+    let before = all_files(dir);
+    let dry = log.recover_dry_run().unwrap();
+    assert!(!dry.applied, "{case}");
+    assert!(
+        !dry.changes.is_empty(),
+        "{case}: a dry run with nothing to do"
+    );
+    assert_eq!(all_files(dir), before, "{case}: the dry run changed files");
+
+    // Applied: everything undamaged kept, everything gone reported.
+    let report = log.recover().unwrap();
+    assert!(report.unrepaired.is_empty(), "{case}: {report:?}");
+    assert_eq!(log.verify().unwrap(), [], "{case}: {report:?}");
+    let lost = lost_ranges(&report.changes);
+    let (got, err) = read_all(dir);
+    assert_eq!(err, None, "{case}: reading after recovery");
+    let got: BTreeMap<u64, Vec<u8>> = got.into_iter().collect();
+    for (id, p) in &got {
+        assert_eq!(
+            f.messages.get(id),
+            Some(p),
+            "{case}: id {id} reads back other bytes"
+        );
+    }
+    for (id, p) in &f.messages {
+        let index = id / SEGMENT;
+        let end = id + format::record_size(p.len() as u32);
+        if !damaged.contains(&index) {
+            assert!(got.contains_key(id), "{case}: undamaged id {id} lost");
+        } else if !got.contains_key(id) {
+            assert!(
+                lost.iter().any(|&(a, b)| a < end && *id < b),
+                "{case}: id {id} lost without a report naming it: {lost:?}"
+            );
+        }
+    }
+    // Nothing was deleted: what left the log is in quarantine.
+    if let Some(q) = &report.quarantine {
+        assert!(
+            q.starts_with(dir.join(mapped_log::QUARANTINE_DIR)),
+            "{case}"
+        );
+        assert!(std::fs::read_dir(q).unwrap().count() > 0, "{case}");
+    }
+    // No id is handed out twice.
+    let max = *f.messages.keys().last().unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    for k in 0..3 {
+        let id = app.append(&message(10_000 + k)).unwrap();
+        assert!(id > max, "{case}: new id {id} at or below {max}");
+    }
+    drop(app);
+    assert_eq!(log.verify().unwrap(), [], "{case}: after appends");
+}
+
+#[test]
+fn damaged_segments_are_named_and_recovery_keeps_every_undamaged_message() {
+    let work = tempfile::tempdir().unwrap();
+    let base = build(work.path());
+    // Another log, same geometry, for foreign segments.
+    let other = build(&work.path().join("other"));
+    let targets = [
+        Target::First,
+        Target::Middle,
+        Target::Last,
+        Target::AllButOne,
+    ];
+    let damages = [
+        Damage::Deleted,
+        Damage::TruncatedToZero,
+        Damage::TruncatedMidRecord,
+        Damage::OlderCopy,
+        Damage::AnotherLogs,
+        Damage::HeaderOverwritten,
+        Damage::PayloadOverwritten,
+    ];
+    let mut n = 0;
+    for target in targets {
+        for d in damages {
+            let case = format!("{d:?} {target:?}");
+            let at = work.path().join(format!("case-{n}"));
+            n += 1;
+            copy_dir(&base.dir, &at);
+            let f = Fixture {
+                dir: at,
+                messages: base.messages.clone(),
+                older: base.older.clone(),
+                tail: base.tail,
+            };
+            let damaged: Vec<u64> = match target {
+                Target::First => vec![0],
+                Target::Middle => vec![2],
+                Target::Last => vec![f.tail],
+                Target::AllButOne => (0..=f.tail).filter(|&i| i != 3).collect(),
+            };
+            for &i in &damaged {
+                damage(&f, &other.dir, i, d);
+            }
+            let expect = match d {
+                Damage::Deleted => ProblemKind::MissingSegment,
+                Damage::TruncatedToZero | Damage::AnotherLogs => ProblemKind::BadSegment,
+                Damage::TruncatedMidRecord => ProblemKind::BadSegment,
+                Damage::OlderCopy if target == Target::Last => ProblemKind::BelowDurable,
+                Damage::OlderCopy if target == Target::AllButOne => ProblemKind::ShortSegment,
+                Damage::OlderCopy => ProblemKind::ShortSegment,
+                Damage::HeaderOverwritten | Damage::PayloadOverwritten => {
+                    ProblemKind::DamagedRecords
+                }
+            };
+            check_case(&case, &f, &damaged, expect);
+        }
+    }
+}
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Target) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+/// A stray segment file past the tail that holds nothing of this log,
+/// and one below the first segment: named, and moved into quarantine.
+#[test]
+fn stray_segment_files_are_named_and_quarantined() {
+    let work = tempfile::tempdir().unwrap();
+    let f = build(work.path());
+    let other = build(&work.path().join("other"));
+    std::fs::copy(segment_path(&other.dir, 2), segment_path(&f.dir, 9)).unwrap();
+    let log = Log::open(&f.dir).unwrap();
+    let problems = log.verify().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].kind, ProblemKind::ExtraSegment);
+    let report = log.recover().unwrap();
+    assert!(
+        report
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::Quarantined { .. })),
+        "{report:?}"
+    );
+    assert!(!segment_path(&f.dir, 9).exists());
+    let q = report.quarantine.unwrap();
+    assert_eq!(
+        std::fs::read(q.join(format!("{:020}.seg", 9))).unwrap(),
+        std::fs::read(segment_path(&other.dir, 2)).unwrap()
+    );
+    assert_eq!(log.verify().unwrap(), []);
+    let (got, err) = read_all(&f.dir);
+    assert_eq!(err, None);
+    assert_eq!(got.len(), f.messages.len());
+    let _ = pread; // (shared helpers)
+}
+
+/// A deleted or damaged control file: opening names it (and that the
+/// segment files are there); rebuilding it from the segment files keeps
+/// every message, and new ids come after them all.
+#[test]
+fn a_lost_control_file_is_rebuilt_from_the_segments() {
+    let work = tempfile::tempdir().unwrap();
+    let base = build(work.path());
+    for (n, how) in ["deleted", "damaged"].into_iter().enumerate() {
+        let dir = work.path().join(format!("case-{n}"));
+        copy_dir(&base.dir, &dir);
+        let control = dir.join(mapped_log::CONTROL_FILE);
+        if how == "deleted" {
+            std::fs::remove_file(&control).unwrap();
+        } else {
+            pwrite(&control, 16, b"XXXX");
+        }
+        let err = Log::open(&dir).unwrap_err().to_string();
+        assert!(err.contains("control"), "{how}: {err}");
+        let before = all_files(&dir);
+        let dry = Log::rebuild_control(&dir, false).unwrap();
+        assert!(
+            dry.changes.iter().any(|c| matches!(
+                c,
+                Change::ControlRebuilt {
+                    first: 0,
+                    tail: 5,
+                    ..
+                }
+            )),
+            "{how}: {dry:?}"
+        );
+        assert_eq!(all_files(&dir), before, "{how}: the dry run changed files");
+        let report = Log::rebuild_control(&dir, true).unwrap();
+        assert_eq!(report.quarantine.is_some(), how == "damaged", "{how}");
+        let log = Log::open(&dir).unwrap();
+        assert_eq!(log.verify().unwrap(), [], "{how}");
+        let (got, err) = read_all(&dir);
+        assert_eq!(err, None, "{how}");
+        assert_eq!(
+            got.into_iter().collect::<BTreeMap<_, _>>(),
+            base.messages,
+            "{how}"
+        );
+        let max = *base.messages.keys().last().unwrap();
+        let id = Appender::new(&log).unwrap().append(b"after").unwrap();
+        assert!(id > max, "{how}: {id} <= {max}");
+    }
+}
