@@ -132,13 +132,24 @@ impl Log {
     }
 
     /// A named reader: resumes at its saved position, or starts at `start`
-    /// if it has none. Save its position with [`Reader::save`]. Not on a
+    /// if it has none. Save its position with [`Reader::save`]. A saved
+    /// position that names no message any more (recovery or retention
+    /// removed its range) resumes at the next message that exists, and
+    /// [`Reader::resumed_from`] says so. Not on a
     /// log opened read-only ([`LogError::ReadOnly`]): saving writes to
     /// the log's directory.
     pub fn named_reader(&self, name: &str, start: Start) -> Result<Reader> {
         self.inner.writable("a named reader")?;
         let mut reader = match self.reader_position(name)? {
-            Some(pos) => self.reader(Start::Id(pos))?,
+            Some(pos) => match self.reader(Start::Id(pos)) {
+                // The saved position lies in a range recovery or
+                // retention removed: resume at the next message that
+                // exists (`Reader::resumed_from` says so).
+                Err(LogError::NoSuchId { .. } | LogError::Behind { .. }) => {
+                    crate::read::Reader::at_or_after(self, pos)?
+                }
+                other => other?,
+            },
             None => self.reader(start)?,
         };
         reader.set_name(name.to_string());

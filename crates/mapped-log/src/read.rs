@@ -120,6 +120,9 @@ pub struct Reader {
     offset: u64,
     strategy: WaitStrategy,
     name: Option<String>,
+    /// A named reader's saved position that named no message any more,
+    /// when it resumed at the next one that exists instead.
+    resumed_from: Option<u64>,
     /// The sleeper flag this reader holds, taken at its first sleep.
     sleeper: Option<Sleeper>,
     /// Whether payloads are checked against their checksums. Only a
@@ -288,6 +291,7 @@ impl Reader {
             log: log.clone(),
             seg,
             offset,
+            resumed_from: None,
             strategy: WaitStrategy::default(),
             name: None,
             sleeper: None,
@@ -323,6 +327,46 @@ impl Reader {
 
     pub(crate) fn set_name(&mut self, name: String) {
         self.name = Some(name);
+    }
+
+    /// For a named reader whose saved position named no message any more
+    /// (it lay in a range that recovery turned into padding or replaced,
+    /// or that retention removed): that saved position. The reader
+    /// resumed instead at the next message that exists, at
+    /// [`position`](Reader::position); the messages between are lost or
+    /// removed, which the caller may want to tell its user.
+    pub fn resumed_from(&self) -> Option<u64> {
+        self.resumed_from
+    }
+
+    /// A reader at the first record boundary at or after `id`: the next
+    /// message that exists, or the end of the log. For named readers whose
+    /// saved position lies in a removed range.
+    pub(crate) fn at_or_after(log: &Log, id: u64) -> Result<Reader> {
+        let inner = &log.inner;
+        let size = inner.header.segment_size;
+        let (first, tail) = (
+            log.first_segment()?,
+            inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?,
+        );
+        let index = id / size;
+        if index < first {
+            return log.reader(Start::Beginning);
+        }
+        if index > tail {
+            return log.reader(Start::End);
+        }
+        let seg = inner.expected_segment(index)?;
+        let mut reader = Reader::new(log, seg, format::SEGMENT_HEADER_LEN)?;
+        let offset = id % size;
+        while reader.offset < offset {
+            match reader.step()? {
+                Step::Message { size, .. } | Step::Skip(size) => reader.offset += size,
+                _ => break,
+            }
+        }
+        reader.resumed_from = Some(id);
+        Ok(reader)
     }
 
     pub(crate) fn log(&self) -> &Log {

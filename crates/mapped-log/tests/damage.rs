@@ -423,3 +423,45 @@ fn a_lost_control_file_is_rebuilt_from_the_segments() {
         assert!(id > max, "{how}: {id} <= {max}");
     }
 }
+
+/// A named reader whose saved position falls inside a range recovery
+/// removed resumes at the next message that exists, and says so.
+#[test]
+fn a_named_reader_inside_a_removed_range_resumes_at_the_next_message() {
+    let work = tempfile::tempdir().unwrap();
+    let f = build(work.path());
+    let log = Log::open(&f.dir).unwrap();
+    // Saved inside segment 2, which is then lost.
+    let inside = record_in(&f, 2);
+    let r = log.named_reader("audit", Start::Id(inside)).unwrap();
+    r.save().unwrap();
+    drop(r);
+    std::fs::remove_file(segment_path(&f.dir, 2)).unwrap();
+    assert!(matches!(
+        log.named_reader("audit", Start::Beginning),
+        Err(mapped_log::LogError::MissingSegment { .. })
+    ));
+    log.recover().unwrap();
+    let mut r = log.named_reader("audit", Start::Beginning).unwrap();
+    assert_eq!(r.resumed_from(), Some(inside));
+    let first_after = *f.messages.keys().find(|&&id| id / SEGMENT == 3).unwrap();
+    let m = r.try_next().unwrap().expect("the next message that exists");
+    assert_eq!(m.id(), first_after);
+    // Inside a padded range too: the reader saved at `saved`, and the
+    // headers of the record before it and of its own were destroyed, so
+    // the padding runs from the first over the second.
+    drop(r);
+    let before = record_in(&f, 4);
+    let saved = *f.messages.range(before + 1..).next().unwrap().0;
+    let r = log.named_reader("b", Start::Id(saved)).unwrap();
+    r.save().unwrap();
+    drop(r);
+    for at in [before, saved] {
+        pwrite(&segment_path(&f.dir, 4), at % SEGMENT, b"GARBAGEGARBAGE");
+    }
+    log.recover().unwrap();
+    let mut r = log.named_reader("b", Start::Beginning).unwrap();
+    assert_eq!(r.resumed_from(), Some(saved));
+    let next = *f.messages.range(saved + 1..).next().unwrap().0;
+    assert_eq!(r.try_next().unwrap().unwrap().id(), next);
+}

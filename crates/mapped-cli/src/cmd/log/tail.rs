@@ -184,6 +184,13 @@ pub fn run(args: &TailArgs) -> Result<()> {
         Some(name) => log.named_reader(name, args.from)?,
         None => log.reader(args.from)?,
     };
+    if let (Some(name), Some(saved)) = (&args.name, reader.resumed_from()) {
+        eprintln!(
+            "mapped: warning: reader {name}: its saved position {saved} lies in a range that \
+             recovery or retention removed; resuming at the next message that exists ({})",
+            reader.position()
+        );
+    }
     // Where the log ends now: without --follow, read up to here.
     let end = log.reader(Start::End)?.position();
     if args.follow {
