@@ -28,6 +28,24 @@ enum Command {
     LogSpam(log::spam::SpamArgs),
 }
 
+/// Reports bad usage of `mapped SUBCOMMAND...` (`path`, as in `["bench",
+/// "ipc"]`) the way clap does (message and usage on stderr, exit status
+/// 2), for what only running the command can tell.
+pub fn usage_error(path: &[&str], message: &str) -> ! {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    // Names every subcommand's usage `mapped ...`.
+    cmd.build();
+    for name in path {
+        match cmd.find_subcommand(name) {
+            Some(sub) => cmd = sub.clone(),
+            None => break,
+        }
+    }
+    cmd.error(clap::error::ErrorKind::ValueValidation, message)
+        .exit()
+}
+
 /// Runs the subcommand.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {

@@ -1,7 +1,9 @@
 //! Durations on the command line: `500ms`, `30s`, `10m`, `2h`, `7d`, `2w`.
 //!
-//! A number alone is seconds, as for `sleep`. Units are case-sensitive
-//! lower case (`m` is minutes, `ms` milliseconds).
+//! A number alone is seconds, as for `sleep`, except in options that have
+//! always taken milliseconds (`mapped watch --interval 20`), which
+//! [`parse_interval`] parses. Units are case-sensitive lower case (`m` is
+//! minutes, `ms` milliseconds).
 
 use std::error::Error;
 use std::fmt;
@@ -57,6 +59,19 @@ pub fn parse_duration(input: &str) -> Result<Duration, ParseDurationError> {
         .ok_or_else(|| err("too large"))
 }
 
+/// [`parse_duration`], except that a number alone is milliseconds: for
+/// options that took a bare number of milliseconds before they took units
+/// (`--interval 20` is `--interval 20ms`).
+pub fn parse_interval(input: &str) -> Result<Duration, ParseDurationError> {
+    if !input.is_empty() && input.bytes().all(|b| b.is_ascii_digit()) {
+        return parse_duration(&format!("{input}ms")).map_err(|e| ParseDurationError {
+            input: input.to_owned(),
+            reason: e.reason,
+        });
+    }
+    parse_duration(input)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +87,23 @@ mod tests {
         assert_eq!(parse_duration("2h"), Ok(s(7200)));
         assert_eq!(parse_duration("7d"), Ok(s(7 * 86_400)));
         assert_eq!(parse_duration("2w"), Ok(s(14 * 86_400)));
+    }
+
+    #[test]
+    fn intervals_default_to_milliseconds() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_interval("20"), Ok(ms(20)));
+        assert_eq!(parse_interval("0"), Ok(ms(0)));
+        assert_eq!(parse_interval("500ms"), Ok(ms(500)));
+        assert_eq!(parse_interval("2s"), Ok(ms(2000)));
+        assert_eq!(parse_interval("1m"), Ok(ms(60_000)));
+        for bad in ["", "ms", "-5", "1.5s", "5x"] {
+            assert!(parse_interval(bad).is_err(), "{bad:?} parsed");
+        }
+        let msg = parse_interval("99999999999999999999")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("'99999999999999999999'"), "{msg}");
     }
 
     #[test]

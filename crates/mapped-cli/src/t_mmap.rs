@@ -22,7 +22,9 @@
 //!   still says `Copied`; here only the file's bytes are mapped, and a value
 //!   that does not fit in them is refused, with the file unchanged;
 //! - a file truncated by another process while we run: an error, not a
-//!   `SIGBUS`.
+//!   `SIGBUS`;
+//! - a FIFO, socket or device, or a `/proc` or `/sys` file (whose content
+//!   is made when it is read): refused at once, `not a regular file`.
 
 use std::ffi::OsString;
 use std::fmt::Display;
@@ -33,7 +35,7 @@ use std::path::Path;
 
 use mapped::{MapOptions, Mode};
 
-use crate::errno;
+use crate::{errno, regular};
 
 /// How many bytes of the file are mapped (the book's `MEM_SIZE`).
 pub const MEM_SIZE: usize = 10;
@@ -92,15 +94,15 @@ fn run_inner(args: &[OsString], out: &mut dyn Write) -> Result<(), Failure> {
     };
     let path = Path::new(file_arg);
 
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| Failure::os(&e, format_args!("open {}", path.display())))?;
-    let file_len = file
-        .metadata()
-        .map_err(|e| Failure::os(&e, format_args!("fstat {}", path.display())))?
-        .len();
+    let (file, file_len) =
+        regular::open(path, OpenOptions::new().read(true).write(true)).map_err(|e| match e {
+            regular::OpenError::Io { op, source } => {
+                Failure::os(&source, format_args!("{op} {}", path.display()))
+            }
+            e @ regular::OpenError::NotRegular(_) => {
+                Failure(format!("ERROR: {}\n", e.message(path)))
+            }
+        })?;
     // The book maps MEM_SIZE bytes whatever the file's length; we map only
     // bytes the file has, so that no access can fall past its end.
     let len = usize::try_from(file_len).map_or(MEM_SIZE, |l| l.min(MEM_SIZE));

@@ -151,3 +151,28 @@ fn bench_bad_usage_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn bad_options_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, needle) in [
+        (&["bench", "io", "--size", "0"][..], "at least 4M"),
+        (&["bench", "io", "--size", "3.5M"], "at least 4M"),
+        (&["bench", "io", "--size", "-4M"], "cannot be negative"),
+        (
+            &["bench", "ipc", "--smoke", "--no-peers", "--only", "bogus"],
+            "no rows of transport",
+        ),
+    ] {
+        let out = mapped()
+            .args(args)
+            .arg("--dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}

@@ -7,7 +7,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-use common::{MAPPED, run_in, tempdir, text};
+use common::{MAPPED, T_MMAP, run_in, run_timed, tempdir, text};
 
 /// Asserts a failure: exit status 1 and `mapped: ...` on stderr containing
 /// every one of `needles`.
@@ -106,6 +106,12 @@ fn bad_usage_exits_2() {
         &["write", "f", "x"],
         &["write", "f", "--offset", "0", "x", "--stdin"],
         &["watch", "f", "--interval", "0"],
+        &["watch", "f", "--interval", "0ms"],
+        &["watch", "f", "--interval", "1.5s"],
+        &["watch", "f", "--count", "0"],
+        &["watch", "f", "--count", "-1"],
+        &["cat", "f", "--offset", "1.5"],
+        &["cat", "f", "--len", "-1"],
     ] {
         let out = run_in(dir.path(), MAPPED, args);
         assert_eq!(
@@ -119,6 +125,142 @@ fn bad_usage_exits_2() {
     let out = run_in(dir.path(), MAPPED, &["cat", "f", "--offset", "4q"]);
     assert!(text(&out.stderr).contains("invalid size '4q'"));
     assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"abc");
+}
+
+#[test]
+fn a_negative_offset_is_a_usage_error_that_says_so() {
+    let dir = tempdir();
+    fs::write(dir.path().join("f"), b"abc").unwrap();
+    for args in [
+        &["cat", "f", "--offset", "-1"][..],
+        &["write", "f", "--offset", "-1", "x"],
+        &["write", "f", "--offset", "-1k", "x", "--grow"],
+        &["watch", "f", "--offset", "-1", "--count", "1"],
+    ] {
+        let out = run_timed(dir.path(), MAPPED, args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "args {args:?}: {err}");
+        assert!(
+            err.contains("for '--offset <N>'") && err.contains("a size cannot be negative"),
+            "args {args:?}: {err}"
+        );
+        // Not clap's advice to write `-- -1`, which would not help.
+        assert!(!err.contains("tip:"), "args {args:?}: {err}");
+    }
+    assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"abc");
+}
+
+#[test]
+fn watch_count_0_is_a_usage_error() {
+    let dir = tempdir();
+    fs::write(dir.path().join("f"), b"abc").unwrap();
+    let out = run_timed(dir.path(), MAPPED, &["watch", "f", "--count", "0"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("'--count <K>'") && err.contains("at least 1"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn sizes_take_fractions_rounded_to_the_byte() {
+    let dir = tempdir();
+    let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(dir.path().join("f"), &data).unwrap();
+    let out = run_in(
+        dir.path(),
+        MAPPED,
+        &["cat", "f", "--offset", "0.5k", "--len", "0.25k"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, &data[512..768]);
+    // 0.1k is 102.4 bytes: 102.
+    let out = run_in(dir.path(), MAPPED, &["cat", "f", "--len", "0.1k"]);
+    assert_eq!(out.stdout, &data[..102]);
+    // A number of bytes must be whole.
+    let out = run_in(dir.path(), MAPPED, &["cat", "f", "--len", "1.5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("whole"), "{}", text(&out.stderr));
+    let out = run_in(
+        dir.path(),
+        MAPPED,
+        &["write", "g", "--offset", "1.5k", "x", "--grow"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(fs::metadata(dir.path().join("g")).unwrap().len(), 1537);
+}
+
+/// Makes in `dir` a FIFO `fifo` and a socket `sock` (kept open by the
+/// returned listener) and returns the paths to try: those two, a device
+/// and a /proc file.
+fn special_files(dir: &std::path::Path) -> (std::os::unix::net::UnixListener, Vec<String>) {
+    let status = Command::new("mkfifo")
+        .arg("fifo")
+        .current_dir(dir)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success());
+    let listener = std::os::unix::net::UnixListener::bind(dir.join("sock")).unwrap();
+    let paths = ["fifo", "sock", "/dev/null", "/proc/self/status"];
+    (listener, paths.map(str::to_owned).to_vec())
+}
+
+#[test]
+fn fifos_sockets_devices_and_proc_files_are_refused_at_once() {
+    let dir = tempdir();
+    let (_listener, paths) = special_files(dir.path());
+    for path in &paths {
+        let p = path.as_str();
+        for args in [
+            &["cat", p][..],
+            &["watch", p, "--count", "1"],
+            &["write", p, "--offset", "0", "x"],
+            &["write", p, "--offset", "0", "x", "--grow"],
+            &["info", p],
+        ] {
+            // A hang (reading a FIFO with no writer) fails here, not forever.
+            let out = run_timed(dir.path(), MAPPED, args);
+            assert_fails(&out, &[&format!("{p}: not a regular file")]);
+            assert!(out.stdout.is_empty(), "args {args:?}");
+        }
+        let out = run_timed(dir.path(), T_MMAP, &[p, "x"]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = text(&out.stderr);
+        assert!(
+            err.starts_with(&format!("ERROR: {p}: not a regular file")),
+            "{err}"
+        );
+    }
+    let out = run_timed(dir.path(), MAPPED, &["cat", "/proc/self/status"]);
+    assert_fails(&out, &["/proc file", "cannot be mapped"]);
+    // Nothing was written through them.
+    assert!(fs::metadata(dir.path().join("fifo")).unwrap().len() == 0);
+}
+
+#[test]
+fn a_failed_grow_leaves_the_file_as_it_was() {
+    // The file size limit (RLIMIT_FSIZE, `ulimit -f` counts 1024-byte
+    // blocks) refuses the growth.
+    let dir = tempdir();
+    let path = dir.path().join("f");
+    fs::write(&path, b"0123456789").unwrap();
+    let limited = |args: &[&str]| {
+        let mut all = vec!["-c", r#"ulimit -f 100; exec "$0" "$@""#, MAPPED];
+        all.extend_from_slice(args);
+        run_timed(dir.path(), "bash", &all)
+    };
+    let out = limited(&["write", "f", "--offset", "1M", "x", "--grow"]);
+    assert_fails(&out, &["f", "file size limit"]);
+    assert_eq!(fs::read(&path).unwrap(), b"0123456789");
+    let out = limited(&["write", "new", "--offset", "1M", "x", "--grow"]);
+    assert_fails(&out, &["new", "file size limit"]);
+    assert!(!dir.path().join("new").exists());
+    // Within the limit it works.
+    let out = limited(&["write", "f", "--offset", "50k", "x", "--grow"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(fs::metadata(&path).unwrap().len(), 50 * 1024 + 1);
 }
 
 #[test]

@@ -176,7 +176,7 @@ fn append_prints_one_increasing_id_per_line() {
 fn append_reads_lines_as_they_arrive() {
     let dir = tempdir();
     create(dir.path(), "L", "64k");
-    for durability in ["none", "sync", "interval=10"] {
+    for durability in ["none", "sync", "interval=10", "interval=10ms"] {
         let mut child = spawn(
             dir.path(),
             &["log", "append", "L", "--ids", "--durability", durability],
@@ -193,7 +193,7 @@ fn append_reads_lines_as_they_arrive() {
         assert!(child.0.wait().unwrap().success(), "{durability}");
     }
     let s = stat(dir.path(), "L");
-    assert_eq!(s["messages"], 6);
+    assert_eq!(s["messages"], 8);
     // --durability sync moved the durable position past its messages.
     assert!(s["durable_position"].as_u64().unwrap() > 128, "{s}");
 }
@@ -217,10 +217,31 @@ fn append_refuses_a_message_over_the_maximum() {
         dir.path(),
         MAPPED,
         &["log", "append", "L", "--ids"],
-        b"short\nmuch too long\n",
+        b"short\nmuch too long\nafter\n",
     );
-    assert_fails(&out, &["line 2 of stdin", "L", "exceeds", "8 bytes"]);
+    assert_fails(
+        &out,
+        &[
+            "L: line 2 of stdin is 13 bytes, more than the log's maximum message of 8 bytes; \
+             1 line was appended, the rest of stdin was not",
+        ],
+    );
     assert_eq!(text(&out.stdout), "128\n", "the first line went in");
+    let out = run_with_input(
+        dir.path(),
+        MAPPED,
+        &["log", "append", "L"],
+        b"one\ntwo\nthree is too long\nfour\n",
+    );
+    assert_fails(
+        &out,
+        &[
+            "line 3 of stdin is 17 bytes",
+            "2 lines were appended, the rest of stdin was not",
+        ],
+    );
+    let out = ok(&mapped(dir.path(), &["log", "tail", "L"]));
+    assert_eq!(text(&out), "short\none\ntwo\n");
 }
 
 #[test]
@@ -290,8 +311,86 @@ fn named_tail_resumes_after_a_restart() {
     assert_eq!(readers.len(), 2);
     assert_eq!(readers["r"], readers["other"], "both at the end");
 
-    let out = mapped(dir.path(), &["log", "tail", "L", "--name", "no/slash"]);
-    assert_fails(&out, &["bad reader name"]);
+    // A bad name is bad usage, refused before the log is opened.
+    for bad in ["no/slash", "../x", "", ".hidden", &"n".repeat(65)] {
+        let out = mapped(dir.path(), &["log", "tail", "L", "--name", bad]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(
+            err.contains("'--name <NAME>'") && err.contains("1 to 64 of A-Z a-z 0-9 _ - ."),
+            "{bad:?}: {err}"
+        );
+    }
+    assert_eq!(
+        stat(dir.path(), "L")["named_readers"]
+            .as_object()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn a_follower_saving_after_every_message_resumes_after_the_last_it_printed() {
+    let dir = tempdir();
+    create(dir.path(), "L", "1M");
+    // Far more than a pipe holds: the follower blocks writing to stdout
+    // (nobody reads it until it is dead), in the middle of the messages.
+    let input: String = (1..=300)
+        .map(|i| format!("{i:04} {}\n", "x".repeat(1000)))
+        .collect();
+    append(dir.path(), "L", input.as_bytes());
+    let child = spawn(
+        dir.path(),
+        &[
+            "log",
+            "tail",
+            "L",
+            "--name",
+            "r",
+            "--follow",
+            "--save-every",
+            "0",
+        ],
+    );
+    // Time to fill the pipe and block. Whenever it is killed, it has
+    // saved the position after each message it finished writing.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut child = child;
+    kill(&child, libc::SIGKILL);
+    child.0.wait().unwrap();
+    let mut printed = Vec::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut printed)
+        .unwrap();
+    // The complete lines it printed (the last may be cut short).
+    let printed = text(&printed);
+    let complete: Vec<&str> = printed
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .collect();
+    let n = complete.len();
+    assert!(0 < n && n < 300, "printed {n} messages");
+    for (i, line) in complete.iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("{:04} ", i + 1)),
+            "line {i}: {line:.10}"
+        );
+    }
+    // The next reader of that name starts exactly after them.
+    let out = ok(&mapped(
+        dir.path(),
+        &["log", "tail", "L", "--name", "r", "--count", "1"],
+    ));
+    assert!(
+        text(&out).starts_with(&format!("{:04} ", n + 1)),
+        "after {n} printed, resumed at {:.10}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -518,8 +617,18 @@ fn stat_verify_and_tail_open_a_log_this_user_may_not_write_read_only() {
         err.contains("opened read-only") && err.contains("Permission denied"),
         "{err}"
     );
+    // The note comes once per command, and is all there is on stderr.
+    let once = |err: &str| {
+        assert_eq!(err.matches("mapped: note:").count(), 1, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    };
+    once(&err);
+    let out = run(&["log", "stat", "L", "--json"]);
+    ok(&out);
+    once(&text(&out.stderr));
     let out = run(&["log", "verify", "L"]);
     assert_eq!(text(&ok(&out)), "ok: 2 messages in 1 segment\n");
+    once(&text(&out.stderr));
     // Tail reads it read-only, and says what that means for following.
     let out = run(&["log", "tail", "L"]);
     assert_eq!(text(&ok(&out)), "a\nb\n");
@@ -528,6 +637,7 @@ fn stat_verify_and_tail_open_a_log_this_user_may_not_write_read_only() {
         err.contains("opened read-only") && err.contains("every 10 ms"),
         "{err}"
     );
+    once(&err);
     // A named reader saves its position in the log: it needs write access.
     let out = run(&["log", "tail", "L", "--name", "r"]);
     assert_fails(&out, &["Permission denied"]);
@@ -565,6 +675,16 @@ fn stat_verify_and_tail_open_a_log_this_user_may_not_write_read_only() {
     let s = stat(dir.path(), "L");
     assert_eq!(s["messages"], 3);
     assert_eq!(s["live_appenders"].as_array().map(Vec::len), Some(0));
+    // A user who may write the log gets no note: nothing fell back.
+    for args in [
+        &["log", "stat", "L"][..],
+        &["log", "verify", "L"],
+        &["log", "tail", "L"],
+    ] {
+        let out = mapped(dir.path(), args);
+        ok(&out);
+        assert!(out.stderr.is_empty(), "{args:?}: {}", text(&out.stderr));
+    }
 }
 
 #[test]
@@ -821,6 +941,11 @@ fn bad_usage_exits_2() {
         &["log", "create", "N", "--max-message", "0"],
         &["log", "append", "L", "--durability", "sometimes"],
         &["log", "append", "L", "--durability", "interval=0"],
+        &["log", "append", "L", "--durability", "interval=0ms"],
+        &["log", "append", "L", "--durability", "interval=1.5s"],
+        &["log", "tail", "L", "--count", "0"],
+        &["log", "tail", "L", "--save-every", "0"],
+        &["log", "tail", "L", "--name", "r", "--save-every", "soon"],
         &["log", "tail", "L", "--from", "middle"],
         &["log", "tail", "L", "--format", "xml"],
         &["log", "stat"],

@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use mapped_bench::{Bar, IoOptions, IpcOptions, Peer, Scale, peer_main, run_io_with, run_ipc};
+use mapped_bench::{
+    Bar, BenchError, IoOptions, IpcOptions, Peer, Scale, peer_main, run_io_with, run_ipc,
+};
 use mapped_cli::size::parse_size;
 
 /// Benchmarks that answer "should I map this file?", and compare the log
@@ -39,8 +41,8 @@ pub struct IoArgs {
     /// tool creates, sized to fit the machine, and removes afterwards.
     #[arg(long, value_name = "F", conflicts_with = "size")]
     file: Option<PathBuf>,
-    /// Size of the file the tool creates (4096, 64M, 4GiB...).
-    #[arg(long, value_name = "S", value_parser = parse_size)]
+    /// Size of the file the tool creates (64M, 1.5G, 4GiB...; at least 4M).
+    #[arg(long, value_name = "S", value_parser = parse_bench_size, allow_hyphen_values = true)]
     size: Option<u64>,
     /// A short run (under a minute) that still covers every claim.
     #[arg(long)]
@@ -94,6 +96,19 @@ pub struct IpcArgs {
     /// measured".
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     only: Vec<String>,
+}
+
+/// The smallest file `bench io` can measure (mapped-bench's own limit).
+const MIN_SIZE: u64 = 4 << 20;
+
+fn parse_bench_size(s: &str) -> Result<u64, String> {
+    match parse_size(s) {
+        Ok(n) if n < MIN_SIZE => Err(format!(
+            "the benchmark's file must be at least 4M ({MIN_SIZE} bytes)"
+        )),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +199,12 @@ fn ipc(args: &IpcArgs) -> Result<()> {
     opts.only = args.only.clone();
     let peers = Peers::new(false)?;
     let spawn = |a: &[String]| peers.spawn(a);
-    let report = run_ipc(&opts, Peer::Process(&spawn), &Bar::new())?;
+    let report = match run_ipc(&opts, Peer::Process(&spawn), &Bar::new()) {
+        Ok(report) => report,
+        // Options the command line could not check (`--only` keys unknown
+        // to this build): bad usage.
+        Err(BenchError::Options(why)) => crate::cli::usage_error(&["bench", "ipc"], &why),
+        Err(e) => return Err(e.into()),
+    };
     output(report.render(), args.json.as_ref(), || report.to_json())
 }

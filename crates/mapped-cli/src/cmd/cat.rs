@@ -15,15 +15,19 @@ use super::file;
 const CHUNK: u64 = 1 << 20;
 
 /// Print the bytes of a range of FILE, read through a shared mapping.
+///
+/// FILE must be a regular file: a FIFO, socket, device, or a /proc or /sys
+/// file (whose content is made when it is read) is refused at once.
 #[derive(Debug, Args)]
 pub struct CatArgs {
     /// The file to read.
     file: PathBuf,
     /// Where the range starts, in bytes.
-    #[arg(long, value_name = "N", default_value = "0", value_parser = parse_size)]
+    #[arg(long, value_name = "N", default_value = "0", value_parser = parse_size,
+          allow_hyphen_values = true)]
     offset: u64,
     /// How many bytes [default: to the end of the file].
-    #[arg(long, value_name = "N", value_parser = parse_size)]
+    #[arg(long, value_name = "N", value_parser = parse_size, allow_hyphen_values = true)]
     len: Option<u64>,
 }
 

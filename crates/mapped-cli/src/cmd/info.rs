@@ -9,7 +9,12 @@ use clap::Args;
 use mapped::FileInfo;
 use mapped_cli::fields::{aligned, bytes};
 
+use super::file;
+
 /// Show FILE's size, allocation, page-cache residency and file system.
+///
+/// FILE must be a regular file: a FIFO, socket, device, or a /proc or /sys
+/// file (whose content is made when it is read) is refused.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// The file to examine.
@@ -23,6 +28,9 @@ pub struct InfoArgs {
 
 /// Runs `mapped info`.
 pub fn run(args: &InfoArgs) -> Result<()> {
+    // What the library's open would take: a /proc file (size 0) would be
+    // reported as an empty file.
+    file::open(&args.file, false)?;
     let info = FileInfo::of(&args.file)?;
     let text = if args.json {
         json(&args.file.to_string_lossy(), &info)

@@ -1,4 +1,4 @@
-//! `mapped watch FILE [--offset N] [--len N] [--interval MS] [--count K]
+//! `mapped watch FILE [--offset N] [--len N] [--interval DUR] [--count K]
 //! [--raw] [--cstr]`: print a range each time another process changes it.
 //!
 //! No kernel notification exists for stores into a shared mapping (inotify
@@ -22,6 +22,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use mapped::{AccessError, MapOptions, Mapping, OpenError};
+use mapped_cli::count::parse_count;
+use mapped_cli::duration::parse_interval;
 use mapped_cli::size::parse_size;
 
 use super::file;
@@ -31,22 +33,27 @@ use super::stop::{catch_stop_signals, sleep_unless_stopped};
 ///
 /// The initial contents are printed first, then a line per change, with
 /// non-printable bytes escaped (\x00, \n, ...).
+///
+/// FILE must be a regular file: a FIFO, socket, device, or a /proc or /sys
+/// file (whose content is made when it is read) is refused at once.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// The file to watch.
     file: PathBuf,
     /// Where the range starts, in bytes.
-    #[arg(long, value_name = "N", default_value = "0", value_parser = parse_size)]
+    #[arg(long, value_name = "N", default_value = "0", value_parser = parse_size,
+          allow_hyphen_values = true)]
     offset: u64,
     /// How many bytes [default: to the end of the file, as it is at start].
-    #[arg(long, value_name = "N", value_parser = parse_size)]
+    #[arg(long, value_name = "N", value_parser = parse_size, allow_hyphen_values = true)]
     len: Option<u64>,
-    /// Milliseconds between polls.
-    #[arg(long, value_name = "MS", default_value_t = 20,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    interval: u64,
-    /// Exit after printing K lines (the initial contents count as one).
-    #[arg(long, value_name = "K")]
+    /// Time between polls: 500ms, 2s, ... (a number alone is milliseconds;
+    /// at least 1ms).
+    #[arg(long, value_name = "DUR", default_value = "20ms", value_parser = parse_poll_interval)]
+    interval: Duration,
+    /// Exit after printing K lines (the initial contents count as one; at
+    /// least 1).
+    #[arg(long, value_name = "K", value_parser = parse_count)]
     count: Option<u64>,
     /// Print the raw bytes (and a newline) instead of escaping them.
     #[arg(long)]
@@ -55,6 +62,15 @@ pub struct WatchArgs {
     /// after it are still detected).
     #[arg(long)]
     cstr: bool,
+}
+
+/// A duration of at least 1 ms (a number alone is milliseconds).
+fn parse_poll_interval(s: &str) -> Result<Duration, String> {
+    match parse_interval(s) {
+        Ok(d) if d.is_zero() => Err("must be at least 1ms".to_owned()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// What one poll found.
@@ -112,11 +128,9 @@ impl Watched<'_> {
         let map = match self.map.take() {
             Some(map) => map,
             None => {
-                let file = match File::open(self.path) {
-                    Ok(file) => file,
-                    Err(e) => {
-                        return Ok(Poll::Missing(format!("open {}: {e}", self.path.display())));
-                    }
+                let file = match file::open(self.path, false) {
+                    Ok((file, _)) => file,
+                    Err(e) => return Ok(Poll::Missing(format!("{e:#}"))),
                 };
                 match self.open_map(file)? {
                     Ok(map) => map,
@@ -164,7 +178,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
     }
     catch_stop_signals();
 
-    let interval = Duration::from_millis(args.interval);
+    let interval = args.interval;
     let mut out = io::stdout().lock();
     let mut last: Option<Vec<u8>> = None;
     let mut printed = 0u64;

@@ -1,5 +1,5 @@
 //! `mapped log tail DIR [--from begin|end|ID] [--name NAME] [--count N]
-//! [--follow] [--format text|json]`: print messages.
+//! [--follow] [--format text|json] [--save-every DUR]`: print messages.
 //!
 //! Without `--follow` it prints the messages reserved when it starts and
 //! exits: it waits a little (at most [`GRACE`]) for a record another
@@ -15,10 +15,12 @@
 //! write access.
 //!
 //! A named reader (`--name`) resumes at its saved position and saves it
-//! again as it goes: every [`SAVE_EVERY`] while messages flow, when it
-//! catches up, and at exit. It saves only positions whose messages were
-//! written to stdout (flushed first), so a message may be printed twice
-//! after a crash (at least once), never skipped.
+//! again as it goes: every `--save-every` (default [`SAVE_EVERY`]) while
+//! messages flow, when it catches up, and at exit. It saves only positions
+//! whose messages were written to stdout (flushed first), so a message may
+//! be printed twice after a crash (at least once), never skipped; with
+//! `--save-every 0` it saves after each message, and only a crash between
+//! that message's flush and its save repeats it.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -27,14 +29,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use base64::Engine;
 use clap::{Args, ValueEnum};
+use mapped_cli::count::parse_count;
+use mapped_cli::duration::parse_interval;
 use mapped_log::{Message, Reader, Start};
 
 use crate::cmd::stop;
 
 /// How long one wait for a message lasts when following.
 const POLL: Duration = Duration::from_millis(100);
-/// How often a named reader saves its position while messages flow.
-const SAVE_EVERY: Duration = Duration::from_millis(100);
+/// How often a named reader saves its position while messages flow, by
+/// default.
+const SAVE_EVERY: &str = "100ms";
 /// Without --follow: how long to wait, in all, for records that were
 /// reserved before the start but are not committed yet.
 const GRACE: Duration = Duration::from_millis(500);
@@ -61,16 +66,22 @@ pub struct TailArgs {
     #[arg(long, value_name = "WHERE", default_value = "begin", value_parser = parse_start)]
     from: Start,
     /// A named reader: resume where the last reader of this name stopped,
-    /// and save the position (in DIR/readers/NAME) as messages are printed.
-    /// Retention keeps what a named reader has not read.
-    #[arg(long, value_name = "NAME")]
+    /// and save the position (in DIR/readers/NAME) as messages are printed:
+    /// every --save-every while messages flow, whenever it has printed all
+    /// there is, and at exit. Only messages already written to stdout are
+    /// saved as read, so delivery is at least once: a reader killed (or a
+    /// system that crashed) before the next save prints the messages since
+    /// the last one again next time, never skips any. Retention keeps what
+    /// a named reader has not read. NAME: 1 to 64 of A-Z a-z 0-9 _ - . not
+    /// starting with a dot.
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
     name: Option<String>,
     /// Wait for new messages and print them as they come, until SIGINT or
     /// SIGTERM.
     #[arg(long, short = 'f')]
     follow: bool,
-    /// Exit after printing N messages.
-    #[arg(long, value_name = "N")]
+    /// Exit after printing N messages (at least 1).
+    #[arg(long, value_name = "N", value_parser = parse_count)]
     count: Option<u64>,
     /// `text`: each payload's raw bytes and a newline (a payload holding a
     /// newline, which `mapped log append` never makes, spans lines). `json`:
@@ -78,6 +89,14 @@ pub struct TailArgs {
     /// text if it is UTF-8, else base64 with `"encoding":"base64"`).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// With --name: how often to save the position while messages flow
+    /// (500ms, 2s; a number alone is milliseconds). `0` saves it after
+    /// every message, so that a reader killed at any time prints again at
+    /// most the one message it was printing (each save writes, syncs and
+    /// renames a small file, which slows a fast stream).
+    #[arg(long, value_name = "DUR", default_value = SAVE_EVERY, value_parser = parse_interval,
+          requires = "name")]
+    save_every: Duration,
 }
 
 /// How messages are printed.
@@ -99,12 +118,30 @@ fn parse_start(s: &str) -> Result<Start, String> {
     }
 }
 
+/// A reader name as the library takes it: 1 to 64 of `A-Z a-z 0-9 _ - .`,
+/// not starting with a dot (checked here too, so that a bad name is a
+/// usage error).
+fn parse_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("a reader name is 1 to 64 of A-Z a-z 0-9 _ - . not starting with a dot".to_owned())
+    }
+}
+
 /// Where the messages go, and the named reader's saving.
 struct Printer<W: Write> {
     out: W,
     format: Format,
     follow: bool,
     named: bool,
+    /// How often to save while messages flow.
+    save_every: Duration,
     /// Messages printed since the position was last saved.
     unsaved: bool,
     last_save: Instant,
@@ -136,9 +173,9 @@ impl<W: Write> Printer<W> {
 
     /// Saves a named reader's position (after flushing what it covers) if
     /// messages were printed since the last save and `now` is set or
-    /// [`SAVE_EVERY`] has passed.
+    /// `save_every` has passed.
     fn save(&mut self, reader: &Reader, now: bool) -> Result<()> {
-        if !self.named || !self.unsaved || !(now || self.last_save.elapsed() >= SAVE_EVERY) {
+        if !self.named || !self.unsaved || !(now || self.last_save.elapsed() >= self.save_every) {
             return Ok(());
         }
         self.out.flush().context("write to stdout")?;
@@ -207,6 +244,7 @@ pub fn run(args: &TailArgs) -> Result<()> {
         format: args.format,
         follow: args.follow,
         named: args.name.is_some(),
+        save_every: args.save_every,
         unsaved: first_time,
         last_save: Instant::now(),
         printed: 0,
