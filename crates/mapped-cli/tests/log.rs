@@ -895,9 +895,24 @@ fn retain_removes_old_segments_unless_a_named_reader_needs_them() {
     let s = stat(dir.path(), "L");
     assert_eq!(s["segments"], 2);
     assert_eq!(s["first_segment"], removed);
-    // The reader left behind is told where the log now starts.
-    let out = mapped(dir.path(), &["log", "tail", "L", "--name", "slow"]);
-    assert_fails(&out, &["L", "removed by retention", "oldest"]);
+    // The reader left behind is warned, and resumes where the log now
+    // starts.
+    let out = mapped(
+        dir.path(),
+        &["log", "tail", "L", "--name", "slow", "--count", "1"],
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("mapped: warning: reader slow: its saved position ")
+            && err.contains("recovery or retention removed"),
+        "{err}"
+    );
+    let first = ok(&out);
+    let out = text(&ok(&mapped(
+        dir.path(),
+        &["log", "tail", "L", "--count", "1"],
+    )));
+    assert_eq!(text(&first), out, "resumed at the oldest message left");
     // The rest still reads, ending with the last message.
     let out = text(&ok(&mapped(dir.path(), &["log", "tail", "L"])));
     assert_eq!(out.lines().last(), Some("m00999"));

@@ -350,21 +350,22 @@ impl Reader {
             inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?,
         );
         let index = id / size;
-        if index < first {
-            return log.reader(Start::Beginning);
-        }
-        if index > tail {
-            return log.reader(Start::End);
-        }
-        let seg = inner.expected_segment(index)?;
-        let mut reader = Reader::new(log, seg, format::SEGMENT_HEADER_LEN)?;
-        let offset = id % size;
-        while reader.offset < offset {
-            match reader.step()? {
-                Step::Message { size, .. } | Step::Skip(size) => reader.offset += size,
-                _ => break,
+        let mut reader = if index < first {
+            log.reader(Start::Beginning)?
+        } else if index > tail {
+            log.reader(Start::End)?
+        } else {
+            let seg = inner.expected_segment(index)?;
+            let mut reader = Reader::new(log, seg, format::SEGMENT_HEADER_LEN)?;
+            let offset = id % size;
+            while reader.offset < offset {
+                match reader.step()? {
+                    Step::Message { size, .. } | Step::Skip(size) => reader.offset += size,
+                    _ => break,
+                }
             }
-        }
+            reader
+        };
         reader.resumed_from = Some(id);
         Ok(reader)
     }
