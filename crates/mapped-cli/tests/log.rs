@@ -1195,3 +1195,123 @@ fn recover_reports_restart_recovery_run_by_the_open() {
     assert!(!out.contains("restart recovery"), "{out}");
     assert_eq!(ok(&mapped(dir.path(), &["log", "tail", "L"])), b"a\nb\n");
 }
+
+/// A log made for a group (`--mode 664 --group G`): an appender of the
+/// group makes new segments as it rolls, a follower of the group reads
+/// them as they come (and saves its position), and a user outside the
+/// group reads the log read-only. Every file keeps the log's mode and
+/// group, whoever made it. As root only (it switches users); otherwise it
+/// checks what one user can: the modes.
+#[test]
+fn a_log_shared_by_a_group_is_followed_across_rolls_by_other_users() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    const GROUP: u32 = 4242;
+    let dir = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.path().join("mapped-copy");
+    fs::copy(MAPPED, &exe).unwrap();
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+    let as_user = |uid: u32, gid: u32, args: &[&str]| {
+        let mut cmd = Command::new(&exe);
+        cmd.args(args).current_dir(dir.path());
+        if root {
+            // (As root, std also drops the supplementary groups: the
+            // primary group is the one that counts.)
+            cmd.uid(uid).gid(gid);
+        }
+        cmd
+    };
+    let mut args = vec![
+        "log",
+        "create",
+        "L",
+        "--segment-size",
+        "4k",
+        "--mode",
+        "664",
+    ];
+    let group = GROUP.to_string();
+    if root {
+        args.extend(["--group", &group]);
+    }
+    ok(&mapped(dir.path(), &args));
+    let (writer, follower, outsider) = ((4001, GROUP), (4002, GROUP), (65534, 65534));
+
+    // The follower, a named reader, starts before the appends.
+    let follow = as_user(
+        follower.0,
+        follower.1,
+        &[
+            "log", "tail", "L", "--name", "f", "--follow", "--count", "2000",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // The writer: 2000 messages, about 12 segments.
+    let input: String = (0..2000).map(|i| format!("m{i:05}\n")).collect();
+    let mut w = as_user(writer.0, writer.1, &["log", "append", "L"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    w.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let wout = w.wait_with_output().unwrap();
+    assert!(wout.status.success(), "writer: {}", text(&wout.stderr));
+    let fout = follow.wait_with_output().unwrap();
+    assert!(fout.status.success(), "follower: {}", text(&fout.stderr));
+    assert_eq!(text(&fout.stdout), input, "the follower saw every message");
+
+    // Every file, whoever made it, has the log's mode and group.
+    let mut segments = 0;
+    let mut check = |p: &Path| {
+        let m = fs::metadata(p).unwrap();
+        if m.is_dir() {
+            assert_eq!(m.mode() & 0o777, 0o775, "{}", p.display());
+        } else {
+            assert_eq!(m.mode() & 0o777, 0o664, "{}", p.display());
+            segments += u32::from(p.extension().is_some_and(|e| e == "seg"));
+        }
+        if root {
+            assert_eq!(m.gid(), GROUP, "{}", p.display());
+        }
+    };
+    let log = dir.path().join("L");
+    check(&log);
+    for e in fs::read_dir(&log).unwrap() {
+        let p = e.unwrap().path();
+        check(&p);
+        if p.is_dir() {
+            for e in fs::read_dir(&p).unwrap() {
+                check(&e.unwrap().path());
+            }
+        }
+    }
+    assert!(segments >= 10, "{segments} segments");
+    if root {
+        let m = fs::metadata(&log).unwrap();
+        assert_ne!(m.mode() & 0o2000, 0, "set-group-ID directory");
+        assert_eq!(m.uid(), 0);
+        // Segments made by the writer are its own, in the log's group.
+        let seg = fs::metadata(log.join("00000000000000000005.seg")).unwrap();
+        assert_eq!((seg.uid(), seg.gid()), (writer.0, GROUP));
+    }
+
+    // A user outside the group reads it read-only.
+    let out = as_user(outsider.0, outsider.1, &["log", "tail", "L"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&ok(&out)), input);
+    if root {
+        assert!(
+            text(&out.stderr).contains("opened read-only"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}

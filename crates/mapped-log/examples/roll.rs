@@ -45,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         LogOptions {
             segment_size: SEGMENT,
             max_message: size.max(1) as u32,
+            ..LogOptions::default()
         },
     )?;
     let mut app = Appender::new(&log)?;

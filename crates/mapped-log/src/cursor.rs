@@ -160,8 +160,9 @@ impl Log {
     pub(crate) fn save_reader_position(&self, name: &str, position: u64) -> Result<()> {
         check_name(self.dir(), name)?;
         let dir = self.dir().join(READERS_DIR);
+        let mode = self.inner.header.file_mode;
         if !dir.exists() {
-            std::fs::create_dir_all(&dir).map_err(|e| LogError::io(&dir, "create directory", e))?;
+            crate::log::make_log_dir(&dir, mode)?;
             // The new folder's name must survive a power loss too.
             sync_dir(self.dir())?;
         }
@@ -169,6 +170,7 @@ impl Log {
         // Locked while it is written, so that a sweep of leftovers
         // (`temp.rs`) leaves it be; its name is gone once renamed.
         let tmp = crate::temp::Temp::create(&dir, name)?;
+        crate::log::set_file_mode(tmp.file(), tmp.path(), mode)?;
         let written = (|| -> std::io::Result<()> {
             let mut f = tmp.file();
             f.write_all(&encode(position))?;

@@ -648,6 +648,7 @@ pub(crate) fn make_placeholder(inner: &Inner, index: u64) -> Result<()> {
     let path = inner.dir.join(segment::file_name(index));
     let tmp = crate::temp::NewFile::create(&inner.dir, &segment::file_name(index))?;
     let result = (|| -> Result<()> {
+        tmp.set_mode(inner.header.file_mode)?;
         let file = tmp.file();
         file.set_len(cap)
             .map_err(|e| LogError::io(&path, "size placeholder", e))?;
@@ -1247,6 +1248,7 @@ impl Log {
         }
         let tmp = crate::temp::NewFile::create(dir, crate::log::CONTROL_FILE)?;
         let made = (|| -> Result<()> {
+            tmp.set_mode(file_mode)?;
             let map = tmp.map(format::CONTROL_LEN)?;
             map.write_at(0, &header.encode())?;
             map.write_at(format::CONTROL_BOOT_ID, &crate::recovery::boot_id())?;

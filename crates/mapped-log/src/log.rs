@@ -26,6 +26,19 @@ pub struct LogOptions {
     pub segment_size: u64,
     /// Largest message in bytes (default 1 MiB).
     pub max_message: u32,
+    /// The permission bits of every file of the log, whoever makes it
+    /// later (segments, named-reader files, the lock file), as git's
+    /// `core.sharedRepository` does: `0o600` (the default) for a log only
+    /// its owner uses, `0o640` for a group that reads it, `0o660` for a
+    /// group that also writes it. Directories get the matching search
+    /// bits. Stored in the control file; at least `0o600`, at most
+    /// `0o666`.
+    pub file_mode: u32,
+    /// The group that owns the log's directory, if not the creator's: the
+    /// directory gets the set-group-ID bit, so that every file made in it
+    /// later belongs to this group too. The creator must be allowed to
+    /// give the directory to it (`chown`).
+    pub group: Option<u32>,
 }
 
 impl Default for LogOptions {
@@ -33,6 +46,8 @@ impl Default for LogOptions {
         LogOptions {
             segment_size: 64 << 20,
             max_message: 1 << 20,
+            file_mode: format::DEFAULT_FILE_MODE,
+            group: None,
         }
     }
 }
@@ -81,6 +96,10 @@ impl Log {
                 why,
             }
         })?;
+        format::check_file_mode(opts.file_mode).map_err(|why| LogError::InvalidArgument {
+            path: dir.to_path_buf(),
+            what: why.to_string(),
+        })?;
         let existed = match std::fs::metadata(dir) {
             Ok(m) if m.is_dir() => true,
             Ok(_) => {
@@ -120,7 +139,7 @@ impl Log {
             segment_size: opts.segment_size,
             max_message: opts.max_message,
             log_id,
-            file_mode: format::DEFAULT_FILE_MODE,
+            file_mode: opts.file_mode,
         };
         // All or nothing: the log is built in a staging directory, then
         // renamed into place (a new directory), or its files are moved
@@ -135,17 +154,30 @@ impl Log {
             parent_of(dir).join(format!(".{name}.create.tmp-{tag}"))
         };
         std::fs::create_dir(&staging).map_err(|e| LogError::io(&staging, "create directory", e))?;
-        let placed = build_log(&staging, &header).and_then(|()| {
-            if existed {
-                move_into(&staging, dir)
-            } else {
-                match rename_noreplace(&staging, dir) {
-                    Ok(()) => Ok(true),
-                    Err(LogError::AlreadyExists { .. }) => Ok(false),
-                    Err(e) => Err(e),
+        // Shared: the directory's group and mode first (files made in it
+        // inherit a set-group-ID directory's group); a directory that
+        // existed keeps its own unless asked.
+        let shared = opts.file_mode != format::DEFAULT_FILE_MODE || opts.group.is_some();
+        let placed = share_dir(&staging, opts.file_mode, opts.group)
+            .and_then(|()| {
+                if existed && shared {
+                    share_dir(dir, opts.file_mode, opts.group)
+                } else {
+                    Ok(())
                 }
-            }
-        });
+            })
+            .and_then(|()| build_log(&staging, &header))
+            .and_then(|()| {
+                if existed {
+                    move_into(&staging, dir)
+                } else {
+                    match rename_noreplace(&staging, dir) {
+                        Ok(()) => Ok(true),
+                        Err(LogError::AlreadyExists { .. }) => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                }
+            });
         let _ = std::fs::remove_dir_all(&staging);
         match placed {
             Ok(true) => {}
@@ -232,7 +264,7 @@ impl Log {
         // Make sure the lock file exists (appenders, repairs and recovery
         // each open their own descriptor of it).
         if !read_only {
-            open_lock_file(&dir.join(LOCK_FILE))?;
+            ensure_lock_file(&dir.join(LOCK_FILE), header.file_mode)?;
         }
         let log = Log {
             inner: Arc::new(Inner {
@@ -508,6 +540,72 @@ pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
         .map_err(|e| LogError::io(path, "open", e))
 }
 
+/// The mode of a directory of a log whose files have `file_mode`: search
+/// bits wherever reading is allowed.
+pub(crate) fn dir_mode(file_mode: u32) -> u32 {
+    file_mode | (file_mode & 0o444) >> 2
+}
+
+/// Gives `dir` the mode that goes with `file_mode` and, with `group`,
+/// that group and the set-group-ID bit. Keeps a set-group-ID bit it has.
+pub(crate) fn share_dir(dir: &Path, file_mode: u32, group: Option<u32>) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(gid) = group {
+        rustix::fs::chown(dir, None, Some(rustix::fs::Gid::from_raw(gid)))
+            .map_err(|e| LogError::io(dir, "give the directory to its group", e.into()))?;
+    }
+    let had = std::fs::metadata(dir)
+        .map_err(|e| LogError::io(dir, "stat", e))?
+        .permissions()
+        .mode();
+    let setgid = if group.is_some() {
+        0o2000
+    } else {
+        had & 0o2000
+    };
+    std::fs::set_permissions(
+        dir,
+        std::fs::Permissions::from_mode(dir_mode(file_mode) | setgid),
+    )
+    .map_err(|e| LogError::io(dir, "set the mode of", e))
+}
+
+/// Makes the directory `dir` of a log (`readers/`, `quarantine/`) if it is
+/// missing, with the log's mode.
+pub(crate) fn make_log_dir(dir: &Path, file_mode: u32) -> Result<()> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => share_dir(dir, file_mode, None),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(LogError::io(dir, "create directory", e)),
+    }
+}
+
+/// Sets the permission bits of a file the log made (whatever the umask
+/// let `open` give it).
+pub(crate) fn set_file_mode(file: &File, path: &Path, mode: u32) -> Result<()> {
+    rustix::fs::fchmod(file, rustix::fs::Mode::from_raw_mode(mode))
+        .map_err(|e| LogError::io(path, "set the mode of", e.into()))
+}
+
+/// Opens the lock file, making it with `mode` if it is missing.
+pub(crate) fn ensure_lock_file(path: &Path, mode: u32) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(f) => {
+            set_file_mode(&f, path, mode)?;
+            Ok(f)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => open_lock_file(path),
+        Err(e) => Err(LogError::io(path, "open", e)),
+    }
+}
+
 /// Makes a directory's entries durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
@@ -525,6 +623,7 @@ pub(crate) fn temp_log(segment_size: u64) -> (tempfile::TempDir, Log) {
         LogOptions {
             segment_size,
             max_message: 4096,
+            ..LogOptions::default()
         },
     )
     .unwrap();
@@ -586,6 +685,7 @@ fn build_log(dir: &Path, header: &ControlHeader) -> Result<()> {
     let control_path = dir.join(CONTROL_FILE);
     let tmp = crate::temp::NewFile::create(dir, CONTROL_FILE)?;
     let made = (|| -> Result<()> {
+        tmp.set_mode(header.file_mode)?;
         let map = tmp.map(format::CONTROL_LEN)?;
         map.write_at(0, &header.encode())?;
         map.write_at(format::CONTROL_BOOT_ID, &crate::recovery::boot_id())?;
@@ -597,8 +697,8 @@ fn build_log(dir: &Path, header: &ControlHeader) -> Result<()> {
     })();
     drop(tmp);
     made?;
+    ensure_lock_file(&dir.join(LOCK_FILE), header.file_mode)?;
     Segment::create(dir, 0, header)?;
-    open_lock_file(&dir.join(LOCK_FILE))?;
     sync_dir(dir)
 }
 

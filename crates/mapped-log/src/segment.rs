@@ -168,6 +168,7 @@ impl Segment {
         // sweep of leftovers leaves alone (`temp.rs`).
         let tmp = NewFile::create(dir, &file_name(index))?;
         let result = (|| -> Result<bool> {
+            tmp.set_mode(ctl.file_mode)?;
             let map = tmp.map(ctl.segment_size)?;
             let header = SegmentHeader {
                 segment_size: ctl.segment_size,

@@ -147,6 +147,11 @@ impl NewFile {
         }
     }
 
+    /// Gives the file the log's permission bits (it is made 0600).
+    pub(crate) fn set_mode(&self, mode: u32) -> Result<()> {
+        crate::log::set_file_mode(self.file(), &self.describe(), mode)
+    }
+
     /// Makes the file `len` bytes long, every block reserved, and maps it
     /// read-write (`MapOptions::create_from` on a second descriptor).
     pub(crate) fn map(&self, len: u64) -> Result<mapped::Mapping> {

@@ -8,6 +8,7 @@ fn small() -> LogOptions {
     LogOptions {
         segment_size: 4096,
         max_message: 1000,
+        ..LogOptions::default()
     }
 }
 
@@ -599,6 +600,7 @@ fn the_next_segment_is_made_ahead_under_every_durability() {
             LogOptions {
                 segment_size: 16 << 10,
                 max_message: 1000,
+                ..LogOptions::default()
             },
         )
         .unwrap();

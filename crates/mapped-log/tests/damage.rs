@@ -31,6 +31,7 @@ fn opts() -> LogOptions {
     LogOptions {
         segment_size: SEGMENT,
         max_message: 512,
+        ..LogOptions::default()
     }
 }
 

@@ -119,6 +119,7 @@ fn a_fork_during_background_work_leaves_the_child_no_lock_of_the_log() {
             LogOptions {
                 segment_size: 8 << 20,
                 max_message: 64 << 10,
+                ..LogOptions::default()
             },
         )
         .unwrap();

@@ -47,6 +47,7 @@ fn opts() -> LogOptions {
     LogOptions {
         segment_size: SEGMENT,
         max_message: 1024,
+        ..LogOptions::default()
     }
 }
 

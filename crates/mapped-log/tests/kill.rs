@@ -190,6 +190,7 @@ fn killed_appenders_and_readers_lose_nothing() {
         LogOptions {
             segment_size: SEGMENT,
             max_message: 1024,
+            ..LogOptions::default()
         },
     )
     .unwrap();
@@ -477,6 +478,7 @@ fn small_log(dir: &Path, n: u64) -> (Log, Appender, Vec<(u64, Vec<u8>)>) {
         LogOptions {
             segment_size: SEGMENT,
             max_message: 1024,
+            ..LogOptions::default()
         },
     )
     .unwrap();

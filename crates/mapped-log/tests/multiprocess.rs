@@ -120,6 +120,7 @@ fn writer_and_reader_processes_agree_on_one_order() {
         LogOptions {
             segment_size: SEGMENT,
             max_message: 1024,
+            ..LogOptions::default()
         },
     )
     .unwrap();

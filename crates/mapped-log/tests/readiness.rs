@@ -24,6 +24,7 @@ fn options() -> LogOptions {
     LogOptions {
         segment_size: SEGMENT,
         max_message: 4096,
+        ..LogOptions::default()
     }
 }
 

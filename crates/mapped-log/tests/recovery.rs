@@ -45,6 +45,7 @@ fn opts() -> LogOptions {
     LogOptions {
         segment_size: SEGMENT,
         max_message: 1024,
+        ..LogOptions::default()
     }
 }
 
@@ -618,6 +619,7 @@ fn reader_position_at_the_end_of_a_full_segment_resumes() {
         LogOptions {
             segment_size: 4096,
             max_message: 1000,
+            ..LogOptions::default()
         },
     )
     .unwrap();
@@ -666,6 +668,7 @@ fn durable_position_at_the_end_of_a_full_segment() {
         LogOptions {
             segment_size: 4096,
             max_message: 1000,
+            ..LogOptions::default()
         },
     )
     .unwrap();

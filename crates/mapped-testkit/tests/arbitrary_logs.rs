@@ -48,6 +48,7 @@ fn a_valid_log_image_reads_back() {
         mapped_log::LogOptions {
             segment_size: 4096,
             max_message: 1024,
+            ..mapped_log::LogOptions::default()
         },
     )
     .unwrap();

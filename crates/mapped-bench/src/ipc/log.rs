@@ -21,6 +21,7 @@ fn options() -> LogOptions {
     LogOptions {
         segment_size: 64 << 20,
         max_message: 1 << 20,
+        ..LogOptions::default()
     }
 }
 
