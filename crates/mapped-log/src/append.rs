@@ -453,6 +453,22 @@ impl Appender {
     /// appenders agree).
     fn roll(&mut self, index: u64) -> Result<()> {
         let inner = &self.log.inner;
+        // The segment we leave must still hold what we appended to it: a
+        // file truncated under us (by another process) keeps the pages we
+        // map, but not the records past its new end. One `fstat` per
+        // segment bounds what a non-durable appender may acknowledge after
+        // such a truncation to the rest of one segment (docs/durability.md).
+        if let Some(seg) = self.seg.as_ref().filter(|s| s.index == index) {
+            let len = seg.map.file_len()?;
+            if len < seg.size() {
+                return Err(seg.corrupt(
+                    len - len % format::RECORD_ALIGN,
+                    format!(
+                        "the segment file was truncated to {len} bytes by another process while this appender used it: messages appended past that offset are lost"
+                    ),
+                ));
+            }
+        }
         crate::segment::Segment::create(&inner.dir, index + 1, &inner.header)?;
         inner.ctl(|| {
             let _ = inner.tail_segment().compare_exchange(

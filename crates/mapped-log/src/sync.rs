@@ -107,9 +107,25 @@ impl Inner {
         let size = self.header.segment_size;
         let last = (to - 1) / size;
         for index in from / size..=last {
-            if let Some(seg) = self.open_segment(index)? {
+            // A segment that cannot be opened as it should be (truncated,
+            // replaced) cannot be proved durable either.
+            let opened = self
+                .open_segment(index)
+                .map_err(|e| self.sync_failed(e.to_string()))?;
+            if let Some(seg) = opened {
                 if let Err(e) = seg.map.sync_data() {
                     return Err(self.sync_failed(e.to_string()));
+                }
+                // A file truncated under the log (by another process)
+                // holds no record past its end, whatever the mappings
+                // show: nothing past it may be called durable. (Checked
+                // after the sync: a truncation before it is seen here.)
+                let len = seg.map.file_len()?;
+                if len < size {
+                    return Err(self.sync_failed(format!(
+                        "{} was truncated to {len} bytes by another process (segments are {size}): the records past that offset are not in the file",
+                        seg.path().display()
+                    )));
                 }
             }
         }
@@ -132,7 +148,7 @@ impl Inner {
 
     /// Records a sync failure for every process (see
     /// `format::CONTROL_SYNC_FAILED`) and returns the error to report.
-    fn sync_failed(&self, what: String) -> LogError {
+    pub(crate) fn sync_failed(&self, what: String) -> LogError {
         self.sync_failure().store(1, Ordering::SeqCst);
         let _ = self.control.flush_range(format::CONTROL_SYNC_FAILED, 8);
         LogError::SyncFailed {
@@ -227,7 +243,11 @@ impl Log {
                     if d >= end {
                         return Ok(d);
                     }
-                    let frontier = inner.committed_frontier(d)?;
+                    // A segment that cannot be walked (truncated,
+                    // replaced) cannot be proved durable.
+                    let frontier = inner
+                        .committed_frontier(d)
+                        .map_err(|e| inner.sync_failed(e.to_string()))?;
                     if frontier > d {
                         inner.publish_durable(d, frontier)?;
                     }

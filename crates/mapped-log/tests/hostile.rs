@@ -622,6 +622,57 @@ fn truncation_scenario(name: &str, work: &Path) {
             }
             assert!(failed, "appends past the truncation must fail");
         }
+        "appenders-after-a-truncation-inside-a-page" => {
+            // Cut just past the last record, inside its page: the page
+            // stays mapped, so stores past the new end land in memory
+            // that is no longer the file's (no SIGBUS to tell).
+            let tail = || {
+                u64::from_le_bytes(
+                    common::pread(&seg0, format::SEGMENT_TAIL_OFFSET, 8)
+                        .try_into()
+                        .unwrap(),
+                )
+            };
+            // Fill until the next record would stay in the page.
+            let mut filler = mapped_log::Appender::new(&log).unwrap();
+            while tail() % 4096 > 3000 {
+                filler.append(&[1u8; 200]).unwrap();
+            }
+            // Appenders that have the segment mapped already.
+            let mut sync = mapped_log::Appender::new(&log).unwrap();
+            sync.set_durability(mapped_log::Durability::Sync).unwrap();
+            let mut app = mapped_log::Appender::new(&log).unwrap();
+            while tail() % 4096 > 2800 || tail() % 4096 < 100 {
+                filler.append(&[1u8; 200]).unwrap();
+            }
+            sync.append(&[2u8; 8]).unwrap();
+            app.append(&[3u8; 8]).unwrap();
+            drop(filler);
+            let cut = tail() + 8;
+            truncate(&seg0, cut);
+            // A durable append is never acknowledged.
+            let err = sync.append(&[7u8; 200]).unwrap_err();
+            assert!(
+                matches!(err, LogError::SyncFailed { .. })
+                    && err.to_string().contains("00000000000000000000.seg"),
+                "{err}"
+            );
+            println!("sync appender: {err}");
+            // A non-durable one is stopped at its segment's end (the roll)
+            // at the latest.
+            let mut failed = None;
+            for _ in 0..SEGMENT / 64 {
+                if let Err(e) = app.append(&[8u8; 40]) {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            let err = failed.expect("a roll out of the truncated segment must fail");
+            assert!(err.to_string().contains("truncated to"), "{err}");
+            println!("appender: {err}");
+            // And the survey names the file.
+            assert!(log.verify().unwrap().iter().any(|p| p.segment == seg0));
+        }
         "control-truncated" => {
             let mut app = mapped_log::Appender::new(&log).unwrap();
             let mut r = log.reader(Start::End).unwrap();
@@ -652,6 +703,7 @@ fn truncated_segments_are_errors_not_sigbus() {
         "repairing-reader",
         "recover-and-verify",
         "appender-after-segment-truncated",
+        "appenders-after-a-truncation-inside-a-page",
         "control-truncated",
     ] {
         let tmp = tempfile::tempdir().unwrap();
