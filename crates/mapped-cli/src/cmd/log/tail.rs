@@ -85,8 +85,10 @@ pub struct TailArgs {
     count: Option<u64>,
     /// `text`: each payload's raw bytes and a newline (a payload holding a
     /// newline, which `mapped log append` never makes, spans lines). `json`:
-    /// one object per line with `id`, `len` and `payload` (the payload as
-    /// text if it is UTF-8, else base64 with `"encoding":"base64"`).
+    /// one object per line, keys in this order: `id` and `len` (numbers),
+    /// then `payload`, a JSON string of the payload if it is valid UTF-8,
+    /// else its base64 (standard alphabet, `=` padding) followed by
+    /// `"encoding":"base64"`.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// With --name: how often to save the position while messages flow
