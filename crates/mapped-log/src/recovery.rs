@@ -9,7 +9,11 @@
 //! log in a new boot (the control file records the boot id) validates every
 //! record past the durable position, keeps each valid committed one, and
 //! cuts the log at the first record that is not: the rest of that segment is
-//! zeroed and later segments are removed. The report says what was cut.
+//! zeroed and later segments are moved into `quarantine/`. The report says
+//! what was cut.
+//!
+//! Recovery on request (`Log::recover`) is the repair of damaged files in
+//! `damage.rs`, after the slots of dead appenders are released here.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -129,7 +133,7 @@ impl Inner {
                     self.store_boot_id(&now)?;
                     return Ok(None);
                 }
-                let mut report = self.cut_after_durable(true)?;
+                let mut report = self.cut_after_durable()?;
                 report.leftovers_removed = crate::temp::sweep_log(&self.dir);
                 self.store_boot_id(&now)?;
                 Ok(Some(report))
@@ -226,12 +230,10 @@ impl Inner {
             .unwrap_or(false)
     }
 
-    /// Validates every record past the durable position and cuts at the
-    /// first that is not a valid committed record or padding. Only safe
-    /// when no appender is alive. Unless the system `restarted`, a zero
-    /// hole below the tail is a dead appender's reservation (the page cache
-    /// lost nothing) and becomes padding, as a reader would make it.
-    fn cut_after_durable(&self, restarted: bool) -> Result<RecoveryReport> {
+    /// Restart recovery's validation: every record past the durable
+    /// position, cutting at the first that is not a valid committed record
+    /// or padding. Only safe when no appender is alive.
+    fn cut_after_durable(&self) -> Result<RecoveryReport> {
         let size = self.header.segment_size;
         let from = self.durable().load(Ordering::Acquire);
         let mut report = RecoveryReport {
@@ -311,14 +313,6 @@ impl Inner {
                 }) => {
                     let tail = seg.map.guarded(|| seg.tail().load(Ordering::Acquire))?;
                     if off < tail.min(size) {
-                        if !restarted
-                            && seg
-                                .map
-                                .guarded(|| crate::repair::pad_gap(self, &seg, off, None))??
-                                != crate::repair::Gap::Blocked
-                        {
-                            continue; // look again: padding now
-                        }
                         Some("reserved record never announced".to_string())
                     } else {
                         Some(String::new()) // the clean end
@@ -431,11 +425,9 @@ impl Inner {
             self.cuts().fetch_add(1, Ordering::AcqRel);
         }
         self.tail_segment().store(index, Ordering::Release);
-        if restarted {
+        {
             // Every process of the last boot is gone: their slots and their
-            // sleeper counts are stale. (Explicit recovery repaired dead
-            // slots already, and must not touch `waiters`: readers of this
-            // boot may be asleep.)
+            // sleeper counts are stale.
             for i in 0..format::SLOTS {
                 if self.slot_state(i) != SlotState::Idle {
                     self.slot(i)
