@@ -662,3 +662,53 @@ fn prefault_cpus_are_checked_and_appends_go_on() {
     assert_eq!(r.try_next().unwrap().unwrap().id(), a);
     assert_eq!(r.try_next().unwrap().unwrap().id(), b);
 }
+
+/// A log of another format version is refused, naming both versions and
+/// what to do, whichever file carries the other version.
+#[test]
+fn a_log_of_another_format_version_is_refused_clearly() {
+    use std::os::unix::fs::FileExt;
+    let tmp = tempfile::tempdir().unwrap();
+    for (n, (file, version)) in [("control", 1u32), ("control", 3), ("segment", 1)]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = tmp.path().join(format!("log-{n}"));
+        let log = Log::create(&dir, small()).unwrap();
+        Appender::new(&log).unwrap().append(b"x").unwrap();
+        drop(log);
+        let path = match file {
+            "control" => dir.join(mapped_log::CONTROL_FILE),
+            _ => dir.join(format!("{:020}.seg", 0)),
+        };
+        // The version word, resealed so that only the version is wrong.
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let mut header = [0u8; 64];
+        f.read_exact_at(&mut header, 0).unwrap();
+        header[8..12].copy_from_slice(&version.to_le_bytes());
+        let crc = crc32c::crc32c(&header[..60]);
+        header[60..64].copy_from_slice(&crc.to_le_bytes());
+        f.write_all_at(&header, 0).unwrap();
+        drop(f);
+        let err = Log::open(&dir)
+            .and_then(|log| log.reader(Start::Beginning).map(drop))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, LogError::NotALog { .. }), "{file} v{version}: {err}");
+        assert!(
+            text.contains(&format!("format version {version}"))
+                && text.contains(&format!("reads only version {}", mapped_log::format::VERSION)),
+            "{text}"
+        );
+        let advice = if version < mapped_log::format::VERSION {
+            "older build"
+        } else {
+            "newer build"
+        };
+        assert!(text.contains(advice), "{text}");
+    }
+}
