@@ -86,14 +86,35 @@ pub fn next_line(rx: &Receiver<String>, what: &str) -> String {
 /// kills it and panics if it has not exited after [`TIMEOUT`]: for commands
 /// that must not hang (on a FIFO, say).
 pub fn run_timed(dir: &Path, program: &str, args: &[&str]) -> Output {
+    run_timed_with_input(dir, program, args, None)
+}
+
+/// [`run_timed`] with `input` on the child's stdin (`None`: no stdin).
+pub fn run_timed_with_input(
+    dir: &Path,
+    program: &str,
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> Output {
     let mut child = Command::new(program)
         .args(args)
         .current_dir(dir)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    // On a thread: a large input must not wait for output nobody reads.
+    let writer = child.stdin.take().map(|mut stdin| {
+        let input = input.unwrap_or_default().to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        })
+    });
     let read_all = |mut r: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
@@ -115,6 +136,9 @@ pub fn run_timed(dir: &Path, program: &str, args: &[&str]) -> Output {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
+    if let Some(writer) = writer {
+        writer.join().expect("stdin writer");
+    }
     Output {
         status,
         stdout: stdout.join().expect("stdout reader"),
