@@ -698,12 +698,6 @@ fn a_segment_truncated_mid_record() {
 }
 
 #[test]
-#[ignore = "BUG: recovering a segment truncated mid-record copies it into quarantine twice \
-            under the same name (the report says `copied to ... before any change` twice): \
-            once before its length is restored, then again before its records are padded, \
-            over the first copy, so the quarantine holds the file lengthened to the segment \
-            size with zeros (4096 bytes) instead of the truncated original; its original \
-            length is lost"]
 fn a_segment_truncated_mid_record_is_quarantined_as_it_was() {
     let mut base = Base::new();
     for r in matrix_row(&mut base, Damage::TruncatedMidRecord) {
@@ -781,12 +775,6 @@ fn a_stray_segment_of_another_log() {
 /// comes before it, then stops naming it, as it does when a middle segment
 /// is gone.
 #[test]
-#[ignore = "BUG: `mapped log tail` on a log whose tail segment file is missing, 0 bytes long \
-            or another log's prints no message at all (it fails at once naming the tail \
-            segment) although every segment before it is intact; with a middle segment \
-            missing it prints every message before the gap. `tail` asks for \
-            `log.reader(Start::End)` (where the log ends) before reading, and that opens \
-            the tail segment."]
 fn a_reader_reads_up_to_a_lost_tail_segment() {
     let mut base = Base::new();
     let tail = base.tail;

@@ -580,6 +580,11 @@ impl Log {
 pub(crate) fn quarantine_copy(q: &Path, from: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(q).map_err(|e| LogError::io(q, "create directory", e))?;
     let to = q.join(from.file_name().expect("a file name"));
+    // The first copy is the file as it was before this recovery: a later
+    // step of the same recovery never replaces it.
+    if std::fs::symlink_metadata(&to).is_ok() {
+        return Ok(to);
+    }
     std::fs::copy(from, &to).map_err(|e| LogError::io(&to, "copy into quarantine", e))?;
     File::open(&to)
         .and_then(|f| f.sync_all())
@@ -834,8 +839,6 @@ pub(crate) struct Repairs {
     /// Problems left after the repairs (only when applied).
     pub(crate) left: Vec<Problem>,
     pub(crate) quarantine: Option<PathBuf>,
-    /// Segments made ahead, empty, removed.
-    pub(crate) ahead_removed: Vec<u64>,
 }
 
 impl Log {
@@ -952,10 +955,6 @@ impl Log {
                 to: published,
             });
             tail = published;
-        } else {
-            // No run to publish: the empty segment made ahead goes, as
-            // always (it holds nothing).
-            out.ahead_removed = survey.ahead.clone();
         }
         for (i, why) in &moves {
             out.changes.push(Change::Quarantined {
@@ -988,10 +987,6 @@ impl Log {
             for (i, _) in &moves {
                 quarantine_move(&q, &path(*i))?;
                 out.quarantine = Some(q.clone());
-            }
-            for &i in &out.ahead_removed {
-                let p = path(i);
-                std::fs::remove_file(&p).map_err(|e| LogError::io(&p, "remove", e))?;
             }
             for &(i, _) in &resizes {
                 quarantine_copy(&q, &path(i))?;
@@ -1068,11 +1063,14 @@ impl Log {
                 continue;
             }
             let seg_path = path(i);
-            if !pads.is_empty() {
+            let copied = resizes.iter().any(|(r, _)| *r == i);
+            if !pads.is_empty() && !copied {
                 out.changes.push(Change::Copied {
                     from: seg_path.clone(),
                     to: q.join(segment::file_name(i)),
                 });
+            }
+            if !pads.is_empty() {
                 for (start, end, why) in &pads {
                     out.changes.push(Change::Padded {
                         segment: seg_path.clone(),

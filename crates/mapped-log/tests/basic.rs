@@ -698,10 +698,16 @@ fn a_log_of_another_format_version_is_refused_clearly() {
             .and_then(|log| log.reader(Start::Beginning).map(drop))
             .unwrap_err();
         let text = err.to_string();
-        assert!(matches!(err, LogError::NotALog { .. }), "{file} v{version}: {err}");
+        assert!(
+            matches!(err, LogError::NotALog { .. }),
+            "{file} v{version}: {err}"
+        );
         assert!(
             text.contains(&format!("format version {version}"))
-                && text.contains(&format!("reads only version {}", mapped_log::format::VERSION)),
+                && text.contains(&format!(
+                    "reads only version {}",
+                    mapped_log::format::VERSION
+                )),
             "{text}"
         );
         let advice = if version < mapped_log::format::VERSION {

@@ -129,7 +129,15 @@ fn human(dir: &str, s: &Stat) -> String {
         _ => "0".to_owned(),
     };
     if !s.ahead.is_empty() {
-        segments.push_str(&format!(", and {} made ahead", list(&s.ahead)));
+        segments.push_str(&format!(
+            ", and {} {} made ahead",
+            if s.ahead.len() == 1 {
+                "segment"
+            } else {
+                "segments"
+            },
+            list(&s.ahead)
+        ));
     }
     let readers = if s.readers.is_empty() && s.bad_readers.is_empty() {
         "none".to_owned()

@@ -230,8 +230,14 @@ pub fn run(args: &TailArgs) -> Result<()> {
             reader.position()
         );
     }
-    // Where the log ends now: without --follow, read up to here.
-    let end = log.reader(Start::End)?.position();
+    // Where the log ends now: without --follow, read up to here. A tail
+    // segment that cannot be opened (damage) leaves no end to read to:
+    // read on, and stop with the error where the reader meets it, after
+    // every message before it.
+    let end = log
+        .reader(Start::End)
+        .map(|r| r.position())
+        .unwrap_or(u64::MAX);
     if args.follow {
         stop::catch_stop_signals();
     }
