@@ -212,11 +212,10 @@ impl Inner {
         result
     }
 
-    /// Whether segment `index` is valid and holds nothing: its tail is at
+    /// Whether segment `index` is valid and looks unused: its tail is at
     /// its first record, and that record's word is zero, as in a segment
     /// made ahead and never published. (After a power loss a used segment
-    /// whose first page never reached the disk looks the same; past the
-    /// cut, it goes all the same, only unreported.)
+    /// whose first page never reached the disk looks the same.)
     fn segment_unused(&self, index: u64) -> bool {
         let Ok(Some(seg)) = self.open_segment(index) else {
             return false;
@@ -228,6 +227,24 @@ impl Inner {
                     && seg.word(first).load(Ordering::Acquire) == 0
             })
             .unwrap_or(false)
+    }
+
+    /// Whether every byte of segment `index` past its header is zero: it
+    /// holds nothing at all, and deleting it loses nothing.
+    fn segment_empty(&self, index: u64) -> bool {
+        let Ok(Some(seg)) = self.open_segment(index) else {
+            return false;
+        };
+        let mut buf = vec![0u8; 1 << 16];
+        let mut at = format::SEGMENT_HEADER_LEN;
+        while at < seg.size() {
+            let n = (seg.size() - at).min(buf.len() as u64) as usize;
+            if seg.map.read_at(at, &mut buf[..n]).is_err() || buf[..n].iter().any(|&b| b != 0) {
+                return false;
+            }
+            at += n as u64;
+        }
+        true
     }
 
     /// Restart recovery's validation: every record past the durable
@@ -401,16 +418,23 @@ impl Inner {
             .map(|i| (i, self.dir.join(crate::segment::file_name(i))));
         let quarantine = crate::damage::quarantine_dir(&self.dir);
         for (i, path) in later {
-            // A segment made ahead of its roll (`background.rs`) and never
-            // used holds nothing to cut: removed, but not reported, and no
-            // reader is told. Any other leaves the log for its quarantine
+            // Every later segment leaves the log for its quarantine
             // folder, never deleted: its records were not synced, but they
-            // may be all someone has.
-            if i > published && self.segment_unused(i) {
+            // may be all someone has. Only a segment made ahead of its roll
+            // (`background.rs`) whose every byte past its header is zero is
+            // removed: it holds nothing. (One that looks made ahead may
+            // still hold records past a first page that never reached the
+            // disk.) A segment made ahead is no cut: not reported, and no
+            // reader is told.
+            let made_ahead = i > published && self.segment_unused(i);
+            if made_ahead && self.segment_empty(i) {
+                // Not a byte of data in it: removed.
                 std::fs::remove_file(&path).map_err(|e| LogError::io(&path, "remove", e))?;
-            } else {
-                crate::damage::quarantine_move(&quarantine, &path)?;
-                report.quarantine = Some(quarantine.clone());
+                continue;
+            }
+            crate::damage::quarantine_move(&quarantine, &path)?;
+            report.quarantine = Some(quarantine.clone());
+            if !made_ahead {
                 report.segments_removed.push(i);
             }
         }
