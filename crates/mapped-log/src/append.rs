@@ -516,7 +516,40 @@ impl Claim<'_> {
         self.seg().id_of(self.offset)
     }
 
+    /// Writes `bytes` into the payload's room at `offset`, with a guarded
+    /// copy: a segment file truncated by another process meanwhile is an
+    /// error (the mapping layer's fault error, naming the file), never
+    /// `SIGBUS`. Fails if the bytes do not fit in the claimed length.
+    pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> Result<()> {
+        let seg = self.seg();
+        if offset
+            .checked_add(bytes.len())
+            .is_none_or(|end| end > self.len as usize)
+        {
+            return Err(LogError::InvalidArgument {
+                path: seg.path().to_path_buf(),
+                what: format!(
+                    "{} bytes at offset {offset} do not fit in a claim of {} bytes",
+                    bytes.len(),
+                    self.len
+                ),
+            });
+        }
+        let start = self.offset + format::RECORD_HEADER_LEN + offset as u64;
+        seg.map.write_at(start, bytes)?;
+        Ok(())
+    }
+
     /// The payload's room, to write in place (zero-copy). It starts zeroed.
+    ///
+    /// **Whom this trusts.** Every process that may write the log's files:
+    /// honest `mapped-log` code never touches a record another live
+    /// appender holds, nor truncates a segment. A process that truncates
+    /// the segment file while the slice lives makes a store to it raise
+    /// `SIGBUS`, which kills this process (what it wrote is lost, nothing
+    /// acknowledged is: the claim is not committed). Where that cannot be
+    /// ruled out, write with [`write_at`](Self::write_at), whose guarded
+    /// copy returns an error instead.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         let seg = self
             .app

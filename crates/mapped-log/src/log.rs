@@ -190,6 +190,18 @@ impl Log {
     }
 
     /// Opens the log in `dir`.
+    ///
+    /// **The trust boundary.** Every byte of the log's files is checked
+    /// before it is used, so no file content can make this crate misbehave
+    /// in memory. But the log is shared memory: a process that may write
+    /// the log's directory and files can rewrite a record while a reader
+    /// borrows it ([`Message::payload`](crate::Message::payload)) or
+    /// truncate a segment under a borrow, which raises `SIGBUS`. Borrows
+    /// therefore trust every process that may write the log (give the
+    /// log's files a mode that admits only trusted users: `LogOptions::
+    /// file_mode`). Readers that trust no one copy instead
+    /// ([`Message::copy_to`](crate::Message::copy_to)); appenders write
+    /// claims with [`Claim::write_at`](crate::Claim::write_at).
     pub fn open(dir: impl AsRef<Path>) -> Result<Log> {
         Log::open_with(dir.as_ref(), false)
     }

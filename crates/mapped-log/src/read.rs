@@ -71,6 +71,11 @@ const PREFETCH_AFTER: u32 = 16;
 pub struct Message<'a> {
     id: u64,
     payload: &'a [u8],
+    /// Where the payload is, and the checksum it was checked against, for
+    /// [`Message::copy_to`].
+    seg: &'a Segment,
+    start: u64,
+    crc: u32,
 }
 
 impl<'a> Message<'a> {
@@ -79,9 +84,41 @@ impl<'a> Message<'a> {
         self.id
     }
 
-    /// Its payload, checked against its checksum before it was handed out.
+    /// Its payload, checked against its checksum before it was handed out:
+    /// a borrow of the shared mapping itself, not a copy (zero-copy).
+    ///
+    /// **Whom this trusts.** Every process that may write the log's files
+    /// (whoever may write its directory, `docs/safety.md`): honest
+    /// `mapped-log` code never writes a committed record again nor
+    /// truncates a segment, so the bytes stay what was checked while the
+    /// borrow lives. A process that does (a hostile or buggy writer, a
+    /// `truncate` of a segment) can change the bytes under the borrow, or
+    /// make reading them raise `SIGBUS`, which kills the reader. Readers
+    /// that cannot trust every such writer use [`copy_to`](Self::copy_to).
     pub fn payload(&self) -> &'a [u8] {
         self.payload
+    }
+
+    /// Copies the payload into `buf` (replacing its contents) and checks
+    /// the copy against the checksum the record was checked against: a
+    /// read that trusts no other process. The copy runs under
+    /// `Mapping::guarded`, so a segment truncated since the check is an
+    /// error (the mapping layer's fault error, naming the file), never
+    /// `SIGBUS`; a record rewritten since is [`LogError::Corrupt`]. What
+    /// `buf` holds after `Ok` is exactly the payload that was committed,
+    /// whatever any process does to the file meanwhile.
+    pub fn copy_to(&self, buf: &mut Vec<u8>) -> Result<()> {
+        buf.clear();
+        buf.resize(self.payload.len(), 0);
+        self.seg.map.read_at(self.start, buf)?;
+        if format::checksum(buf) != self.crc {
+            let offset = self.start - format::RECORD_HEADER_LEN;
+            return Err(self.seg.corrupt(
+                offset,
+                "the record changed after its checksum was checked (rewritten by another process)",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -90,6 +127,7 @@ enum Step {
     Message {
         len: u32,
         size: u64,
+        crc: u32,
     },
     Skip(u64),
     NextSegment,
@@ -557,7 +595,7 @@ impl Reader {
                     None if check => {
                         return Err(seg.corrupt(off, "payload outside the segment's mapping"));
                     }
-                    _ => Step::Message { len, size },
+                    _ => Step::Message { len, size, crc },
                 }
             }
         })
@@ -572,7 +610,7 @@ impl Reader {
         loop {
             let step = self.step()?;
             match step {
-                Step::Message { len, size } => return Ok(Some(self.take(len, size))),
+                Step::Message { len, size, crc } => return Ok(Some(self.take(len, size, crc))),
                 Step::Skip(size) => self.offset += size,
                 Step::Cut { cuts, id } => self.follow_cut(cuts, id)?,
                 Step::NextSegment => {
@@ -623,8 +661,8 @@ impl Reader {
         let mut stuck: Option<(u64, Option<Instant>)> = None;
         loop {
             let step = self.step()?;
-            let (len, size) = match step {
-                Step::Message { len, size } => (len, size),
+            let (len, size, crc) = match step {
+                Step::Message { len, size, crc } => (len, size, crc),
                 Step::Skip(size) => {
                     self.offset += size;
                     continue;
@@ -676,12 +714,12 @@ impl Reader {
                     continue;
                 }
             };
-            return Ok(Some(self.take(len, size)));
+            return Ok(Some(self.take(len, size, crc)));
         }
     }
 
     /// Hands out the message at the current position and moves past it.
-    fn take(&mut self, len: u32, size: u64) -> Message<'_> {
+    fn take(&mut self, len: u32, size: u64, crc: u32) -> Message<'_> {
         let off = self.offset;
         self.offset += size;
         let id = self.seg.id_of(off);
@@ -695,7 +733,13 @@ impl Reader {
                 .slice(off + format::RECORD_HEADER_LEN, len as usize)
         }
         .expect("checked by step");
-        Message { id, payload }
+        Message {
+            id,
+            payload,
+            seg: &self.seg,
+            start: off + format::RECORD_HEADER_LEN,
+            crc,
+        }
     }
 
     /// Moves to the next segment if it has been published.

@@ -673,6 +673,33 @@ fn truncation_scenario(name: &str, work: &Path) {
             // And the survey names the file.
             assert!(log.verify().unwrap().iter().any(|p| p.segment == seg0));
         }
+        "copies-and-claim-writes-after-truncation" => {
+            let mut app = mapped_log::Appender::new(&log).unwrap();
+            // A message and a claim past the first two pages of the
+            // segment (the messages before them fill about 2 KiB).
+            while app.claim(1000).unwrap().id() % SEGMENT < 8192 {}
+            let far = app.append(b"far message").unwrap();
+            let mut r = log.reader(Start::Id(far)).unwrap();
+            let m = r.next(Some(SHORT)).unwrap().unwrap();
+            let mut buf = Vec::new();
+            m.copy_to(&mut buf).unwrap();
+            assert_eq!(buf, b"far message");
+            let mut claim = app.claim(1000).unwrap();
+            claim.write_at(0, b"start").unwrap();
+            assert!(claim.write_at(990, &[0; 20]).is_err(), "past the claim");
+            // Rewritten since its check: the copy says so.
+            let mut first = log.reader(Start::Beginning).unwrap();
+            let m0 = first.next(Some(SHORT)).unwrap().unwrap();
+            pwrite(&seg0, msgs[0].0 % SEGMENT + 16, b"forged!");
+            let err = m0.copy_to(&mut buf).unwrap_err();
+            assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
+            // Truncated under them: errors, never SIGBUS.
+            truncate(&seg0, 4096);
+            let err = m.copy_to(&mut buf).unwrap_err();
+            println!("copy after truncation: {err}");
+            let err = claim.write_at(500, b"after").unwrap_err();
+            println!("claim write after truncation: {err}");
+        }
         "control-truncated" => {
             let mut app = mapped_log::Appender::new(&log).unwrap();
             let mut r = log.reader(Start::End).unwrap();
@@ -704,6 +731,7 @@ fn truncated_segments_are_errors_not_sigbus() {
         "recover-and-verify",
         "appender-after-segment-truncated",
         "appenders-after-a-truncation-inside-a-page",
+        "copies-and-claim-writes-after-truncation",
         "control-truncated",
     ] {
         let tmp = tempfile::tempdir().unwrap();

@@ -148,16 +148,23 @@ struct Printer<W: Write> {
     unsaved: bool,
     last_save: Instant,
     printed: u64,
+    /// The payload being printed: a checked copy, never a borrow of the
+    /// log's mapping (`Message::copy_to`), so that no other process can
+    /// change what is printed, or kill this one with `SIGBUS`.
+    payload: Vec<u8>,
 }
 
 impl<W: Write> Printer<W> {
     fn print(&mut self, msg: &Message<'_>) -> Result<()> {
+        msg.copy_to(&mut self.payload)?;
         let written = match self.format {
             Format::Text => self
                 .out
-                .write_all(msg.payload())
+                .write_all(&self.payload)
                 .and_then(|()| self.out.write_all(b"\n")),
-            Format::Json => self.out.write_all(json_line(msg).as_bytes()),
+            Format::Json => self
+                .out
+                .write_all(json_line(msg.id(), &self.payload).as_bytes()),
         };
         written
             .and_then(|()| {
@@ -189,8 +196,7 @@ impl<W: Write> Printer<W> {
 }
 
 /// One message as a JSON object and a newline.
-fn json_line(msg: &Message<'_>) -> String {
-    let payload = msg.payload();
+fn json_line(id: u64, payload: &[u8]) -> String {
     let (text, encoding) = match std::str::from_utf8(payload) {
         Ok(text) => (text.to_owned(), ""),
         Err(_) => (
@@ -201,7 +207,7 @@ fn json_line(msg: &Message<'_>) -> String {
     let text = serde_json::Value::String(text);
     format!(
         "{{\"id\":{},\"len\":{},\"payload\":{text}{encoding}}}\n",
-        msg.id(),
+        id,
         payload.len()
     )
 }
@@ -256,6 +262,7 @@ pub fn run(args: &TailArgs) -> Result<()> {
         unsaved: first_time,
         last_save: Instant::now(),
         printed: 0,
+        payload: Vec::new(),
     };
     let done = |p: &Printer<_>| args.count.is_some_and(|n| p.printed >= n);
     if args.follow {
