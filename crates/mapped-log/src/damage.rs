@@ -574,31 +574,56 @@ impl Log {
     }
 }
 
-/// Copies `from` into the quarantine folder `q` (made if needed) under its
-/// own name, and syncs the copy: the file as it was before recovery
-/// changed it.
+/// Where `from` goes in the quarantine folder `q`: its own name, or, if
+/// that is taken (an earlier step put a file of that name there), its name
+/// with `.1`, `.2`, ... after it. Nothing in quarantine is ever replaced.
+fn quarantine_name(q: &Path, from: &Path) -> PathBuf {
+    let name = from.file_name().expect("a file name").to_string_lossy();
+    let mut to = q.join(&*name);
+    let mut n = 0;
+    while std::fs::symlink_metadata(&to).is_ok() {
+        n += 1;
+        to = q.join(format!("{name}.{n}"));
+    }
+    to
+}
+
+/// Copies `from` into the quarantine folder `q` (made if needed), and
+/// syncs the copy: the file as it was before recovery changed it. The
+/// first copy of a file in one recovery is the one that counts: a later
+/// call for the same file copies nothing.
 pub(crate) fn quarantine_copy(q: &Path, from: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(q).map_err(|e| LogError::io(q, "create directory", e))?;
-    let to = q.join(from.file_name().expect("a file name"));
-    // The first copy is the file as it was before this recovery: a later
-    // step of the same recovery never replaces it.
-    if std::fs::symlink_metadata(&to).is_ok() {
-        return Ok(to);
+    let own = q.join(from.file_name().expect("a file name"));
+    if std::fs::symlink_metadata(&own).is_ok() {
+        return Ok(own);
     }
-    std::fs::copy(from, &to).map_err(|e| LogError::io(&to, "copy into quarantine", e))?;
-    File::open(&to)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| LogError::io(&to, "fsync", e))?;
+    let mut src = File::open(from).map_err(|e| LogError::io(from, "open", e))?;
+    let mut dst = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&own)
+        .map_err(|e| LogError::io(&own, "create in quarantine", e))?;
+    std::io::copy(&mut src, &mut dst)
+        .and_then(|_| dst.sync_all())
+        .map_err(|e| LogError::io(&own, "copy into quarantine", e))?;
     crate::log::sync_dir(q)?;
-    Ok(to)
+    Ok(own)
 }
 
 /// Moves `from` into the quarantine folder `q` (made if needed), keeping
-/// its name.
+/// its name unless a file of that name is there already (never replaced).
 pub(crate) fn quarantine_move(q: &Path, from: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(q).map_err(|e| LogError::io(q, "create directory", e))?;
-    let to = q.join(from.file_name().expect("a file name"));
-    std::fs::rename(from, &to).map_err(|e| LogError::io(from, "move into quarantine", e))?;
+    let to = quarantine_name(q, from);
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        from,
+        rustix::fs::CWD,
+        &to,
+        rustix::fs::RenameFlags::NOREPLACE,
+    )
+    .map_err(|e| LogError::io(from, "move into quarantine", e.into()))?;
     crate::log::sync_dir(q)?;
     if let Some(dir) = from.parent() {
         crate::log::sync_dir(dir)?;
@@ -606,8 +631,9 @@ pub(crate) fn quarantine_move(q: &Path, from: &Path) -> Result<PathBuf> {
     Ok(to)
 }
 
-/// A new quarantine folder for one recovery: `quarantine/<UTC time>-<pid>`
-/// in the log directory (not made until something goes into it).
+/// A new quarantine folder for one recovery: `quarantine/<UTC
+/// time>-<pid>-<random>` in the log directory (not made until something
+/// goes into it).
 pub(crate) fn quarantine_dir(dir: &Path) -> PathBuf {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -616,11 +642,12 @@ pub(crate) fn quarantine_dir(dir: &Path) -> PathBuf {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
     dir.join(QUARANTINE_DIR).join(format!(
-        "{y:04}-{m:02}-{d:02}T{:02}-{:02}-{:02}Z-{}",
+        "{y:04}-{m:02}-{d:02}T{:02}-{:02}-{:02}Z-{}-{}",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60,
-        std::process::id()
+        std::process::id(),
+        crate::random_u64() % 1_000_000
     ))
 }
 
@@ -933,13 +960,9 @@ impl Log {
         let mut next = survey.tail + 1;
         let mut published = survey.tail;
         for &i in &past_tail {
-            let valid = matches!(
-                file_state(inner, i)?,
-                FileState::Ok {
-                    placeholder: false,
-                    ..
-                }
-            );
+            // A placeholder there too: it stands for ids that were the
+            // log's, which must never be handed out again.
+            let valid = matches!(file_state(inner, i)?, FileState::Ok { .. });
             if i == next && valid && !survey.ahead.contains(&i) {
                 published = i;
                 next += 1;
@@ -1145,7 +1168,8 @@ impl Log {
         for i in segment::list(dir)? {
             let path = dir.join(segment::file_name(i));
             if let Ok((h, _)) = header_of(&path) {
-                if h.index == i && h.flags & format::SEGMENT_PLACEHOLDER == 0 {
+                // Placeholders count: they prove their index was the log's.
+                if h.index == i {
                     use std::os::unix::fs::PermissionsExt;
                     let mode = std::fs::metadata(&path)
                         .map(|m| m.permissions().mode() & 0o666)

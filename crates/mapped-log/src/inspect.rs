@@ -81,6 +81,12 @@ pub struct RetainReport {
     pub held_by: Vec<String>,
     /// Temporary files left by crashed processes, removed.
     pub leftovers_removed: Leftovers,
+    /// Segment files found below the log's first segment (an interrupted
+    /// retention left them, or the control file's word is wrong), moved
+    /// into [`quarantine`](Self::quarantine), not deleted.
+    pub quarantined: Vec<u64>,
+    /// Where those went (`quarantine/TIME-PID-RAND` in the log directory).
+    pub quarantine: Option<std::path::PathBuf>,
 }
 
 /// One record as seen by a scan.
@@ -246,21 +252,53 @@ impl Log {
     /// [`Leftovers`]).
     pub fn retain(&self, policy: Retention) -> Result<RetainReport> {
         self.inner.writable("retention")?;
+        // Not while an explicit recovery changes the log's segments (it
+        // holds this byte exclusively).
+        let lock = self.inner.lock_file()?;
+        slots::lock_shared_wait(&lock, format::RECOVERY_LOCK_BYTE)
+            .map_err(|e| LogError::io(self.dir().join(crate::log::LOCK_FILE), "lock", e))?;
+        let result = self.retain_locked(policy);
+        let _ = slots::unlock(&lock, format::RECOVERY_LOCK_BYTE);
+        result
+    }
+
+    fn retain_locked(&self, policy: Retention) -> Result<RetainReport> {
         let size = self.segment_size();
-        let tail = self.inner.tail_segment().load(Ordering::Acquire);
+        let (first, tail) = self.inner.ctl(|| {
+            (
+                self.inner.first_segment().load(Ordering::Acquire),
+                self.inner.tail_segment().load(Ordering::Acquire),
+            )
+        })?;
+        // Untrusted words: retention removes files on their say-so.
+        if first > tail || !self.inner.index_fits(tail) {
+            return Err(LogError::Corrupt {
+                path: self.dir().join(crate::log::CONTROL_FILE),
+                id: 0,
+                offset: format::CONTROL_FIRST_SEGMENT,
+                what: format!(
+                    "the control file's segment range is impossible (first segment {first}, tail segment {tail}): retention refuses to run; see `mapped log recover`"
+                ),
+            });
+        }
+        let present = self.segments()?;
+        let mut report = RetainReport::default();
+        // Files below the first segment: an earlier retention moved the
+        // first segment up and stopped (a crash) before removing them, or
+        // the first segment's word is wrong. Either way they leave the
+        // log for its quarantine folder, never deleted on that word alone.
+        let below: Vec<u64> = present.iter().copied().filter(|&i| i < first).collect();
+        if !below.is_empty() {
+            let q = crate::damage::quarantine_dir(self.dir());
+            for &i in &below {
+                let path = self.dir().join(crate::segment::file_name(i));
+                crate::damage::quarantine_move(&q, &path)?;
+                report.quarantined.push(i);
+            }
+            report.quarantine = Some(q);
+        }
         // The log's segments: one made ahead of its roll holds nothing and
         // is not counted against the limits.
-        let first = self
-            .inner
-            .ctl(|| self.inner.first_segment().load(Ordering::Acquire))?;
-        let present = self.segments()?;
-        // Files below the first segment: an earlier retention moved the
-        // first segment up and stopped (a crash) before removing them.
-        // They are no longer part of the log; finish removing them.
-        for &i in present.iter().filter(|&&i| i < first) {
-            let path = self.dir().join(crate::segment::file_name(i));
-            std::fs::remove_file(&path).map_err(|e| LogError::io(&path, "remove", e))?;
-        }
         let segments: Vec<u64> = present
             .into_iter()
             .filter(|&i| i >= first && i <= tail)
@@ -279,7 +317,6 @@ impl Log {
             }
         }
         let mut total_bytes = segments.len() as u64 * size;
-        let mut report = RetainReport::default();
         let now = SystemTime::now();
         for (k, &index) in segments.iter().enumerate() {
             if index >= tail {

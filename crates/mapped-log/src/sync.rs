@@ -111,7 +111,7 @@ impl Inner {
             // replaced) cannot be proved durable either.
             let opened = self
                 .open_segment(index)
-                .map_err(|e| self.sync_failed(e.to_string()))?;
+                .map_err(|e| self.sync_refused(e.to_string()))?;
             if let Some(seg) = opened {
                 if let Err(e) = seg.map.sync_data() {
                     return Err(self.sync_failed(e.to_string()));
@@ -122,7 +122,7 @@ impl Inner {
                 // after the sync: a truncation before it is seen here.)
                 let len = seg.map.file_len()?;
                 if len < size {
-                    return Err(self.sync_failed(format!(
+                    return Err(self.sync_refused(format!(
                         "{} was truncated to {len} bytes by another process (segments are {size}): the records past that offset are not in the file",
                         seg.path().display()
                     )));
@@ -148,9 +148,21 @@ impl Inner {
 
     /// Records a sync failure for every process (see
     /// `format::CONTROL_SYNC_FAILED`) and returns the error to report.
-    pub(crate) fn sync_failed(&self, what: String) -> LogError {
+    fn sync_failed(&self, what: String) -> LogError {
         self.sync_failure().store(1, Ordering::SeqCst);
         let _ = self.control.flush_range(format::CONTROL_SYNC_FAILED, 8);
+        LogError::SyncFailed {
+            path: self.dir.clone(),
+            what,
+        }
+    }
+
+    /// The error of a sync that cannot prove durability because a file of
+    /// the log is damaged (truncated, unreadable). Not sticky, unlike
+    /// [`sync_failed`](Self::sync_failed): no write-back error was
+    /// swallowed, and every later sync meets the same damage until
+    /// explicit recovery repairs it.
+    pub(crate) fn sync_refused(&self, what: String) -> LogError {
         LogError::SyncFailed {
             path: self.dir.clone(),
             what,
@@ -247,7 +259,7 @@ impl Log {
                     // replaced) cannot be proved durable.
                     let frontier = inner
                         .committed_frontier(d)
-                        .map_err(|e| inner.sync_failed(e.to_string()))?;
+                        .map_err(|e| inner.sync_refused(e.to_string()))?;
                     if frontier > d {
                         inner.publish_durable(d, frontier)?;
                     }

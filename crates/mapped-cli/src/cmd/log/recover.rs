@@ -60,11 +60,10 @@ pub fn run(args: &RecoverArgs) -> Result<()> {
     let log = if args.apply {
         super::open(&args.dir)?
     } else {
-        // A dry run must not run restart recovery either (it cuts torn
-        // records on a read-write open): look through a read-only open
-        // when one is pending.
-        std::fs::metadata(&args.dir).with_context(|| format!("open {}", args.dir.display()))?;
-        let ro = Log::open_read_only(&args.dir)?;
+        // A dry run changes nothing: not even restart recovery (which cuts
+        // torn records on a read-write open) nor a missing lock file. It
+        // looks through a read-only open.
+        let ro = Log::open_read_only(&args.dir).map_err(|e| super::with_hint(&args.dir, e))?;
         if ro.restart_recovery_pending()? {
             lines.push(
                 "the system restarted since the log was last used: with --apply (or any \
@@ -72,10 +71,8 @@ pub fn run(args: &RecoverArgs) -> Result<()> {
                  past the durable position and cuts the log at the first torn one"
                     .to_owned(),
             );
-            ro
-        } else {
-            super::open(&args.dir)?
         }
+        ro
     };
     if let Some(restart) = log.restart_recovery() {
         lines.push(

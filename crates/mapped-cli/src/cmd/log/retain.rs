@@ -73,6 +73,14 @@ pub fn run(args: &RetainArgs) -> Result<()> {
             list(&report.held_by)
         ));
     }
+    if let Some(q) = &report.quarantine {
+        lines.push(format!(
+            "moved {} found below the log's first segment into {}: {}",
+            plural(report.quarantined.len() as u64, "segment file"),
+            q.display(),
+            list(&report.quarantined)
+        ));
+    }
     lines.extend(super::leftovers_line(report.leftovers_removed));
     let mut out = io::stdout().lock();
     out.write_all(lines.join("\n").as_bytes())
