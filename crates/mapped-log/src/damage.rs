@@ -51,6 +51,10 @@ pub enum ProblemKind {
     /// The tail segment's records end below the durable position: synced
     /// messages are missing.
     BelowDurable,
+    /// The tail segment's reservation counter is below the end of its
+    /// records: appends would land on them (the appender refuses, so the
+    /// log cannot be appended to).
+    TailCounter,
 }
 
 /// A problem with a log's files. Its `Display` names the file, the ids
@@ -103,6 +107,8 @@ pub(crate) struct Walk {
     /// Damaged ranges `(start, end, what)`: each ends at the next record
     /// that verifies, or past the last non-zero word of the segment.
     pub(crate) damaged: Vec<(u64, u64, String)>,
+    /// The reservation counter, as read.
+    pub(crate) tail: u64,
     /// Records dead appenders left unfinished, `(start, end, word)`, that
     /// a reader would pad: a hole (word 0), or a `Writing` record of a
     /// dead slot (earlier builds).
@@ -217,7 +223,11 @@ fn check_committed(
 
 /// The next offset at or after `from` where a committed record verifies
 /// (the resynchronisation rule of `docs/format.md` section 19.3), if any.
-fn resync(seg: &Segment, from: u64, max_message: u32) -> Result<Option<u64>> {
+/// Each candidate's checksum costs its payload's length, which hostile
+/// bytes can make quadratic: `budget` bounds the bytes checked in one
+/// segment, and once it is spent no further record is trusted there (the
+/// rest of the segment counts as damaged).
+fn resync(seg: &Segment, from: u64, max_message: u32, budget: &mut u64) -> Result<Option<u64>> {
     let cap = seg.size();
     let mut at = from;
     while at + format::RECORD_HEADER_LEN <= cap {
@@ -227,13 +237,64 @@ fn resync(seg: &Segment, from: u64, max_message: u32) -> Result<Option<u64>> {
             state: State::Committed,
         }) = Word::decode(w)
         {
-            if at + size as u64 <= cap && check_committed(seg, at, size, max_message)?.is_ok() {
-                return Ok(Some(at));
+            if at + size as u64 <= cap {
+                if *budget < size as u64 {
+                    return Ok(None);
+                }
+                *budget -= size as u64;
+                if check_committed(seg, at, size, max_message)?.is_ok() {
+                    return Ok(Some(at));
+                }
             }
         }
         at += format::RECORD_ALIGN;
     }
     Ok(None)
+}
+
+/// Bytes of checksums a survey may compute while resynchronising in one
+/// segment: 16 times the segment, far more than honest damage needs.
+const RESYNC_BUDGET_SEGMENTS: u64 = 16;
+
+/// Where the valid records of a segment file `len` bytes long (shorter
+/// than `cap`, its header intact) end: records are followed from 128 over
+/// padding and committed records that fit in the file and pass their
+/// checks; the first that does not (cut by the truncation, or damaged)
+/// ends them. Plain reads: the file cannot be mapped whole.
+fn records_end(path: &Path, len: u64, cap: u64, max_message: u32) -> Result<u64> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| LogError::io(path, "read", e))?;
+    let len = len.min(bytes.len() as u64);
+    let u64_at =
+        |at: u64| u64::from_le_bytes(bytes[at as usize..at as usize + 8].try_into().expect("8"));
+    let mut off = format::SEGMENT_HEADER_LEN;
+    while off + format::RECORD_HEADER_LEN <= len {
+        let Some(Word { size, state }) = Word::decode(u64_at(off)) else {
+            break;
+        };
+        let end = off + size as u64;
+        if size == 0 || end > len || end > cap {
+            break;
+        }
+        match state {
+            State::Padding => {}
+            State::Committed => {
+                let (plen, crc) = format::decode_meta(u64_at(off + 8));
+                if !format::committed_fits(off, size, plen, cap) || plen > max_message {
+                    break;
+                }
+                let start = (off + format::RECORD_HEADER_LEN) as usize;
+                if format::checksum(&bytes[start..start + plen as usize]) != crc {
+                    break;
+                }
+            }
+            _ => break,
+        }
+        off = end;
+    }
+    Ok(off.min(len.max(format::SEGMENT_HEADER_LEN)) / format::RECORD_ALIGN * format::RECORD_ALIGN)
 }
 
 /// The offset just past the last non-zero word of the segment at or after
@@ -256,13 +317,17 @@ fn last_nonzero_end(seg: &Segment, from: u64) -> Result<u64> {
 /// reservation counter are judged as a reader that may not write would
 /// (`protocol::gap_end`, observing locks): a dead appender's is crossed,
 /// one a live appender may still fill ends the walk.
-pub(crate) fn walk(inner: &Inner, seg: &Segment) -> Result<Walk> {
+pub(crate) fn walk(inner: &Inner, seg: &Segment, durable: u64) -> Result<Walk> {
     let cap = seg.size();
     let max_message = inner.header.max_message;
     let tail = seg.map.guarded(|| seg.tail().load(Ordering::Acquire))?;
-    let mut walk = Walk::default();
+    let mut walk = Walk {
+        tail,
+        ..Walk::default()
+    };
     let mut off = format::SEGMENT_HEADER_LEN;
     let mut observer = None;
+    let mut budget = RESYNC_BUDGET_SEGMENTS * cap;
     while off < cap {
         let w = seg.map.guarded(|| seg.word(off).load(Ordering::Acquire))?;
         let bad = match Word::decode(w) {
@@ -276,6 +341,27 @@ pub(crate) fn walk(inner: &Inner, seg: &Segment) -> Result<Walk> {
             }) => {
                 if off >= tail.min(cap) {
                     break;
+                }
+                // Below the durable position a zero word is no appender's
+                // hole (the durable position never passes an unfinished
+                // record): synced records were zeroed.
+                if seg.id_of(off) < durable {
+                    let end =
+                        match resync(seg, off + format::RECORD_ALIGN, max_message, &mut budget)? {
+                            Some(next) => next,
+                            None => last_nonzero_end(seg, off)?
+                                .max(off + format::RECORD_ALIGN)
+                                .max((durable - seg.id_of(0)).min(cap)),
+                        };
+                    walk.damaged.push((
+                        off,
+                        end,
+                        format!(
+                            "zeros below the durable position {durable}: synced records were lost"
+                        ),
+                    ));
+                    off = end;
+                    continue;
                 }
                 let prober = match &observer {
                     Some(p) => p,
@@ -334,7 +420,7 @@ pub(crate) fn walk(inner: &Inner, seg: &Segment) -> Result<Walk> {
             },
         };
         if let Some(what) = bad {
-            let end = match resync(seg, off + format::RECORD_ALIGN, max_message)? {
+            let end = match resync(seg, off + format::RECORD_ALIGN, max_message, &mut budget)? {
                 Some(next) => next,
                 None => last_nonzero_end(seg, off)?.max(off + format::RECORD_ALIGN),
             };
@@ -514,7 +600,7 @@ impl Log {
                 }
                 FileState::Ok { seg, .. } => seg,
             };
-            let walk = walk(inner, &seg)?;
+            let walk = walk(inner, &seg, durable)?;
             for (start, end, what) in &walk.damaged {
                 s.problems.push(Problem {
                     kind: ProblemKind::DamagedRecords,
@@ -535,6 +621,19 @@ impl Log {
                     what: format!(
                         "its records end at offset {}, before the segment's end, and later segments exist: its last records are missing (truncated, or replaced by an older copy)",
                         walk.end
+                    ),
+                });
+            }
+            if i == tail && walk.end > walk.tail.min(cap) {
+                s.problems.push(Problem {
+                    kind: ProblemKind::TailCounter,
+                    segment: path(i),
+                    id: seg.id_of(walk.tail.min(cap)),
+                    end: seg.id_of(walk.end),
+                    offset: Some(format::SEGMENT_TAIL_OFFSET),
+                    what: format!(
+                        "the reservation counter ({}) is below the end of the records ({}): appends would land on them",
+                        walk.tail, walk.end
                     ),
                 });
             }
@@ -787,6 +886,15 @@ pub enum Change {
         /// old limit was in the lost control file).
         max_message: u32,
     },
+    /// The tail segment's reservation counter was raised past its records.
+    TailCounter {
+        /// The segment file.
+        segment: PathBuf,
+        /// The counter before.
+        from: u64,
+        /// The counter after: the end of the records.
+        to: u64,
+    },
     /// A segment file copied into quarantine before recovery changed it.
     Copied {
         /// The segment file.
@@ -843,6 +951,11 @@ impl std::fmt::Display for Change {
             } => write!(
                 f,
                 "a new control file from the segment files: segments {first} to {tail} of {segment_size} bytes, messages up to {max_message} bytes (the old limit is lost)"
+            ),
+            Change::TailCounter { segment, from, to } => write!(
+                f,
+                "{}: the reservation counter goes from {from} to {to}, past the records",
+                segment.display()
             ),
             Change::Copied { from, to } => write!(
                 f,
@@ -986,6 +1099,10 @@ impl Log {
                 why: why.clone(),
             });
         }
+        // Where the records a short file still holds end: from there on,
+        // what the truncation took is reported lost, and padded in the
+        // same step that gives the file its length back.
+        let mut cut_ends: Vec<(u64, u64)> = Vec::new();
         for &(i, len) in &resizes {
             out.changes.push(Change::Copied {
                 from: path(i),
@@ -996,6 +1113,16 @@ impl Log {
                 from: len,
                 to: cap,
             });
+            if len < cap {
+                let end = records_end(&path(i), len, cap, inner.header.max_message)?;
+                cut_ends.push((i, end));
+                out.changes.push(Change::Padded {
+                    segment: path(i),
+                    id: i * cap + end,
+                    end: (i + 1) * cap,
+                    why: format!("lost when the file was cut to {len} bytes"),
+                });
+            }
         }
         placeholders.sort_unstable();
         placeholders.dedup();
@@ -1019,6 +1146,22 @@ impl Log {
                     .write(true)
                     .open(&p)
                     .map_err(|e| LogError::io(&p, "open", e))?;
+                // A short file: the padding over what the truncation took,
+                // and a full reservation counter, are written before the
+                // file has its length back, so that no survey or reader
+                // ever sees those zeros as an appender's hole, and no
+                // appender reserves there again.
+                if let Some(&(_, end)) = cut_ends.iter().find(|(r, _)| *r == i) {
+                    let pad = Word {
+                        size: (cap - end) as u32,
+                        state: State::Padding,
+                    };
+                    f.write_all_at(&pad.encode().to_le_bytes(), end)
+                        .and_then(|()| {
+                            f.write_all_at(&cap.to_le_bytes(), format::SEGMENT_TAIL_OFFSET)
+                        })
+                        .map_err(|e| LogError::io(&p, "pad", e))?;
+                }
                 f.set_len(cap)
                     .and_then(|()| f.sync_all())
                     .map_err(|e| LogError::io(&p, "resize", e))?;
@@ -1082,7 +1225,15 @@ impl Log {
                 }
             }
             out.holes_padded += holes.len() as u64;
-            if pads.is_empty() && (holes.is_empty() || !apply) {
+            let raise_tail = i == survey.tail && walk.end > walk.tail.min(cap);
+            if raise_tail {
+                out.changes.push(Change::TailCounter {
+                    segment: path(i),
+                    from: walk.tail,
+                    to: walk.end,
+                });
+            }
+            if pads.is_empty() && !raise_tail && (holes.is_empty() || !apply) {
                 continue;
             }
             let seg_path = path(i);
@@ -1133,8 +1284,9 @@ impl Log {
                     seg.word(*start).store(pad.encode(), Ordering::SeqCst);
                     top = top.max(*end);
                 }
-                // Appends must start past everything padded.
-                seg.tail().fetch_max(top, Ordering::AcqRel);
+                // Appends must start past everything padded, and past
+                // every record.
+                seg.tail().fetch_max(top.max(walk.end), Ordering::AcqRel);
                 Ok(())
             })??;
             seg.map.sync_data()?;
@@ -1255,6 +1407,27 @@ impl Log {
         });
         if !apply {
             return Ok(report);
+        }
+        // No appender may work on the log meanwhile: with no control file
+        // it would look dead to everyone (its slot word is gone), and a
+        // reader of the new control file would pad over its record. The
+        // lock file outlives the control file: hold the recovery byte
+        // (appenders join only under it) and find every slot free.
+        let lock_path = dir.join(crate::log::LOCK_FILE);
+        let lock = crate::log::ensure_lock_file(&lock_path, file_mode)?;
+        let lock_error = |e| LogError::io(&lock_path, "lock", e);
+        crate::slots::lock_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(lock_error)?;
+        for slot in 0..format::SLOTS {
+            if !crate::slots::try_lock(&lock, slot).map_err(lock_error)? {
+                return Err(LogError::InvalidArgument {
+                    path: dir.to_path_buf(),
+                    what: format!(
+                        "an appender is alive (it holds slot {slot} of {}): stop every appender before the control file is rebuilt",
+                        lock_path.display()
+                    ),
+                });
+            }
+            let _ = crate::slots::unlock(&lock, slot);
         }
         if exists {
             quarantine_move(&q, &control_path)?;

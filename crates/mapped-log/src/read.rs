@@ -774,6 +774,22 @@ impl Reader {
     /// Runs under `guarded`, like `step`: the repair reads (and pads) this
     /// segment's words, which another process may have truncated away.
     fn try_repair(&mut self, step: Step) -> Result<bool> {
+        // A zero word below the durable position is no appender's hole:
+        // the durable position never passes an unfinished record, so the
+        // synced records here were zeroed (damage). Padding it would lose
+        // them silently.
+        if matches!(step, Step::Empty) {
+            let inner = &self.log.inner;
+            let durable = inner.ctl(|| inner.durable().load(Ordering::Acquire))?;
+            if self.seg.id_of(self.offset) < durable {
+                return Err(self.seg.corrupt(
+                    self.offset,
+                    format!(
+                        "zeros below the durable position {durable}: synced records were lost here (`mapped log recover` shows what it would do)"
+                    ),
+                ));
+            }
+        }
         if self.log.inner.read_only {
             self.check_unrepaired(step)?;
             return Ok(false);

@@ -212,6 +212,40 @@ impl Inner {
         result
     }
 
+    /// Every process of the last boot is gone: their slots and their
+    /// sleeper counts are stale, and what is on disk is about to be, or has
+    /// just been, validated record by record.
+    fn reset_after_restart(&self, report: &mut RecoveryReport) {
+        for i in 0..format::SLOTS {
+            if self.slot_state(i) != SlotState::Idle {
+                self.slot(i)
+                    .store(SlotState::Idle.encode(), Ordering::SeqCst);
+                report.slots_released += 1;
+            }
+        }
+        self.waiters().store(0, Ordering::SeqCst);
+        for k in 0..format::SLEEPERS {
+            self.sleeper_flag(k).store(0, Ordering::SeqCst);
+        }
+        self.sync_failure().store(0, Ordering::SeqCst);
+    }
+
+    /// The first segment after `index` that opens as a valid segment, if
+    /// any.
+    fn next_usable_after(&self, index: u64) -> Result<Option<crate::segment::Segment>> {
+        for i in crate::segment::list(&self.dir)?
+            .into_iter()
+            .filter(|&i| i > index)
+        {
+            match self.open_segment(i) {
+                Ok(Some(seg)) => return Ok(Some(seg)),
+                Ok(None) | Err(LogError::NotALog { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
     /// Whether segment `index` is valid and looks unused: its tail is at
     /// its first record, and that record's word is zero, as in a segment
     /// made ahead and never published. (After a power loss a used segment
@@ -271,32 +305,39 @@ impl Inner {
         if from % format::RECORD_ALIGN != 0 {
             return Err(crate::sync::bad_durable(self, from));
         }
+        // The segment holding the durable position. Missing or unusable
+        // (retention removed it, or the files are damaged): validation
+        // starts at the next usable segment after it. Damage is not restart
+        // recovery's to repair: it leaves it for `verify` to report and
+        // explicit recovery to repair, and the log opens, so that they can.
         let opened = match self.open_segment(index) {
-            // Retention removed it (and maybe more): validate from the first
-            // segment kept.
-            Ok(None) => self.first_kept_after(index),
-            other => other,
+            Ok(Some(seg)) => Some(seg),
+            Ok(None) | Err(LogError::NotALog { .. }) => self.next_usable_after(index)?,
+            Err(e) => return Err(e),
         };
         let mut seg = match opened {
-            Ok(Some(seg)) => {
+            Some(seg) => {
                 if seg.index != index {
+                    // Retention removes segments below the first: not damage.
+                    if index >= self.first_segment().load(Ordering::Acquire) {
+                        report.reason = Some(format!(
+                            "segment {index}, which holds the durable position, is missing or damaged: checked from segment {} on (`mapped log verify` names the damage)",
+                            seg.index
+                        ));
+                    }
                     (index, off) = (seg.index, format::SEGMENT_HEADER_LEN);
                 }
                 seg
             }
-            // Otherwise the durable position's segment must exist; if it
-            // does not, there is nothing of it to keep.
-            Ok(None) => {
-                return Err(LogError::Corrupt {
-                    path: self.dir.join(crate::segment::file_name(index)),
-                    id: from,
-                    offset: off,
-                    what: "the segment holding the durable position is missing".into(),
-                });
+            None => {
+                // Nothing past the durable position to check.
+                report.reason = Some(format!(
+                    "segment {index}, which holds the durable position, is missing or damaged, and no usable segment follows it: nothing past the durable position was checked (`mapped log verify` names the damage)"
+                ));
+                self.reset_after_restart(&mut report);
+                self.control.flush()?;
+                return Ok(report);
             }
-            // A bad segment file (its size or header): that error, which
-            // names the file and what is wrong with it.
-            Err(e) => return Err(e),
         };
         let cut_reason: String = loop {
             if off >= size {
@@ -449,23 +490,7 @@ impl Inner {
             self.cuts().fetch_add(1, Ordering::AcqRel);
         }
         self.tail_segment().store(index, Ordering::Release);
-        {
-            // Every process of the last boot is gone: their slots and their
-            // sleeper counts are stale.
-            for i in 0..format::SLOTS {
-                if self.slot_state(i) != SlotState::Idle {
-                    self.slot(i)
-                        .store(SlotState::Idle.encode(), Ordering::SeqCst);
-                    report.slots_released += 1;
-                }
-            }
-            self.waiters().store(0, Ordering::SeqCst);
-            for k in 0..format::SLEEPERS {
-                self.sleeper_flag(k).store(0, Ordering::SeqCst);
-            }
-            // What is on disk has just been validated record by record.
-            self.sync_failure().store(0, Ordering::SeqCst);
-        }
+        self.reset_after_restart(&mut report);
         let end = index * size + cut;
         if self.durable().load(Ordering::Acquire) < end {
             self.durable().store(end, Ordering::Release);

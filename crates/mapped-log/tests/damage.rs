@@ -466,3 +466,235 @@ fn a_named_reader_inside_a_removed_range_resumes_at_the_next_message() {
     let next = *f.messages.range(saved + 1..).next().unwrap().0;
     assert_eq!(r.try_next().unwrap().unwrap().id(), next);
 }
+
+fn control_word(dir: &Path, offset: u64, value: u64) {
+    pwrite(
+        &dir.join(mapped_log::CONTROL_FILE),
+        offset,
+        &value.to_le_bytes(),
+    );
+}
+
+/// Retention acts on the control file's first segment only when the range
+/// is possible, and never deletes a file below it: it moves it aside.
+#[test]
+fn retention_never_deletes_on_a_corrupt_first_segment() {
+    let work = tempfile::tempdir().unwrap();
+    let f = build(work.path());
+    let log = Log::open(&f.dir).unwrap();
+    let all = || mapped_log::Retention {
+        max_bytes: Some(u64::MAX),
+        ..mapped_log::Retention::default()
+    };
+    control_word(&f.dir, format::CONTROL_FIRST_SEGMENT, 1 << 40);
+    assert!(log.retain(all()).is_err());
+    assert_eq!(log.segments().unwrap().len(), 7, "no file touched");
+    // A wrong first segment within the range: the files below it leave
+    // the log for quarantine, reported, not deleted.
+    control_word(&f.dir, format::CONTROL_FIRST_SEGMENT, 2);
+    let report = log.retain(all()).unwrap();
+    assert_eq!(report.quarantined, [0, 1], "{report:?}");
+    let q = report.quarantine.unwrap();
+    for i in [0u64, 1] {
+        assert!(q.join(format!("{i:020}.seg")).exists());
+    }
+}
+
+/// A control file lost after a recovery made placeholders: the rebuilt one
+/// counts them, so their ids are never handed out again, and nothing in
+/// quarantine is replaced.
+#[test]
+fn a_rebuilt_control_file_keeps_the_placeholders_ids() {
+    let work = tempfile::tempdir().unwrap();
+    let f = build(work.path());
+    let log = Log::open(&f.dir).unwrap();
+    std::fs::write(segment_path(&f.dir, f.tail), b"garbage").unwrap();
+    let first = log.recover().unwrap();
+    assert!(
+        first
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::Placeholder { .. }))
+    );
+    drop(log);
+    std::fs::remove_file(f.dir.join(mapped_log::CONTROL_FILE)).unwrap();
+    Log::rebuild_control(&f.dir, true).unwrap();
+    let log = Log::open(&f.dir).unwrap();
+    log.recover().unwrap();
+    assert_eq!(log.verify().unwrap(), []);
+    let max = *f.messages.keys().last().unwrap();
+    let id = Appender::new(&log).unwrap().append(b"after").unwrap();
+    assert!(id > max, "{id} <= {max}");
+    // The damaged original is still in quarantine, as it was.
+    let q = first.quarantine.unwrap();
+    assert_eq!(
+        std::fs::read(q.join(format!("{:020}.seg", f.tail))).unwrap(),
+        b"garbage"
+    );
+}
+
+/// While an appender is alive, the control file is not rebuilt.
+#[test]
+fn a_control_file_is_not_rebuilt_under_a_live_appender() {
+    let work = tempfile::tempdir().unwrap();
+    let f = build(work.path());
+    let log = Log::open(&f.dir).unwrap();
+    let app = Appender::new(&log).unwrap();
+    std::fs::remove_file(f.dir.join(mapped_log::CONTROL_FILE)).unwrap();
+    let err = Log::rebuild_control(&f.dir, true).unwrap_err();
+    assert!(err.to_string().contains("an appender is alive"), "{err}");
+    assert!(!f.dir.join(mapped_log::CONTROL_FILE).exists());
+    drop(app);
+}
+
+/// Synced records zeroed on disk are damage, not an appender's hole: named
+/// by verify, and a reader stops there instead of skipping them.
+#[test]
+fn zeroed_synced_records_are_damage_not_a_hole() {
+    let work = tempfile::tempdir().unwrap();
+    let f = build(work.path());
+    let ids: Vec<u64> = f
+        .messages
+        .keys()
+        .copied()
+        .filter(|id| id / SEGMENT == 1)
+        .collect();
+    let (from, to) = (ids[3] % SEGMENT, ids[10] % SEGMENT);
+    pwrite(
+        &segment_path(&f.dir, 1),
+        from,
+        &vec![0; (to - from) as usize],
+    );
+    let log = Log::open(&f.dir).unwrap();
+    let problems = log.verify().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::DamagedRecords && p.id == ids[3]),
+        "{problems:?}"
+    );
+    let (got, err) = read_all(&f.dir);
+    assert!(
+        err.is_some_and(|e| e.contains("durable")),
+        "read on silently"
+    );
+    assert_eq!(got.last().map(|m| m.0), Some(ids[2]));
+    let report = log.recover().unwrap();
+    assert!(
+        lost_ranges(&report.changes)
+            .iter()
+            .any(|&(a, b)| a <= ids[3] && ids[9] < b),
+        "{report:?}"
+    );
+    let (got, err) = read_all(&f.dir);
+    assert_eq!(err, None);
+    assert!(
+        got.iter().any(|m| m.0 == ids[10]),
+        "the records after it are kept"
+    );
+}
+
+/// A segment cut short: the dry run names the ids the truncation took, as
+/// the applied recovery does, and the zeros are never taken for a hole.
+#[test]
+fn a_truncated_segment_loss_is_named_by_the_dry_run_too() {
+    let work = tempfile::tempdir().unwrap();
+    let f = build(work.path());
+    std::fs::File::options()
+        .write(true)
+        .open(segment_path(&f.dir, 1))
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    let log = Log::open(&f.dir).unwrap();
+    let lost_in = |r: &mapped_log::RecoveryReport| {
+        r.changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Padded { id, end, why, .. } if why.contains("cut") => Some((*id, *end)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let dry = lost_in(&log.recover_dry_run().unwrap());
+    let applied = log.recover().unwrap();
+    assert_eq!(dry, lost_in(&applied), "{applied:?}");
+    assert_eq!(dry.len(), 1);
+    assert_eq!(dry[0].1, 2 * SEGMENT);
+    assert_eq!(
+        applied.holes_padded, 0,
+        "zeros taken for a hole: {applied:?}"
+    );
+    assert_eq!(log.verify().unwrap(), []);
+}
+
+/// A tail counter below the records: named, and raised by recovery so
+/// that the log can be appended to again.
+#[test]
+fn a_tail_counter_below_the_records_is_named_and_raised() {
+    let work = tempfile::tempdir().unwrap();
+    let f = build(work.path());
+    let tail = segment_path(&f.dir, f.tail);
+    pwrite(&tail, format::SEGMENT_TAIL_OFFSET, &200u64.to_le_bytes());
+    let log = Log::open(&f.dir).unwrap();
+    let problems = log.verify().unwrap();
+    assert!(
+        problems.iter().any(|p| p.kind == ProblemKind::TailCounter),
+        "{problems:?}"
+    );
+    log.recover().unwrap();
+    assert_eq!(log.verify().unwrap(), []);
+    let max = *f.messages.keys().last().unwrap();
+    let id = Appender::new(&log).unwrap().append(b"after").unwrap();
+    assert!(id > max);
+}
+
+/// After a restart, a missing segment that held the durable position does
+/// not stop the log from opening: verify names it, and recovery repairs it.
+#[test]
+fn a_restart_with_the_durable_segment_missing_still_opens_for_recovery() {
+    let work = tempfile::tempdir().unwrap();
+    let f = build(work.path());
+    std::fs::remove_file(segment_path(&f.dir, f.tail)).unwrap();
+    common::simulate_restart(&f.dir);
+    let log = Log::open(&f.dir).unwrap();
+    let restart = log.restart_recovery().expect("restart recovery ran");
+    assert!(restart.reason.is_some(), "{restart:?}");
+    assert!(
+        log.verify()
+            .unwrap()
+            .iter()
+            .any(|p| p.kind == ProblemKind::MissingSegment)
+    );
+    log.recover().unwrap();
+    assert_eq!(log.verify().unwrap(), []);
+    let max = *f.messages.keys().last().unwrap();
+    let id = Appender::new(&log).unwrap().append(b"after").unwrap();
+    assert!(id > max);
+}
+
+/// A segment truncated under a `Sync` appender: its append fails; after
+/// recovery, durable appends work again (no sticky failure for damage).
+#[test]
+fn durable_appends_work_again_after_a_truncation_is_repaired() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("log");
+    let log = Log::create(&dir, opts()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    app.set_durability(mapped_log::Durability::Sync).unwrap();
+    let before = app.append(b"before").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(segment_path(&dir, 0))
+        .unwrap()
+        .set_len(before % SEGMENT + 40)
+        .unwrap();
+    assert!(app.append(b"lost").is_err());
+    drop(app);
+    log.recover().unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    app.set_durability(mapped_log::Durability::Sync).unwrap();
+    let after = app.append(b"after").unwrap();
+    assert!(after > before);
+    assert_eq!(log.verify().unwrap(), []);
+}

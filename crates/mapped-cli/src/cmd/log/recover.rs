@@ -172,13 +172,13 @@ fn describe(r: &RecoveryReport, explicit: bool) -> Vec<String> {
             plural(r.holes_padded, "record")
         ));
     }
-    if let Some(cut) = r.cut_at {
-        match r.reason.as_deref() {
-            Some(reason) if !reason.is_empty() => {
-                lines.push(format!("cut the log at id {cut}: {reason}"));
-            }
-            _ => lines.push(format!("cut the log at id {cut}")),
+    match (r.cut_at, r.reason.as_deref()) {
+        (Some(cut), Some(reason)) if !reason.is_empty() => {
+            lines.push(format!("cut the log at id {cut}: {reason}"));
         }
+        (Some(cut), _) => lines.push(format!("cut the log at id {cut}")),
+        (None, Some(reason)) if !reason.is_empty() => lines.push(reason.to_owned()),
+        (None, _) => {}
     }
     if r.bytes_zeroed > 0 {
         lines.push(format!(
