@@ -1170,8 +1170,8 @@ impl Log {
                 make_placeholder(inner, i)?;
             }
             inner.ctl(|| {
-                inner.first_segment().store(first, Ordering::Release);
-                inner.tail_segment().store(tail, Ordering::Release);
+                inner.first_segment().fetch_max(first, Ordering::AcqRel);
+                inner.tail_segment().fetch_max(tail, Ordering::AcqRel);
             })?;
             inner.control.flush()?;
             crate::log::sync_dir(&inner.dir)?;

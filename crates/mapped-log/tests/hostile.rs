@@ -605,7 +605,8 @@ fn truncation_scenario(name: &str, work: &Path) {
             assert_eq!(n, whole, "every record the truncation left whole is kept");
             common::simulate_restart(&dir);
             drop(log);
-            let _ = Log::open(&dir).map(|l| l.verify());
+            let log = Log::open(&dir).unwrap();
+            assert_eq!(log.verify().unwrap(), [], "after restart recovery");
         }
         "appender-after-segment-truncated" => {
             let mut app = mapped_log::Appender::new(&log).unwrap();
