@@ -667,6 +667,15 @@ fn check_empty_of_logs(dir: &Path) -> Result<()> {
             path: dir.to_path_buf(),
         });
     }
+    // A create in this directory that crashed between moving segment 0 in
+    // and moving the control file in left an empty segment 0 behind: it
+    // holds nothing (every byte past its header zero, its counter at the
+    // first record), so it goes.
+    let segments = crate::segment::list(dir)?;
+    if segments == [0] && segment_file_is_empty(&dir.join(crate::segment::file_name(0))) {
+        let p = dir.join(crate::segment::file_name(0));
+        std::fs::remove_file(&p).map_err(|e| LogError::io(&p, "remove", e))?;
+    }
     let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, "read directory", e))?;
     for entry in entries {
         let entry = entry.map_err(|e| LogError::io(dir, "read directory", e))?;
@@ -689,6 +698,34 @@ fn check_empty_of_logs(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the segment file at `path` has a valid header, a reservation
+/// counter at the first record, and nothing but zeros past its header: a
+/// segment that never held anything.
+fn segment_file_is_empty(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let mut head = [0u8; format::SEGMENT_HEADER_LEN as usize];
+    if f.read_exact(&mut head).is_err() {
+        return false;
+    }
+    let mut raw = [0u8; 64];
+    raw.copy_from_slice(&head[..64]);
+    let tail = u64::from_le_bytes(head[64..72].try_into().expect("8 bytes"));
+    if format::SegmentHeader::decode(&raw).is_err() || tail != format::SEGMENT_HEADER_LEN {
+        return false;
+    }
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) if buf[..n].iter().all(|&b| b == 0) => {}
+            _ => return false,
+        }
+    }
 }
 
 /// Builds a whole new log in the empty directory `dir`: the control file,

@@ -718,3 +718,25 @@ fn a_log_of_another_format_version_is_refused_clearly() {
         assert!(text.contains(advice), "{text}");
     }
 }
+
+/// A create in an existing directory that died after moving segment 0 in
+/// and before the control file: the next create goes through (the empty
+/// segment holds nothing). A segment 0 holding anything is refused.
+#[test]
+fn create_goes_through_what_an_interrupted_create_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let made = tmp.path().join("made");
+    drop(Log::create(&made, small()).unwrap());
+    let dir = tmp.path().join("dir");
+    std::fs::create_dir(&dir).unwrap();
+    let seg0 = "00000000000000000000.seg";
+    std::fs::copy(made.join(seg0), dir.join(seg0)).unwrap();
+    let log = Log::create(&dir, small()).unwrap();
+    Appender::new(&log).unwrap().append(b"x").unwrap();
+    // With a record in it, it is someone's data.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::copy(dir.join(seg0), other.join(seg0)).unwrap();
+    let err = Log::create(&other, small()).unwrap_err();
+    assert!(err.to_string().contains("without a control file"), "{err}");
+}
