@@ -57,23 +57,14 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// The error and its causes, joined by `: `, leaving out a cause that the
-/// message already ends with (as its last `: `-separated part): the
-/// library's I/O errors print their OS error and also return it as their
-/// source.
+/// The error and its causes, joined by `: `. Every error of the project's
+/// libraries prints its own text only, and gives its cause as its
+/// `source()`, so the chain says each thing once.
 fn message(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let part = cause.to_string();
-        if text == part || text.ends_with(&format!(": {part}")) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&part);
-    }
-    text
+    e.chain()
+        .map(|cause| cause.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[cfg(test)]
@@ -81,30 +72,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cause_already_printed_is_left_out() {
+    fn each_part_of_a_chain_is_printed_once() {
         let os = io::Error::from_raw_os_error(libc::EEXIST);
         let shown = os.to_string();
-        #[derive(Debug)]
-        struct Op(io::Error);
-        impl std::fmt::Display for Op {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "create directory d: {}", self.0)
-            }
-        }
-        impl std::error::Error for Op {
-            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-                Some(&self.0)
-            }
-        }
-        let e = anyhow::Error::new(Op(os)).context("line 3 of stdin");
+        let e = anyhow::Error::new(mapped_log::LogError::Io {
+            path: "d".into(),
+            op: "create directory",
+            source: os,
+        })
+        .context("line 3 of stdin");
         assert_eq!(
             message(&e),
             format!("line 3 of stdin: create directory d: {shown}")
         );
-        // Causes that add something are kept, even when the message ends
-        // with the same letters.
-        let e = anyhow::anyhow!("inner").context("outer");
-        assert_eq!(message(&e), "outer: inner");
         let e = anyhow::anyhow!("ready").context("not ready");
         assert_eq!(message(&e), "not ready: ready");
     }

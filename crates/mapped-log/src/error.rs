@@ -12,7 +12,9 @@ pub enum LogError {
     #[error(transparent)]
     Mapped(#[from] mapped::Error),
     /// A file system operation failed.
-    #[error("{op} {}: {source}", path.display())]
+    // The OS error is the source, not part of this message: printed once
+    // by whoever prints the chain (`Error::source`).
+    #[error("{op} {}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,

@@ -4,6 +4,18 @@ use std::time::Duration;
 
 use mapped_log::{Appender, Log, LogError, LogOptions, Start};
 
+/// An error and its causes, as a program prints them (`: ` between).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 fn small() -> LogOptions {
     LogOptions {
         segment_size: 4096,
@@ -177,7 +189,7 @@ fn create_makes_one_directory_and_refuses_bad_places_and_sizes() {
         Log::create(&deep, small()).unwrap_err(),
         Log::open_or_create(&deep, small()).unwrap_err(),
     ] {
-        let text = err.to_string();
+        let text = chain(&err);
         assert!(
             text.contains("no/such/log") && text.contains("parent directory does not exist"),
             "{text}"
@@ -187,12 +199,12 @@ fn create_makes_one_directory_and_refuses_bad_places_and_sizes() {
     // A file where the directory should be.
     let file = dir.path().join("file");
     std::fs::write(&file, b"").unwrap();
-    let err = Log::create(&file, small()).unwrap_err().to_string();
+    let err = chain(&Log::create(&file, small()).unwrap_err());
     assert!(err.contains("not a directory"), "{err}");
     // A dangling symbolic link: the error met following it.
     let dangling = dir.path().join("dangling");
     std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
-    let err = Log::create(&dangling, small()).unwrap_err().to_string();
+    let err = chain(&Log::create(&dangling, small()).unwrap_err());
     assert!(
         err.contains("dangling") && err.contains("No such file or directory"),
         "{err}"
