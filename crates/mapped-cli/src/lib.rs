@@ -9,13 +9,16 @@
 //!   and `/proc` files at once;
 //! - [`od`]: an `od -c` dump, for showing files the way the book does;
 //! - [`fields`]: aligned `key: value` reports, byte counts, plurals;
-//! - [`errno`]: errno names, for TLPI-style error messages.
+//! - [`errno`]: errno names, for TLPI-style error messages;
+//! - [`reaped`]: a child process killed and reaped when dropped (the demo's
+//!   children, and the CLI tests').
 
 pub mod count;
 pub mod duration;
 pub mod errno;
 pub mod fields;
 pub mod od;
+pub mod reaped;
 pub mod regular;
 pub mod size;
 pub mod t_mmap;

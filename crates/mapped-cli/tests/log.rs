@@ -7,11 +7,12 @@ mod common;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
 use common::{MAPPED, lines, next_line, run_in, run_with_input, tempdir, text};
+use mapped_cli::reaped::Reaped;
 
 /// The first segment file of a log.
 const SEGMENT_0: &str = "00000000000000000000.seg";
@@ -65,18 +66,6 @@ fn append(dir: &Path, log: &str, input: &[u8]) -> Vec<u64> {
 fn stat(dir: &Path, log: &str) -> serde_json::Value {
     let out = ok(&mapped(dir, &["log", "stat", log, "--json"]));
     serde_json::from_slice(&out).expect("valid JSON")
-}
-
-/// Kills a child if the test fails before it exits.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 fn spawn(dir: &Path, args: &[&str]) -> Reaped {

@@ -5,21 +5,12 @@ mod common;
 
 use std::fs::{self, OpenOptions};
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::{MAPPED, lines, next_line, tempdir};
 
-/// Kills the watcher if the test fails before it exits.
-struct Watcher(Child);
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
+/// The watcher, killed if the test fails before it exits.
+use mapped_cli::reaped::Reaped as Watcher;
 
 fn spawn_watch(dir: &std::path::Path, args: &[&str]) -> Watcher {
     Watcher(

@@ -2,10 +2,8 @@
 //! test function in another process, in a given role (a writer, a reader, a
 //! process to kill), and waits for it with a safety net.
 //!
-//! Shared by the integration tests of `mapped` and `mapped-log`, which
-//! include this file as a module of their `tests/common` (`#[path]`): a
-//! dependency on this crate would give `mapped-log`'s tests a dependency
-//! cycle, through this crate's own dependency on `mapped-log`.
+//! Shared by the integration tests of `mapped`, `mapped-log` and the CLI
+//! (a dev-dependency: see their `Cargo.toml`).
 
 use std::ffi::OsStr;
 use std::io::Read;

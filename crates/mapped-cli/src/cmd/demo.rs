@@ -11,7 +11,7 @@ use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use mapped::{MapOptions, Mapping, Mode};
 use mapped_cli::od;
+use mapped_cli::reaped::Reaped;
 
 /// The hidden subcommand that runs `t_mmap`: `mapped __t_mmap FILE [VALUE]`.
 pub const T_MMAP_COMMAND: &str = "__t_mmap";
@@ -222,18 +223,6 @@ fn book_session(t: &mut Tour) -> Result<()> {
         "\nThe value reached the file itself: msync(MS_SYNC) wrote it back before\n\
          t_mmap said \"Copied\".",
     )
-}
-
-/// A child process, killed and reaped if the tour gives up on it.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
 }
 
 /// A child's stdout, line by line (without the newline), read on a thread

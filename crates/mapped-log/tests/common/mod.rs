@@ -9,10 +9,8 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
-#[path = "../../../mapped-testkit/src/child.rs"]
-mod child;
 #[allow(unused_imports)] // each test binary uses a different subset
-pub use child::*;
+pub use mapped_testkit::child::*;
 
 /// A number from the environment, or `default`.
 pub fn env_u64(name: &str, default: u64) -> u64 {

@@ -8,10 +8,8 @@ use std::time::{Duration, Instant};
 
 use mapped::{Mapping, WaitOutcome};
 
-#[path = "../../../mapped-testkit/src/child.rs"]
-mod child;
 #[allow(unused_imports)] // each test binary uses a different subset
-pub use child::*;
+pub use mapped_testkit::child::*;
 
 /// Sleeps on the futex at `offset` of `map` until the word satisfies
 /// `done`, checking on `child` (if any) between naps. Panics after
