@@ -7,18 +7,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-use common::{MAPPED, T_MMAP, run_in, run_timed, tempdir, text};
-
-/// Asserts a failure: exit status 1 and `mapped: ...` on stderr containing
-/// every one of `needles`.
-fn assert_fails(out: &std::process::Output, needles: &[&str]) {
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(err.starts_with("mapped: "), "{err}");
-    for needle in needles {
-        assert!(err.contains(needle), "{needle:?} not in {err:?}");
-    }
-}
+use common::{MAPPED, T_MMAP, assert_fails, run_in, run_timed, tempdir, text};
 
 #[test]
 fn cat_whole_file_and_ranges() {

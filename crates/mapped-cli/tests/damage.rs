@@ -48,33 +48,15 @@ fn mapped(dir: &Path, args: &[&str]) -> Output {
     mapped_with(dir, args, None)
 }
 
-/// Asserts exit status 0 and returns stdout.
+/// Asserts exit status 0 and returns stdout as text.
 fn ok(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    text(&common::ok(out))
 }
 
 /// Asserts exit status 1 with `mapped: ...` on stderr containing every one
 /// of `needles`, and returns stderr.
 fn fails(out: &Output, needles: &[&str]) -> String {
-    let err = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stdout: {}\nstderr: {err}",
-        text(&out.stdout)
-    );
-    assert!(err.starts_with("mapped: "), "{err}");
-    for needle in needles {
-        assert!(err.contains(needle), "{needle:?} not in {err:?}");
-    }
-    err
+    common::assert_fails(out, needles)
 }
 
 /// `prefix-0001` to `prefix-NNNN`, a line each.

@@ -7,44 +7,17 @@ mod common;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
-use common::{MAPPED, lines, next_line, run_in, run_with_input, tempdir, text};
+use common::{MAPPED, assert_fails, lines, mapped, next_line, ok, run_with_input, tempdir, text};
 use mapped_cli::reaped::Reaped;
 
 /// The first segment file of a log.
 const SEGMENT_0: &str = "00000000000000000000.seg";
 
 /// Runs `mapped args...` in `dir`.
-fn mapped(dir: &Path, args: &[&str]) -> Output {
-    run_in(dir, MAPPED, args)
-}
-
-/// Asserts success and returns stdout.
-fn ok(out: &Output) -> Vec<u8> {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out.stdout.clone()
-}
-
-/// Asserts a failure: exit status 1 and `mapped: ...` on stderr containing
-/// every one of `needles`.
-fn assert_fails(out: &Output, needles: &[&str]) {
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(err.starts_with("mapped: "), "{err}");
-    for needle in needles {
-        assert!(err.contains(needle), "{needle:?} not in {err:?}");
-    }
-}
-
 /// Creates a log `name` in `dir` with small segments.
 fn create(dir: &Path, name: &str, segment_size: &str) {
     ok(&mapped(

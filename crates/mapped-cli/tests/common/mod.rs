@@ -56,6 +56,41 @@ pub fn run_with_input(dir: &Path, program: &str, args: &[&str], input: &[u8]) ->
     out
 }
 
+/// Runs `mapped args...` in `dir` (no input, no timeout: see
+/// [`run_timed`] for commands that might hang).
+pub fn mapped(dir: &Path, args: &[&str]) -> Output {
+    run_in(dir, MAPPED, args)
+}
+
+/// Asserts exit status 0 and returns stdout.
+pub fn ok(out: &Output) -> Vec<u8> {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out.stdout.clone()
+}
+
+/// Asserts a failure: exit status 1 and `mapped: ...` on stderr containing
+/// every one of `needles`. Returns stderr.
+pub fn assert_fails(out: &Output, needles: &[&str]) -> String {
+    let err = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout: {}\nstderr: {err}",
+        text(&out.stdout)
+    );
+    assert!(err.starts_with("mapped: "), "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    }
+    err
+}
+
 /// stdout and stderr as text, for assertions and failure messages.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
