@@ -257,44 +257,81 @@ fn resync(seg: &Segment, from: u64, max_message: u32, budget: &mut u64) -> Resul
 const RESYNC_BUDGET_SEGMENTS: u64 = 16;
 
 /// Where the valid records of a segment file `len` bytes long (shorter
-/// than `cap`, its header intact) end: records are followed from 128 over
-/// padding and committed records that fit in the file and pass their
-/// checks; the first that does not (cut by the truncation, or damaged)
-/// ends them. Plain reads: the file cannot be mapped whole.
+/// than `cap`, its header intact) end: the end of the last record that
+/// lies wholly in the file and passes its checks, following records from
+/// 128 over padding and committed records, and past anything else (a
+/// damaged record, a dead appender's hole) to the next record whose
+/// checksum verifies, as the survey does. What lies past that end, the
+/// truncation took. Plain reads: the file cannot be mapped whole.
 fn records_end(path: &Path, len: u64, cap: u64, max_message: u32) -> Result<u64> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(|e| LogError::io(path, "read", e))?;
     let len = len.min(bytes.len() as u64);
-    let u64_at =
-        |at: u64| u64::from_le_bytes(bytes[at as usize..at as usize + 8].try_into().expect("8"));
-    let mut off = format::SEGMENT_HEADER_LEN;
-    while off + format::RECORD_HEADER_LEN <= len {
-        let Some(Word { size, state }) = Word::decode(u64_at(off)) else {
-            break;
-        };
+    let u64_at = |at: u64| {
+        u64::from_le_bytes(
+            bytes[at as usize..at as usize + 8]
+                .try_into()
+                .expect("8 bytes"),
+        )
+    };
+    // The record at `off`, if it is whole in the file and passes its
+    // checks: where it ends.
+    let record = |off: u64, committed_only: bool| -> Option<u64> {
+        let Word { size, state } = Word::decode(u64_at(off))?;
         let end = off + size as u64;
         if size == 0 || end > len || end > cap {
-            break;
+            return None;
         }
         match state {
-            State::Padding => {}
+            State::Padding if !committed_only => Some(end),
             State::Committed => {
+                if off + format::RECORD_HEADER_LEN > len {
+                    return None;
+                }
                 let (plen, crc) = format::decode_meta(u64_at(off + 8));
                 if !format::committed_fits(off, size, plen, cap) || plen > max_message {
-                    break;
+                    return None;
                 }
                 let start = (off + format::RECORD_HEADER_LEN) as usize;
-                if format::checksum(&bytes[start..start + plen as usize]) != crc {
+                (format::checksum(&bytes[start..start + plen as usize]) == crc).then_some(end)
+            }
+            _ => None,
+        }
+    };
+    let mut budget = RESYNC_BUDGET_SEGMENTS * cap;
+    let (mut off, mut last_end) = (format::SEGMENT_HEADER_LEN, format::SEGMENT_HEADER_LEN);
+    while off + 8 <= len {
+        if let Some(end) = record(off, false) {
+            off = end;
+            last_end = end;
+            continue;
+        }
+        // Resynchronise: the next committed record that verifies.
+        let mut at = off + format::RECORD_ALIGN;
+        let mut found = None;
+        while at + format::RECORD_HEADER_LEN <= len {
+            if let Some(Word { size, .. }) =
+                Word::decode(u64_at(at)).filter(|w| w.state == State::Committed)
+            {
+                if budget < size as u64 {
+                    break;
+                }
+                budget -= size as u64;
+                if record(at, true).is_some() {
+                    found = Some(at);
                     break;
                 }
             }
-            _ => break,
+            at += format::RECORD_ALIGN;
         }
-        off = end;
+        match found {
+            Some(r) => off = r,
+            None => break,
+        }
     }
-    Ok(off.min(len.max(format::SEGMENT_HEADER_LEN)) / format::RECORD_ALIGN * format::RECORD_ALIGN)
+    Ok(last_end)
 }
 
 /// The offset just past the last non-zero word of the segment at or after
@@ -459,6 +496,10 @@ impl Log {
     pub(crate) fn survey(&self) -> Result<Survey> {
         let inner = &self.inner;
         let cap = inner.header.segment_size;
+        // The files first, then the words: a segment made and published
+        // meanwhile is then either not listed or not past the tail (a roll
+        // publishes a segment after making it).
+        let listed = segment::list(&inner.dir)?;
         let (first, tail, durable) = inner.ctl(|| {
             (
                 inner.first_segment().load(Ordering::Acquire),
@@ -474,7 +515,6 @@ impl Log {
                 i.saturating_add(1).saturating_mul(cap),
             )
         };
-        let listed = segment::list(&inner.dir)?;
         let mut s = Survey {
             first,
             tail,
@@ -496,6 +536,9 @@ impl Log {
         // Files outside the log.
         for &i in &listed {
             if i < first {
+                if std::fs::symlink_metadata(path(i)).is_err() {
+                    continue; // removed meanwhile by retention
+                }
                 s.problems.push(Problem {
                     kind: ProblemKind::ExtraSegment,
                     segment: path(i),
@@ -600,7 +643,7 @@ impl Log {
                 }
                 FileState::Ok { seg, .. } => seg,
             };
-            let walk = walk(inner, &seg, durable)?;
+            let mut walk = walk(inner, &seg, durable)?;
             for (start, end, what) in &walk.damaged {
                 s.problems.push(Problem {
                     kind: ProblemKind::DamagedRecords,
@@ -623,6 +666,12 @@ impl Log {
                         walk.end
                     ),
                 });
+            }
+            // The counter again, after the walk: records committed while
+            // it walked lie past the value read before it (it only grows
+            // while appenders run).
+            if i == tail && walk.end > walk.tail.min(cap) {
+                walk.tail = seg.map.guarded(|| seg.tail().load(Ordering::Acquire))?;
             }
             if i == tail && walk.end > walk.tail.min(cap) {
                 s.problems.push(Problem {

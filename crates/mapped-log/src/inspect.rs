@@ -252,10 +252,11 @@ impl Log {
     /// [`Leftovers`]).
     pub fn retain(&self, policy: Retention) -> Result<RetainReport> {
         self.inner.writable("retention")?;
-        // Not while an explicit recovery changes the log's segments (it
-        // holds this byte exclusively).
+        // Not while an explicit recovery, or another retention, changes
+        // the log's segments: this byte, exclusively (appenders joining
+        // wait the few moments it takes).
         let lock = self.inner.lock_file()?;
-        slots::lock_shared_wait(&lock, format::RECOVERY_LOCK_BYTE)
+        slots::lock_wait(&lock, format::RECOVERY_LOCK_BYTE)
             .map_err(|e| LogError::io(self.dir().join(crate::log::LOCK_FILE), "lock", e))?;
         let result = self.retain_locked(policy);
         let _ = slots::unlock(&lock, format::RECOVERY_LOCK_BYTE);
@@ -271,13 +272,17 @@ impl Log {
             )
         })?;
         // Untrusted words: retention removes files on their say-so.
-        if first > tail || !self.inner.index_fits(tail) {
+        // The tail segment must be there and sound: retention removes
+        // files up to it, on its say-so.
+        let tail_ok =
+            self.inner.index_fits(tail) && matches!(self.inner.open_segment(tail), Ok(Some(_)));
+        if first > tail || !tail_ok {
             return Err(LogError::Corrupt {
                 path: self.dir().join(crate::log::CONTROL_FILE),
                 id: 0,
                 offset: format::CONTROL_FIRST_SEGMENT,
                 what: format!(
-                    "the control file's segment range is impossible (first segment {first}, tail segment {tail}): retention refuses to run; see `mapped log recover`"
+                    "the control file's segment range is impossible, or its tail segment is missing or damaged (first segment {first}, tail segment {tail}): retention refuses to run; see `mapped log verify` and `mapped log recover`"
                 ),
             });
         }
@@ -356,7 +361,12 @@ impl Log {
             self.inner
                 .control
                 .flush_range(format::CONTROL_FIRST_SEGMENT, 8)?;
-            std::fs::remove_file(&path).map_err(|e| LogError::io(&path, "remove", e))?;
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                // Gone already (removed by hand): done.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(&path, "remove", e)),
+            }
             report.removed.push(index);
             total_bytes -= size;
             if let Some(n) = counts.get(k) {

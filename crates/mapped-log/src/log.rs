@@ -129,9 +129,18 @@ impl Log {
             }
             Err(e) => return Err(LogError::io(dir, "create a log in", e)),
         };
-        if existed {
+        // Creators in one existing directory take turns (an exclusive
+        // `flock` on it, released at their death): one's half-moved log is
+        // never taken for another's leftover.
+        let _turn = if existed {
+            let d = File::open(dir).map_err(|e| LogError::io(dir, "open directory", e))?;
+            rustix::fs::flock(&d, rustix::fs::FlockOperation::LockExclusive)
+                .map_err(|e| LogError::io(dir, "lock directory", e.into()))?;
             check_empty_of_logs(dir)?;
-        }
+            Some(d)
+        } else {
+            None
+        };
         let mut log_id = [0u8; 16];
         log_id[..8].copy_from_slice(&crate::random_u64().to_le_bytes());
         log_id[8..].copy_from_slice(&crate::random_u64().to_le_bytes());

@@ -781,7 +781,16 @@ impl Reader {
         if matches!(step, Step::Empty) {
             let inner = &self.log.inner;
             let durable = inner.ctl(|| inner.durable().load(Ordering::Acquire))?;
-            if self.seg.id_of(self.offset) < durable {
+            // The word again, after the durable position (acquire): a
+            // record committed since the step, and synced past since, is
+            // seen now (its commit store happened before the sync leader's
+            // walk, which happened before its store of the position).
+            let still_zero = || {
+                self.seg
+                    .map
+                    .guarded(|| self.seg.word(self.offset).load(Ordering::Acquire) == 0)
+            };
+            if self.seg.id_of(self.offset) < durable && still_zero()? {
                 return Err(self.seg.corrupt(
                     self.offset,
                     format!(

@@ -233,9 +233,10 @@ impl Inner {
     /// The first segment after `index` that opens as a valid segment, if
     /// any.
     fn next_usable_after(&self, index: u64) -> Result<Option<crate::segment::Segment>> {
+        let first = self.first_segment().load(Ordering::Acquire);
         for i in crate::segment::list(&self.dir)?
             .into_iter()
-            .filter(|&i| i > index)
+            .filter(|&i| i > index && i >= first)
         {
             match self.open_segment(i) {
                 Ok(Some(seg)) => return Ok(Some(seg)),
@@ -304,6 +305,13 @@ impl Inner {
         };
         if from % format::RECORD_ALIGN != 0 {
             return Err(crate::sync::bad_durable(self, from));
+        }
+        // Below the log's first segment there is nothing of the log to
+        // check (retention removed it, or left a file it meant to remove):
+        // start at the first segment.
+        let first = self.first_segment().load(Ordering::Acquire);
+        if index < first && self.index_fits(first) {
+            (index, off) = (first, format::SEGMENT_HEADER_LEN);
         }
         // The segment holding the durable position. Missing or unusable
         // (retention removed it, or the files are damaged): validation
