@@ -176,3 +176,101 @@ fn bad_options_are_usage_errors() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
+
+/// Without the `peers` feature iceoryx2 is not compiled in: asking for its
+/// rows is a usage error that says how to build them in, and the report
+/// says the same in place of them.
+#[cfg(not(feature = "peers"))]
+#[test]
+fn bench_ipc_without_peers_says_how_to_get_them() {
+    let hint = "cargo build --release --features peers";
+    let dir = tempfile::tempdir().unwrap();
+    let out = mapped()
+        .args([
+            "bench",
+            "ipc",
+            "--smoke",
+            "--only",
+            "pipe,iceoryx2",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--only iceoryx2") && err.contains(hint),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let json = dir.path().join("ipc.json");
+    let out = mapped()
+        .args(["bench", "ipc", "--smoke", "--only", "pipe", "--json"])
+        .arg(&json)
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains(hint), "{stdout}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let notes = v["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n.as_str().unwrap().contains(hint)),
+        "{v}"
+    );
+
+    let out = mapped().args(["bench", "ipc", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(hint));
+}
+
+/// With the `peers` feature iceoryx2's rows run between two processes, and
+/// nothing tells the user to rebuild.
+#[cfg(feature = "peers")]
+#[test]
+fn bench_ipc_with_peers_measures_iceoryx2() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("ipc.json");
+    let out = mapped()
+        .args(["bench", "ipc", "--smoke", "--only", "iceoryx2", "--json"])
+        .arg(&json)
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains("--features peers"), "{stdout}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = |key: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {}", r["transport"].as_str().unwrap(), r["payload"]))
+            .collect()
+    };
+    // iceoryx2's rows are optional (a failure is a note, not an error), so
+    // name the notes if they are missing.
+    assert_eq!(
+        rows("latency"),
+        ["iceoryx2 64", "iceoryx2 4096"],
+        "{}",
+        v["notes"]
+    );
+    assert_eq!(
+        rows("throughput"),
+        ["iceoryx2 64", "iceoryx2 4096"],
+        "{}",
+        v["notes"]
+    );
+    let out = mapped().args(["bench", "ipc", "--help"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("--features peers"));
+}

@@ -42,6 +42,14 @@ use crate::{Scale, sys};
 use experiments::{Exp, Plan, experiments};
 use peer::{Ctl, PeerArgs, Peers, Watch};
 
+/// The transport keys of the third-party peers (see [`IpcOptions::peers`]),
+/// whether or not this build has them.
+pub const PEER_KEYS: &[&str] = &["iceoryx2"];
+
+/// Whether this build measures the [`PEER_KEYS`]: the crate's `peers`
+/// feature, which pulls in iceoryx2.
+pub const PEERS_BUILT: bool = cfg!(feature = "peers");
+
 /// What `run_ipc` measures. Start from [`IpcOptions::new`] and set fields.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -441,6 +449,12 @@ pub fn run_ipc(opts: &IpcOptions, peer: Peer<'_>, progress: &dyn Progress) -> Re
             .iter()
             .filter(|k| !exps.iter().any(|e| e.transport == k.as_str()))
             .collect();
+        let not_built = |k: &&&String| !PEERS_BUILT && PEER_KEYS.contains(&k.as_str());
+        if let Some(k) = unknown.iter().find(not_built) {
+            return Err(BenchError::Options(format!(
+                "--only: {k} is measured only by a build with the `peers` feature"
+            )));
+        }
         if !unknown.is_empty() {
             let keys: std::collections::BTreeSet<&str> = exps.iter().map(|e| e.transport).collect();
             return Err(BenchError::Options(format!(

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use mapped_bench::ipc::{PEER_KEYS, PEERS_BUILT};
 use mapped_bench::{
     Bar, BenchError, IoOptions, IpcOptions, Peer, Scale, peer_main, run_io_with, run_ipc,
 };
@@ -68,8 +69,9 @@ pub struct IoArgs {
 /// IPC between two processes: latency (p50, p99, p99.9, max) and
 /// throughput, 64 B and 4 KiB messages: the log with a spinning and a
 /// blocking reader, raw shared-memory baselines, pipes, Unix sockets and
-/// iceoryx2.
+/// (built with the `peers` feature) iceoryx2.
 #[derive(Debug, Args)]
+#[command(after_help = (!PEERS_BUILT).then_some(PEERS_HINT))]
 pub struct IpcArgs {
     /// A short run (under a minute).
     #[arg(long)]
@@ -97,6 +99,10 @@ pub struct IpcArgs {
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     only: Vec<String>,
 }
+
+/// How to get the third-party peers' rows, for a build without them.
+const PEERS_HINT: &str = "iceoryx2 is not in this build; to compare with it: cargo build --release \
+     --features peers (or cargo install --path crates/mapped-cli --features peers)";
 
 /// The smallest file `bench io` can measure (mapped-bench's own limit).
 const MIN_SIZE: u64 = 4 << 20;
@@ -197,14 +203,30 @@ fn ipc(args: &IpcArgs) -> Result<()> {
     opts.pin = !args.no_pin;
     opts.peers = !args.no_peers;
     opts.only = args.only.clone();
+    let not_built = |k: &&String| !PEERS_BUILT && PEER_KEYS.contains(&k.as_str());
+    if let Some(key) = args.only.iter().find(not_built) {
+        crate::cli::usage_error(&["bench", "ipc"], &format!("--only {key}: {PEERS_HINT}"));
+    }
     let peers = Peers::new(false)?;
     let spawn = |a: &[String]| peers.spawn(a);
-    let report = match run_ipc(&opts, Peer::Process(&spawn), &Bar::new()) {
+    let mut report = match run_ipc(&opts, Peer::Process(&spawn), &Bar::new()) {
         Ok(report) => report,
         // Options the command line could not check (`--only` keys unknown
         // to this build): bad usage.
         Err(BenchError::Options(why)) => crate::cli::usage_error(&["bench", "ipc"], &why),
         Err(e) => return Err(e.into()),
     };
+    if !PEERS_BUILT {
+        // In place of the library's "not measured" note, which cannot know
+        // how this binary is built.
+        let note = report
+            .notes
+            .iter()
+            .position(|n| n.starts_with("iceoryx2 not measured"));
+        match note {
+            Some(i) => report.notes[i] = PEERS_HINT.to_string(),
+            None => report.notes.push(PEERS_HINT.to_string()),
+        }
+    }
     output(report.render(), args.json.as_ref(), || report.to_json())
 }

@@ -610,7 +610,8 @@ fn should_i_map(t: &mut Tour) -> Result<()> {
     }
     t.say(
         "\nFor IPC, `mapped bench ipc` compares the log with raw shared-memory\n\
-         baselines, pipes, Unix sockets and iceoryx2.",
+         baselines, pipes, Unix sockets and (built with `--features peers`)\n\
+         iceoryx2.",
     )
 }
 
