@@ -469,6 +469,9 @@ mod model;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+#[cfg(all(test, not(loom)))]
+mod conformance;
+
 /// `pad_gap` against arbitrary slot states and size words (what a hostile
 /// or dead process may leave), with std atomics: whatever they hold, it
 /// never pads over a live appender's record, never past the tail, and
