@@ -224,65 +224,40 @@ impl Appender {
         let size = format::record_size(len);
         // From our own copy: no need to read the shared bytes back.
         let meta = format::encode_meta(len, format::checksum(payload));
-        let slot = self.slot;
         // Steps 1 to 7 in one guarded access to each file: the claim API's
         // steps, without the way out to the caller between them (and the
         // entries into and exits from guards that cost).
-        loop {
-            let inner = &self.log.inner;
-            let seg = self.seg.as_deref();
-            let outcome = inner.ctl(|| {
-                let index = inner.tail_segment().load(Ordering::Acquire);
-                let Some(seg) = seg.filter(|s| s.index == index) else {
-                    return Ok(Fast::Open(index));
-                };
-                seg.map.guarded(|| {
-                    let pos = match protocol::reserve(
-                        seg,
-                        inner.slot(slot),
-                        inner.slot_size(slot),
-                        index,
-                        size,
-                    ) {
-                        Reserve::At(pos) => pos,
-                        other => return Fast::Reserved(index, other),
-                    };
-                    let start = pos + format::RECORD_HEADER_LEN;
-                    debug_assert!(start + len as u64 <= seg.size());
-                    // SAFETY: the record lies inside the segment (reserved
-                    // below its size), which is mapped read-write; the
-                    // protocol gives us the reserved record alone until we
-                    // commit (see `Claim::as_mut_slice`); `payload` is our
-                    // own memory, not in the mapping. Written inside
-                    // `guarded`: a truncated file is an error, not a signal.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            payload.as_ptr(),
-                            seg.map.as_ptr().cast_mut().add(start as usize),
-                            payload.len(),
-                        );
-                    }
-                    seg.word(pos + 8).store(meta, Ordering::Relaxed);
-                    protocol::commit(seg, pos, size as u32);
-                    if protocol::release_slot(inner.slot(slot), inner.waiters()) {
-                        inner.wake_now();
-                    }
-                    Fast::Done(seg.id_of(pos))
-                })
-            })??;
-            match outcome {
-                Fast::Done(id) => {
-                    if self.durability == Durability::Sync {
-                        self.log.sync_to(id + size, &self.lock)?;
-                    }
-                    self.appended((id + size) % self.log.segment_size());
-                    return Ok(id);
-                }
-                Fast::Open(index) => self.current_segment(index)?,
-                Fast::Reserved(index, Reserve::Full) => self.roll(index)?,
-                Fast::Reserved(_, other) => return Err(self.reserve_error(other)),
+        let id = self.reserve_then(size, |inner, slot, seg, pos| {
+            let start = pos + format::RECORD_HEADER_LEN;
+            debug_assert!(start + len as u64 <= seg.size());
+            // SAFETY: the record lies inside the segment (reserved below
+            // its size), which is mapped read-write; the protocol gives us
+            // the reserved record alone until we commit (see
+            // `Claim::as_mut_slice`); `payload` is our own memory, not in
+            // the mapping. Written inside `guarded` (`reserve_then`): a
+            // truncated file is an error, not a signal.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    payload.as_ptr(),
+                    seg.map.as_ptr().cast_mut().add(start as usize),
+                    payload.len(),
+                );
             }
+            publish(inner, seg, slot, pos, size, meta)
+        })?;
+        self.committed(id, size)?;
+        Ok(id)
+    }
+
+    /// After a commit of the record at `id` of `size` bytes: waits for
+    /// durability if this appender promises it, and feeds the helpers
+    /// (make-ahead, prefault). For `append` and `Claim::commit` alike.
+    fn committed(&mut self, id: u64, size: u64) -> Result<()> {
+        if self.durability == Durability::Sync {
+            self.log.sync_to(id + size, &self.lock)?;
         }
+        self.appended((id + size) % self.log.segment_size());
+        Ok(())
     }
 
     /// Checks a message length against the log's maximum.
@@ -306,7 +281,7 @@ impl Appender {
         self.check_sync_failure()?;
         let len = self.check_len(len)? as usize;
         let size = format::record_size(len as u32);
-        let offset = self.reserve(size)?;
+        let offset = self.reserve_then(size, |_, _, _, pos| pos)?;
         Ok(Claim {
             app: self,
             offset,
@@ -316,6 +291,8 @@ impl Appender {
         })
     }
 
+    #[cold]
+    #[inline(never)]
     fn current_segment(&mut self, index: u64) -> Result<()> {
         if self.seg.as_ref().is_none_or(|s| s.index != index) {
             let inner = &self.log.inner;
@@ -410,33 +387,52 @@ impl Appender {
         }
     }
 
-    /// Reserves `size` bytes in the tail segment, rolling to a new segment
-    /// when it is full; returns the offset of the record, held by our
-    /// slot.
-    fn reserve(&mut self, size: u64) -> Result<u64> {
+    /// Steps 1 to 4: reserves `size` bytes in the tail segment, rolling to
+    /// a new segment when it is full, then runs `then` on the record (its
+    /// segment and offset, held by our slot; with the log's words and our
+    /// slot) in the same guarded access to both files. The one reservation loop, for `append` (which writes
+    /// and commits in `then`) and `claim` (which returns the offset).
+    fn reserve_then<R>(
+        &mut self,
+        size: u64,
+        mut then: impl FnMut(&crate::log::Inner, u32, &Segment, u64) -> R,
+    ) -> Result<R> {
         let slot = self.slot;
         loop {
             let inner = &self.log.inner;
-            let index = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?;
-            self.current_segment(index)?;
-            let inner = &self.log.inner;
-            let seg = self.seg.as_deref().expect("just opened");
+            let seg = self.seg.as_deref();
             // Both files' words are touched: guard both, so that another
             // process truncating either is an error here, not a SIGBUS.
-            let reserved = inner.ctl(|| {
+            let outcome = inner.ctl(|| {
+                let index = inner.tail_segment().load(Ordering::Acquire);
+                let Some(seg) = seg.filter(|s| s.index == index) else {
+                    return Ok(Fast::Open(index));
+                };
                 seg.map.guarded(|| {
-                    protocol::reserve(seg, inner.slot(slot), inner.slot_size(slot), index, size)
+                    match protocol::reserve(
+                        seg,
+                        inner.slot(slot),
+                        inner.slot_size(slot),
+                        index,
+                        size,
+                    ) {
+                        Reserve::At(pos) => Fast::Done(then(inner, slot, seg, pos)),
+                        other => Fast::Reserved(index, other),
+                    }
                 })
             })??;
-            match reserved {
-                Reserve::At(pos) => return Ok(pos),
-                Reserve::Full => self.roll(index)?,
-                other => return Err(self.reserve_error(other)),
+            match outcome {
+                Fast::Done(r) => return Ok(r),
+                Fast::Open(index) => self.current_segment(index)?,
+                Fast::Reserved(index, Reserve::Full) => self.roll(index)?,
+                Fast::Reserved(_, other) => return Err(self.reserve_error(other)),
             }
         }
     }
 
     /// The error for a failed reservation in the current segment.
+    #[cold]
+    #[inline(never)]
     fn reserve_error(&self, r: Reserve) -> LogError {
         let seg = self.seg.as_ref().expect("reserved in the current segment");
         match r {
@@ -451,6 +447,8 @@ impl Appender {
 
     /// Makes segment `index + 1` the tail segment (idempotent, racing
     /// appenders agree).
+    #[cold]
+    #[inline(never)]
     fn roll(&mut self, index: u64) -> Result<()> {
         let inner = &self.log.inner;
         // The segment we leave must still hold what we appended to it: a
@@ -482,10 +480,34 @@ impl Appender {
     }
 }
 
-/// What one pass of [`Appender::append`] came to.
-enum Fast {
-    /// Committed with this id.
-    Done(u64),
+/// Steps 5 to 7, the payload written: word 1 (`meta`: length and
+/// checksum), the commit store, and the slot released (waking sleeping
+/// readers). Runs inside guarded accesses to both files. The one commit,
+/// for `append` and `Claim::commit`. Returns the record's id.
+#[inline]
+fn publish(
+    inner: &crate::log::Inner,
+    seg: &Segment,
+    slot: u32,
+    pos: u64,
+    size: u64,
+    meta: u64,
+) -> u64 {
+    seg.word(pos + 8).store(meta, Ordering::Relaxed);
+    // Step 6 (C1 in `protocol`): the payload and its length and checksum
+    // are visible to any reader that sees `Committed`.
+    protocol::commit(seg, pos, size as u32);
+    // Step 7 (C2/W1): no system call unless a reader sleeps.
+    if protocol::release_slot(inner.slot(slot), inner.waiters()) {
+        inner.wake_now();
+    }
+    seg.id_of(pos)
+}
+
+/// What one pass of [`Appender::reserve_then`] came to.
+enum Fast<R> {
+    /// Reserved, and `then` returned this.
+    Done(R),
     /// The tail segment is this one, not the one we have open.
     Open(u64),
     /// The reservation in segment `.0` did not give us a record.
@@ -589,20 +611,14 @@ impl Claim<'_> {
             format::checksum(payload)
         })?;
         let meta = format::encode_meta(self.len, crc);
-        seg.map.write_pod(self.offset + 8, &meta.to_le_bytes())?;
-        // Step 6 (C1 in `protocol`): the payload and its length and
-        // checksum are visible to any reader that sees `Committed`.
-        seg.map
-            .guarded(|| protocol::commit(seg, self.offset, self.size))?;
-        let id = seg.id_of(self.offset);
-        let end = id + self.size as u64;
+        let inner = &self.app.log.inner;
+        let (slot, offset, size) = (self.app.slot, self.offset, self.size as u64);
+        let id = inner.ctl(|| {
+            seg.map
+                .guarded(|| publish(inner, seg, slot, offset, size, meta))
+        })??;
         self.done = true;
-        self.finish()?;
-        if self.app.durability == Durability::Sync {
-            self.app.log.sync_to(end, &self.app.lock)?;
-        }
-        let size = self.app.log.segment_size();
-        self.app.appended(end % size);
+        self.app.committed(id, size)?;
         Ok(id)
     }
 

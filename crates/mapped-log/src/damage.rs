@@ -496,9 +496,14 @@ impl Log {
     pub(crate) fn survey(&self) -> Result<Survey> {
         let inner = &self.inner;
         let cap = inner.header.segment_size;
-        // The files first, then the words: a segment made and published
-        // meanwhile is then either not listed or not past the tail (a roll
-        // publishes a segment after making it).
+        // The tail segment before the listing, the words after it. A roll
+        // makes a segment before it publishes it, so every segment up to
+        // the tail read before is listed (unless it is missing); one
+        // published meanwhile is listed or not, and is not taken for a
+        // stray past the tail read after. Retention raises the first
+        // segment before it removes a file, so a file removed before the
+        // listing is below the first segment read after it.
+        let tail_before = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?;
         let listed = segment::list(&inner.dir)?;
         let (first, tail, durable) = inner.ctl(|| {
             (
@@ -555,9 +560,14 @@ impl Log {
                         if seg.map.guarded(|| seg.tail().load(Ordering::Acquire)
                             == format::SEGMENT_HEADER_LEN
                             && seg.word(format::SEGMENT_HEADER_LEN).load(Ordering::Acquire) == 0)?);
+                // Published (and appended to) since the words were read:
+                // the log has moved on; this survey does not look at it.
+                let published_since = || -> Result<bool> {
+                    Ok(inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))? >= i)
+                };
                 if unused {
                     s.ahead.push(i);
-                } else {
+                } else if !published_since()? {
                     s.problems.push(Problem {
                         kind: ProblemKind::ExtraSegment,
                         segment: path(i),
@@ -583,7 +593,8 @@ impl Log {
             .chain(std::iter::once(&tail.saturating_add(1)))
         {
             if i > expected {
-                let last = (i - 1).min(tail);
+                // Published after the listing: not missing.
+                let last = (i - 1).min(tail).min(tail_before);
                 if last >= expected {
                     let n = last - expected + 1;
                     s.problems.push(Problem {

@@ -742,21 +742,26 @@ fn verify_beside_a_live_appender_reports_nothing() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("log");
     let log = Log::create(&dir, opts()).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // 40 segments' worth of messages, rolling all the while.
     let appender = {
-        let (log, stop) = (log.clone(), stop.clone());
+        let log = log.clone();
         std::thread::spawn(move || {
             let mut app = Appender::new(&log).unwrap();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            for i in 0..4000u32 {
                 app.append(b"a message of some length").unwrap();
+                if i % 64 == 0 {
+                    std::thread::yield_now();
+                }
             }
         })
     };
-    for _ in 0..200 {
-        assert_eq!(log.verify().unwrap(), []);
+    let mut surveys = 0;
+    while !appender.is_finished() || surveys == 0 {
+        assert_eq!(log.verify().unwrap(), [], "survey {surveys}");
+        surveys += 1;
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     appender.join().unwrap();
+    assert_eq!(log.verify().unwrap(), []);
 }
 
 /// A truncated segment with a damaged record before the cut: the records
