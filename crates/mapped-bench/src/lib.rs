@@ -8,8 +8,10 @@
 //! spread over repetitions, ratios against the baselines of the same run,
 //! a verdict per claim ("holds", "does not hold", "too noisy to conclude")
 //! and the project's targets marked PASS or MISS. They render as text
-//! ([`IoReport::render`]), serialize as JSON ([`IoReport::to_json`]), and the
-//! I/O report also draws an SVG chart ([`IoReport::write_svg`]).
+//! that opens with a conclusion for this machine ([`IoReport::render`];
+//! with the targets, [`IoReport::render_with_targets`]), serialize as JSON
+//! ([`IoReport::to_json`], targets included), and the I/O report also
+//! draws an SVG chart ([`IoReport::write_svg`]).
 //!
 //! Numbers from a shared or virtual machine are only indicative: the
 //! reports say so, and flag every comparison whose spreads overlap.

@@ -54,17 +54,17 @@ fn smoke_run_reports_everything() {
     assert_eq!(report.targets.len(), 6);
 
     let text = report.render();
-    for heading in [
-        "Reads, warm",
-        "Writes",
-        "Durability",
-        "Claims",
-        "Targets",
-        "Notes",
-    ] {
+    for heading in ["Reads, warm", "Writes", "Durability", "Claims", "Notes"] {
         assert!(text.contains(heading), "no {heading:?} in:\n{text}");
     }
     assert!(text.contains("(5) cold random reads"));
+    assert_conclusion_first(&text, "Reads, warm");
+    // The project's targets only on request; a user reads MISS as a failure.
+    assert!(!has_target_lines(&text), "targets printed:\n{text}");
+    let with = report.render_with_targets();
+    assert!(with.starts_with(&text), "the targets come after the report");
+    assert!(with.contains("\nTargets"), "{with}");
+    assert!(has_target_lines(&with), "{with}");
 
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     for key in [
@@ -108,6 +108,37 @@ fn smoke_run_reports_everything() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(left, ["chart.svg"]);
+}
+
+/// The report opens with its conclusion: after the header, a line "In
+/// short, ..." and its points, before the first table (`first_table`).
+fn assert_conclusion_first(text: &str, first_table: &str) {
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("In short, on this machine"))
+        .unwrap_or_else(|| panic!("no conclusion in:\n{text}"));
+    let table = lines
+        .iter()
+        .position(|l| l.starts_with(first_table))
+        .unwrap_or_else(|| panic!("no {first_table:?} in:\n{text}"));
+    assert!(at < table, "the conclusion comes after the tables:\n{text}");
+    assert!(
+        lines[..at]
+            .iter()
+            .all(|l| !l.contains('|') && l.len() < 300),
+        "only the header before the conclusion:\n{text}"
+    );
+    assert!(
+        lines[at + 1].starts_with("- "),
+        "no point under the conclusion:\n{text}"
+    );
+}
+
+/// Whether any line is a target's status (`PASS  ...`, `MISS  ...`).
+fn has_target_lines(text: &str) -> bool {
+    text.lines()
+        .any(|l| l.starts_with("PASS  ") || l.starts_with("MISS  "))
 }
 
 #[test]

@@ -30,7 +30,7 @@ fn check(report: &IpcReport) {
         "log-default",
     ];
     if cfg!(feature = "peers") {
-        want.push("iceoryx2");
+        want.extend(["iceoryx2", "iceoryx2-fixed"]);
     }
     for t in want {
         assert!(
@@ -79,10 +79,50 @@ fn check(report: &IpcReport) {
     );
     assert_eq!(report.targets.len(), 8);
 
+    if cfg!(feature = "peers") {
+        for payload in [64, 4096] {
+            assert!(
+                report.throughput_row("iceoryx2-fixed", payload).is_some(),
+                "no fixed-size iceoryx2 row of {payload} B: {:?}",
+                report.notes
+            );
+        }
+        assert!(
+            report
+                .throughput_row("log", 64)
+                .unwrap()
+                .vs
+                .contains_key("iceoryx2-fixed")
+        );
+    }
+
     let text = report.render();
-    for heading in ["Latency", "Throughput", "Targets", "Notes"] {
+    for heading in [
+        "Latency",
+        "Throughput",
+        "The log against the others",
+        "Notes",
+    ] {
         assert!(text.contains(heading), "no {heading:?} in:\n{text}");
     }
+    // The conclusion opens the report, before the first table.
+    let conclusion = text
+        .find("\nIn short, on this machine")
+        .unwrap_or_else(|| panic!("no conclusion in:\n{text}"));
+    assert!(conclusion < text.find("\nLatency").unwrap(), "{text}");
+    assert!(text.contains("\n- 64 B messages: the log"), "{text}");
+    // The project's targets only on request; a user reads MISS as a failure.
+    let status = |t: &str| {
+        t.lines()
+            .any(|l| l.starts_with("PASS  ") || l.starts_with("MISS  "))
+    };
+    assert!(!status(&text), "targets printed:\n{text}");
+    let with = report.render_with_targets();
+    assert!(
+        with.starts_with(&text) && with.contains("\nTargets"),
+        "{with}"
+    );
+    assert!(status(&with), "{with}");
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     for key in [
         "environment",

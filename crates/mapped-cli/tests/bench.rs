@@ -30,7 +30,6 @@ fn bench_io_writes_a_report_json_and_svg() {
     );
     for section in [
         "Claims",
-        "Targets",
         "(5) cold random reads",
         "4 processes holding the same",
     ] {
@@ -39,6 +38,7 @@ fn bench_io_writes_a_report_json_and_svg() {
             "missing {section:?} in:\n{stdout}"
         );
     }
+    assert_report_for_users(&stdout, "Reads, warm");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let shared = &v["memory"]["shared"];
     assert_eq!(shared["processes"], 4, "{v}");
@@ -72,12 +72,71 @@ fn bench_io_writes_a_report_json_and_svg() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// Whether any line is a target's status (`PASS  ...`, `MISS  ...`).
+fn has_target_lines(text: &str) -> bool {
+    text.lines()
+        .any(|l| l.starts_with("PASS  ") || l.starts_with("MISS  "))
+}
+
+/// A report as a user gets it without `--targets`: its conclusion first
+/// (after the header, before `first_table`), and no target's PASS or MISS.
+fn assert_report_for_users(stdout: &str, first_table: &str) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("In short, on this machine"))
+        .unwrap_or_else(|| panic!("no conclusion in:\n{stdout}"));
+    assert!(at <= 5, "the conclusion is not at the top:\n{stdout}");
+    assert!(lines[at + 1].starts_with("- "), "{stdout}");
+    let table = lines
+        .iter()
+        .position(|l| l.starts_with(first_table))
+        .unwrap_or_else(|| panic!("no {first_table:?} in:\n{stdout}"));
+    assert!(at < table, "{stdout}");
+    assert!(!has_target_lines(stdout), "targets printed:\n{stdout}");
+    assert!(stdout.contains("--targets prints them"), "{stdout}");
+}
+
+#[test]
+fn bench_ipc_report_leads_with_its_conclusion() {
+    let out = mapped()
+        .args(["bench", "ipc", "--smoke", "--no-peers", "--only"])
+        .arg("spin,futex,pipe,log-spin,log-block,ring,log,log-sync-1,log-sync-8")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_report_for_users(&stdout, "Latency");
+    for point in [
+        "- 64 B messages: the log with a spinning reader",
+        "- 4 KiB messages: the log with a spinning reader",
+        "- a reader asleep in the log woke",
+        "- durable appends",
+    ] {
+        assert!(stdout.contains(point), "no {point:?} in:\n{stdout}");
+    }
+    // Ratios in words, never a bare "0.01x" against an unrelated row.
+    assert!(stdout.contains("The log against the others"), "{stdout}");
+    assert!(!stdout.contains("futex 0."), "{stdout}");
+}
+
 #[test]
 fn bench_ipc_runs_with_peer_processes() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("ipc.json");
     let out = mapped()
-        .args(["bench", "ipc", "--smoke", "--no-peers", "--json"])
+        .args([
+            "bench",
+            "ipc",
+            "--smoke",
+            "--no-peers",
+            "--targets",
+            "--json",
+        ])
         .arg(&json)
         .output()
         .unwrap();
@@ -87,7 +146,9 @@ fn bench_ipc_runs_with_peer_processes() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("Targets"), "{stdout}");
+    // --targets: the project's targets after the report.
+    assert!(stdout.contains("\nTargets"), "{stdout}");
+    assert!(has_target_lines(&stdout), "{stdout}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     for key in ["latency", "throughput", "targets"] {
         assert!(v.get(key).is_some(), "no {key} in {v}");

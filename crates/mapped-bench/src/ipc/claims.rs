@@ -28,7 +28,7 @@ pub(crate) fn fill_comparisons(r: &mut IpcReport) {
     let tput = r.throughput.clone();
     for row in r.throughput.iter_mut() {
         let against: Vec<&str> = match row.transport.as_str() {
-            "log" => vec!["ring", "pipe", "unix", "iceoryx2"],
+            "log" => vec!["ring", "pipe", "unix", "iceoryx2", "iceoryx2-fixed"],
             "log-2w" => vec!["log"],
             "log-append-2" => vec!["log-append-1"],
             "log-sync-8" => vec!["log-sync-1"],

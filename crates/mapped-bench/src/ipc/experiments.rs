@@ -149,11 +149,18 @@ pub(crate) fn experiments(plan: &Plan, opts: &IpcOptions) -> Vec<Exp> {
         #[cfg(feature = "peers")]
         if opts.peers {
             add(
-                "iceoryx2 publish-subscribe, polling (a service each way)".into(),
+                "iceoryx2 publish-subscribe, slice API, polling (a service each way)".into(),
                 "iceoryx2",
                 size,
                 true,
-                Box::new(move |c| ice::latency(c, size, ls, warm(ls))),
+                Box::new(move |c| ice::latency(c, size, false, ls, warm(ls))),
+            );
+            add(
+                "iceoryx2 publish-subscribe, fixed-size type, polling (a service each way)".into(),
+                "iceoryx2-fixed",
+                size,
+                true,
+                Box::new(move |c| ice::latency(c, size, true, ls, warm(ls))),
             );
         }
     }
@@ -199,12 +206,21 @@ pub(crate) fn experiments(plan: &Plan, opts: &IpcOptions) -> Vec<Exp> {
         #[cfg(feature = "peers")]
         if opts.peers {
             add(
-                "iceoryx2 publish-subscribe (publisher waits when the subscriber's buffer is full)"
+                "iceoryx2 publish-subscribe, slice API (publisher waits when the buffer is full)"
                     .into(),
                 "iceoryx2",
                 size,
                 true,
-                Box::new(move |c| ice::throughput(c, size, n)),
+                Box::new(move |c| ice::throughput(c, size, false, n)),
+            );
+            add(
+                "iceoryx2 publish-subscribe, fixed-size type (publisher waits when the buffer is \
+                 full)"
+                    .into(),
+                "iceoryx2-fixed",
+                size,
+                true,
+                Box::new(move |c| ice::throughput(c, size, true, n)),
             );
         }
     }

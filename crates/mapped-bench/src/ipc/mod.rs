@@ -134,7 +134,7 @@ pub struct LatencyRow {
     /// A short key: `spin`, `spin-1way`, `futex`, `futex-1way`, `pipe`,
     /// `unix`, `log-spin`,
     /// `log-block`, `log-default`, `log-1way-spin`, `log-1way-block`,
-    /// `iceoryx2`.
+    /// `iceoryx2` (slice API), `iceoryx2-fixed` (a fixed-size type).
     pub transport: String,
     /// Payload bytes per message.
     pub payload: usize,
@@ -158,7 +158,7 @@ pub struct ThroughputRow {
     /// What was measured.
     pub name: String,
     /// A short key: `ring`, `pipe`, `unix`, `log`, `iceoryx2`,
-    /// `log-append-1`, `log-append-2`, `log-sync-1`, `log-sync-8`.
+    /// `iceoryx2-fixed`, `log-2w`, `log-append-1`, `log-append-2`, `log-sync-1`, `log-sync-8`.
     pub transport: String,
     /// Payload bytes per message.
     pub payload: usize,

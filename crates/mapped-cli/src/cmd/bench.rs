@@ -64,6 +64,10 @@ pub struct IoArgs {
     /// Do not pin threads to CPUs.
     #[arg(long)]
     no_pin: bool,
+    /// Also print the project's own performance targets (PASS or MISS);
+    /// the JSON always holds them.
+    #[arg(long)]
+    targets: bool,
 }
 
 /// IPC between two processes: latency (p50, p99, p99.9, max) and
@@ -92,6 +96,10 @@ pub struct IpcArgs {
     /// Leave out third-party peers (iceoryx2).
     #[arg(long)]
     no_peers: bool,
+    /// Also print the project's own performance targets (PASS or MISS);
+    /// the JSON always holds them.
+    #[arg(long)]
+    targets: bool,
     /// Measure only the rows of these transports (the short keys of the
     /// JSON report: `spin`, `ring`, `pipe`, `log`, `log-1way-spin`, ...),
     /// comma-separated. Targets whose rows are left out read "not
@@ -190,7 +198,12 @@ fn io(args: &IoArgs) -> Result<()> {
     let peers = Peers::new(true)?;
     let spawn = |a: &[String]| peers.spawn(a);
     let report = run_io_with(&opts, Peer::Process(&spawn), &Bar::new())?;
-    output(report.render(), args.json.as_ref(), || report.to_json())?;
+    let text = if args.targets {
+        report.render_with_targets()
+    } else {
+        report.render()
+    };
+    output(text, args.json.as_ref(), || report.to_json())?;
     if let Some(path) = &args.plot {
         report.write_svg(path)?;
     }
@@ -228,5 +241,10 @@ fn ipc(args: &IpcArgs) -> Result<()> {
             None => report.notes.push(PEERS_HINT.to_string()),
         }
     }
-    output(report.render(), args.json.as_ref(), || report.to_json())
+    let text = if args.targets {
+        report.render_with_targets()
+    } else {
+        report.render()
+    };
+    output(text, args.json.as_ref(), || report.to_json())
 }
