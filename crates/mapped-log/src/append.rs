@@ -291,6 +291,11 @@ impl Appender {
         })
     }
 
+    // This, `roll` and `reserve_error` are the reservation loop's slow
+    // paths: kept out of line so that the shared loop (`reserve_then`)
+    // lays the hot path out as tightly as a hand-inlined copy did (the
+    // `hot_path` example measured the shared loop 4 ns an append slower
+    // without this, and as fast with it).
     #[cold]
     #[inline(never)]
     fn current_segment(&mut self, index: u64) -> Result<()> {
@@ -390,8 +395,9 @@ impl Appender {
     /// Steps 1 to 4: reserves `size` bytes in the tail segment, rolling to
     /// a new segment when it is full, then runs `then` on the record (its
     /// segment and offset, held by our slot; with the log's words and our
-    /// slot) in the same guarded access to both files. The one reservation loop, for `append` (which writes
-    /// and commits in `then`) and `claim` (which returns the offset).
+    /// slot) in the same guarded access to both files. The one reservation
+    /// loop, for `append` (which writes and commits in `then`) and `claim`
+    /// (which returns the offset).
     fn reserve_then<R>(
         &mut self,
         size: u64,
