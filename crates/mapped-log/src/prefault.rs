@@ -150,12 +150,12 @@ fn helper(shared: &Shared) {
     // The appender's own priority, not a lower one. The work is the
     // appender's: without the helper it would fault the same pages in
     // itself, one at a time and at a higher cost each. At the lowest
-    // priority (nice 19, until the fourth session) the helper, sharing the
+    // priority (nice 19, as it once ran) the helper, sharing the
     // appender's CPU in `mapped bench ipc`, fell behind: in A/B runs
     // 64-byte streaming ran at 9.9 to 10.0 M/s against 11.3 to 12.2 M/s at
     // the appender's priority, 4 KiB at 326 k/s against 430 k/s, and the
     // 4 KiB stamped p99 was 31 to 141 µs against 5 to 9 µs
-    // (`docs/benchmarks.md`). The cost: on a machine with no spare core,
+    // (`docs/notes/performance-history.md`). The cost: on a machine with no spare core,
     // the helper may take turns with a spinning reader on the reader's
     // core.
     // Where population stands: the segment and the offset reached.
