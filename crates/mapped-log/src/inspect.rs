@@ -85,7 +85,7 @@ pub struct RetainReport {
     /// retention left them, or the control file's word is wrong), moved
     /// into [`quarantine`](Self::quarantine), not deleted.
     pub quarantined: Vec<u64>,
-    /// Where those went (`quarantine/TIME-PID-RAND` in the log directory).
+    /// Where those went (`quarantine/TIME-PID-N` in the log directory).
     pub quarantine: Option<std::path::PathBuf>,
 }
 
