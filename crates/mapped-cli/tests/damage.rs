@@ -417,6 +417,8 @@ enum Damage {
     AnotherLogs,
     HeaderOverwritten,
     PayloadFlipped,
+    /// Replaced by a copy of itself taken while it was being filled.
+    OlderCopy,
 }
 
 /// A 600-message log every case starts from (a copy of it), and another
@@ -426,15 +428,41 @@ struct Base {
     messages: BTreeMap<u64, String>,
     tail: u64,
     cases: u32,
+    /// Each segment as it was while it was the tail, part filled.
+    older: BTreeMap<u64, Vec<u8>>,
 }
 
 impl Base {
     fn new() -> Base {
         let work = tempdir();
-        for (name, prefix) in [("base", "msg"), ("other", "oth")] {
-            let dir = work.path().join(name);
-            fs::create_dir(&dir).unwrap();
-            build(&dir, "L", prefix, 600);
+        let other = work.path().join("other");
+        fs::create_dir(&other).unwrap();
+        build(&other, "L", "oth", 600);
+        // The log itself, in batches, keeping a copy of each segment the
+        // first time a batch ends in it; the last batch synced, so that
+        // the durable position covers every message.
+        let dir = work.path().join("base");
+        fs::create_dir(&dir).unwrap();
+        ok(&mapped(
+            &dir,
+            &["log", "create", "L", "--segment-size", "4k"],
+        ));
+        let all = numbered("msg", 600);
+        let lines: Vec<&str> = all.lines().collect();
+        let mut older = BTreeMap::new();
+        for (k, batch) in lines.chunks(50).enumerate() {
+            let input = format!("{}\n", batch.join("\n"));
+            let mut args = vec!["log", "append", "L"];
+            if k == lines.len().div_ceil(50) - 1 {
+                args.extend(["--durability", "sync"]);
+            }
+            ok(&mapped_with(&dir, &args, Some(input.as_bytes())));
+            let s: serde_json::Value =
+                serde_json::from_str(&ok(&mapped(&dir, &["log", "stat", "L", "--json"]))).unwrap();
+            let last = s["last_segment"].as_u64().unwrap();
+            older
+                .entry(last)
+                .or_insert_with(|| fs::read(dir.join("L").join(seg(last))).unwrap());
         }
         let messages = messages(&work.path().join("base"), "L");
         let tail = *messages.keys().last().unwrap() / SEGMENT;
@@ -444,6 +472,7 @@ impl Base {
             messages,
             tail,
             cases: 0,
+            older,
         }
     }
 
@@ -519,6 +548,7 @@ fn damage(base: &Base, log: &Path, index: u64, d: Damage) {
                 .unwrap();
             pwrite(&path, record + 18, &[byte[0] ^ 0xff]);
         }
+        Damage::OlderCopy => fs::write(&path, &base.older[&index]).unwrap(),
     }
 }
 
@@ -655,6 +685,43 @@ fn matrix_row(base: &mut Base, d: Damage) -> Vec<Repaired> {
             check_case(&case, base, &dir, &seg(index), &[index])
         })
         .collect()
+}
+
+/// `d` at every segment but a middle one, in a fresh copy of `base`'s
+/// log.
+fn all_but_one(base: &mut Base, d: Damage) -> Repaired {
+    let keep = base.tail / 2;
+    let damaged: Vec<u64> = (0..=base.tail).filter(|&i| i != keep).collect();
+    let dir = base.case_dir();
+    for &i in &damaged {
+        damage(base, &dir.join("L"), i, d);
+    }
+    let case = format!("{d:?} at every segment but {keep}");
+    check_case(&case, base, &dir, &seg(damaged[0]), &damaged)
+}
+
+#[test]
+fn an_older_copy_of_a_segment() {
+    let mut base = Base::new();
+    for r in matrix_row(&mut base, Damage::OlderCopy) {
+        r.assert_original_quarantined();
+    }
+}
+
+#[test]
+fn every_damage_at_all_segments_but_one() {
+    let mut base = Base::new();
+    for d in [
+        Damage::Deleted,
+        Damage::TruncatedToZero,
+        Damage::TruncatedMidRecord,
+        Damage::AnotherLogs,
+        Damage::HeaderOverwritten,
+        Damage::PayloadFlipped,
+        Damage::OlderCopy,
+    ] {
+        all_but_one(&mut base, d);
+    }
 }
 
 #[test]
