@@ -520,6 +520,15 @@ impl Log {
                 i.saturating_add(1).saturating_mul(cap),
             )
         };
+        // A problem with a whole segment file: all its ids affected.
+        let whole_file = |kind: ProblemKind, i: u64, what: String| Problem {
+            kind,
+            segment: path(i),
+            id: ids(i).0,
+            end: ids(i).1,
+            offset: None,
+            what,
+        };
         let mut s = Survey {
             first,
             tail,
@@ -568,16 +577,9 @@ impl Log {
                 if unused {
                     s.ahead.push(i);
                 } else if !published_since()? {
-                    s.problems.push(Problem {
-                        kind: ProblemKind::ExtraSegment,
-                        segment: path(i),
-                        id: ids(i).0,
-                        end: ids(i).1,
-                        offset: None,
-                        what: format!(
+                    s.problems.push(whole_file(ProblemKind::ExtraSegment, i, format!(
                             "segment file past the log's tail segment {tail} that is not an empty segment made ahead (the control file may be older than the segments)"
-                        ),
-                    });
+                        )));
                 }
             }
         }
@@ -623,27 +625,17 @@ impl Log {
                     continue;
                 }
                 FileState::WrongLength { len } => {
-                    s.problems.push(Problem {
-                        kind: ProblemKind::BadSegment,
-                        segment: path(i),
-                        id: ids(i).0,
-                        end: ids(i).1,
-                        offset: None,
-                        what: format!(
+                    s.problems.push(whole_file(ProblemKind::BadSegment, i, format!(
                             "segment file is {len} bytes, the log's segments are {cap} (truncated or extended; its header is intact)"
-                        ),
-                    });
+                        )));
                     continue;
                 }
                 FileState::Bad(why) => {
-                    s.problems.push(Problem {
-                        kind: ProblemKind::BadSegment,
-                        segment: path(i),
-                        id: ids(i).0,
-                        end: ids(i).1,
-                        offset: None,
-                        what: format!("bad segment file: {why}"),
-                    });
+                    s.problems.push(whole_file(
+                        ProblemKind::BadSegment,
+                        i,
+                        format!("bad segment file: {why}"),
+                    ));
                     continue;
                 }
                 FileState::Ok {

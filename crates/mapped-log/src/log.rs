@@ -351,16 +351,7 @@ impl Log {
                 leftovers_removed: crate::temp::log_leftovers(self.dir())?,
                 ..RecoveryReport::default()
             };
-            if live.is_empty() {
-                let repairs = self.repair_damage(false)?;
-                report.from = format::SEGMENT_HEADER_LEN;
-                report.kept = repairs.messages;
-                report.problems = repairs.problems;
-                report.changes = repairs.changes;
-                report.holes_padded = repairs.holes_padded;
-            } else {
-                report.problems = self.verify()?;
-            }
+            crate::recovery::report_damage(self, &mut report, !live.is_empty(), false)?;
             return Ok(report);
         }
         self.inner.recover(self, false)

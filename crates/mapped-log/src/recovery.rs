@@ -84,6 +84,31 @@ impl RecoveryReport {
     }
 }
 
+/// Fills the part of an explicit recovery's report about the log's
+/// files: when no appender is `live`, the repairs made (or, without
+/// `apply`, those that would be); otherwise what a survey sees, nothing
+/// else touched.
+pub(crate) fn report_damage(
+    log: &crate::Log,
+    report: &mut RecoveryReport,
+    live: bool,
+    apply: bool,
+) -> Result<()> {
+    if live {
+        report.problems = log.verify()?;
+        return Ok(());
+    }
+    let repairs = log.repair_damage(apply)?;
+    report.from = format::SEGMENT_HEADER_LEN;
+    report.kept = repairs.messages;
+    report.problems = repairs.problems;
+    report.changes = repairs.changes;
+    report.holes_padded = repairs.holes_padded;
+    report.unrepaired = repairs.left;
+    report.quarantine = repairs.quarantine;
+    Ok(())
+}
+
 /// The boot id of the running system.
 pub(crate) fn boot_id() -> [u8; format::BOOT_ID_LEN] {
     let mut id = [0u8; format::BOOT_ID_LEN];
@@ -185,21 +210,7 @@ impl Inner {
                     slots_released: released,
                     ..RecoveryReport::default()
                 };
-                if live == 0 {
-                    let repairs = log.repair_damage(apply)?;
-                    report.from = format::SEGMENT_HEADER_LEN;
-                    report.kept = repairs.messages;
-                    report.kept = repairs.messages;
-                    report.problems = repairs.problems;
-                    report.changes = repairs.changes;
-                    report.holes_padded = repairs.holes_padded;
-                    report.unrepaired = repairs.left;
-                    report.quarantine = repairs.quarantine;
-                } else {
-                    // Appenders at work: what a survey sees is reported,
-                    // nothing else is touched.
-                    report.problems = log.verify()?;
-                }
+                report_damage(log, &mut report, live > 0, apply)?;
                 report.leftovers_removed = if apply {
                     crate::temp::sweep_log(&self.dir)
                 } else {

@@ -467,6 +467,13 @@ fn a_named_reader_inside_a_removed_range_resumes_at_the_next_message() {
     assert_eq!(r.try_next().unwrap().unwrap().id(), next);
 }
 
+/// A new append gets an id above every id the log ever handed out.
+fn assert_appends_above(log: &Log, messages: &BTreeMap<u64, Vec<u8>>) {
+    let max = *messages.keys().last().unwrap();
+    let id = Appender::new(log).unwrap().append(b"after").unwrap();
+    assert!(id > max, "{id} <= {max}");
+}
+
 fn control_word(dir: &Path, offset: u64, value: u64) {
     pwrite(
         &dir.join(mapped_log::CONTROL_FILE),
@@ -522,9 +529,7 @@ fn a_rebuilt_control_file_keeps_the_placeholders_ids() {
     let log = Log::open(&f.dir).unwrap();
     log.recover().unwrap();
     assert_eq!(log.verify().unwrap(), []);
-    let max = *f.messages.keys().last().unwrap();
-    let id = Appender::new(&log).unwrap().append(b"after").unwrap();
-    assert!(id > max, "{id} <= {max}");
+    assert_appends_above(&log, &f.messages);
     // The damaged original is still in quarantine, as it was.
     let q = first.quarantine.unwrap();
     assert_eq!(
@@ -644,9 +649,7 @@ fn a_tail_counter_below_the_records_is_named_and_raised() {
     );
     log.recover().unwrap();
     assert_eq!(log.verify().unwrap(), []);
-    let max = *f.messages.keys().last().unwrap();
-    let id = Appender::new(&log).unwrap().append(b"after").unwrap();
-    assert!(id > max);
+    assert_appends_above(&log, &f.messages);
 }
 
 /// After a restart, a missing segment that held the durable position does
@@ -668,9 +671,7 @@ fn a_restart_with_the_durable_segment_missing_still_opens_for_recovery() {
     );
     log.recover().unwrap();
     assert_eq!(log.verify().unwrap(), []);
-    let max = *f.messages.keys().last().unwrap();
-    let id = Appender::new(&log).unwrap().append(b"after").unwrap();
-    assert!(id > max);
+    assert_appends_above(&log, &f.messages);
 }
 
 /// A segment truncated under a `Sync` appender: its append fails; after
