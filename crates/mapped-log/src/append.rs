@@ -228,25 +228,118 @@ impl Appender {
         // steps, without the way out to the caller between them (and the
         // entries into and exits from guards that cost).
         let id = self.reserve_then(size, |inner, slot, seg, pos| {
-            let start = pos + format::RECORD_HEADER_LEN;
-            debug_assert!(start + len as u64 <= seg.size());
-            // SAFETY: the record lies inside the segment (reserved below
-            // its size), which is mapped read-write; the protocol gives us
-            // the reserved record alone until we commit (see
-            // `Claim::as_mut_slice`); `payload` is our own memory, not in
-            // the mapping. Written inside `guarded` (`reserve_then`): a
-            // truncated file is an error, not a signal.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    payload.as_ptr(),
-                    seg.map.as_ptr().cast_mut().add(start as usize),
-                    payload.len(),
-                );
-            }
-            publish(inner, seg, slot, pos, size, meta)
+            write_and_publish(inner, seg, slot, pos, payload, meta)
         })?;
         self.committed(id, size)?;
         Ok(id)
+    }
+
+    /// Appends `payload` as the message whose id is exactly `id`, first
+    /// filling the space between the log's end and `id` with padding
+    /// (rolling to new segments if `id` lies in a later one). Returns `id`
+    /// once committed, with the durability of [`append`](Self::append).
+    ///
+    /// For copies of a log: appending a source log's messages in order at
+    /// their own ids, to a log of the same segment size, gives the copy
+    /// the very same ids (the gaps the source has, from padding, become
+    /// padding here too). It assumes this appender is the log's only one.
+    ///
+    /// Fails with [`LogError::IdTaken`] if the log's end is already past
+    /// `id` (another appender wrote to the log, or it holds other
+    /// messages than the caller thinks), and with
+    /// [`LogError::InvalidArgument`] if no record of this length can start
+    /// at `id` (not a record boundary, or it would cross the segment's
+    /// end). On either error nothing of `payload` is written; padding
+    /// written before a race with another appender is lost to no one.
+    pub fn append_at(&mut self, id: u64, payload: &[u8]) -> Result<u64> {
+        self.check_process()?;
+        self.check_sync_failure()?;
+        let len = self.check_len(payload.len())?;
+        let size = format::record_size(len);
+        let cap = self.log.segment_size();
+        let (target, offset) = (id / cap, id % cap);
+        if offset < format::SEGMENT_HEADER_LEN
+            || offset % format::RECORD_ALIGN != 0
+            || size > cap - offset
+        {
+            return Err(LogError::InvalidArgument {
+                path: self.log.dir().to_path_buf(),
+                what: format!(
+                    "id {id} cannot start a record of {size} bytes in segments of {cap} bytes"
+                ),
+            });
+        }
+        let meta = format::encode_meta(len, format::checksum(payload));
+        loop {
+            let (index, next) = self.next_position()?;
+            let taken = || LogError::IdTaken {
+                path: self.log.dir().to_path_buf(),
+                id,
+                next: if next < cap {
+                    index * cap + next
+                } else {
+                    (index + 1) * cap + format::SEGMENT_HEADER_LEN
+                },
+            };
+            if index > target || (index == target && next > offset) {
+                return Err(taken());
+            }
+            if index < target && next >= cap {
+                self.roll(index)?;
+                continue;
+            }
+            // Pad up to `id`, or to the end of an earlier segment.
+            let gap = if index < target {
+                cap - next
+            } else {
+                offset - next
+            };
+            let at = index * cap + next;
+            let done = if gap > 0 {
+                self.reserve_then(gap, |inner, slot, seg, pos| {
+                    // Padding is the record abandoned: final, skipped by
+                    // readers, never handed out.
+                    abandon_reserved(inner, seg, slot, pos, gap);
+                    seg.id_of(pos) == at
+                })?
+            } else {
+                let id = self.reserve_then(size, |inner, slot, seg, pos| {
+                    if seg.id_of(pos) != id {
+                        abandon_reserved(inner, seg, slot, pos, size);
+                        return None;
+                    }
+                    Some(write_and_publish(inner, seg, slot, pos, payload, meta))
+                })?;
+                if let Some(id) = id {
+                    self.committed(id, size)?;
+                    return Ok(id);
+                }
+                false
+            };
+            if !done {
+                // Another appender reserved in between.
+                let (index, next) = self.next_position()?;
+                return Err(LogError::IdTaken {
+                    path: self.log.dir().to_path_buf(),
+                    id,
+                    next: index * cap + next.min(cap),
+                });
+            }
+        }
+    }
+
+    /// The tail segment's index and its reservation counter (the offset
+    /// where the next record goes, `>= segment_size` when it is full).
+    fn next_position(&mut self) -> Result<(u64, u64)> {
+        let inner = &self.log.inner;
+        let index = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?;
+        self.current_segment(index)?;
+        let seg = self.seg.as_deref().expect("opened above");
+        let next = seg.map.guarded(|| seg.tail().load(Ordering::Acquire))?;
+        if next < format::SEGMENT_HEADER_LEN || next % format::RECORD_ALIGN != 0 {
+            return Err(self.reserve_error(Reserve::BadTail(next)));
+        }
+        Ok((index, next))
     }
 
     /// After a commit of the record at `id` of `size` bytes: waits for
@@ -483,6 +576,46 @@ impl Appender {
             );
             inner.wake_readers();
         })
+    }
+}
+
+/// Steps 5 to 7 for a payload in our own memory: copies it into the
+/// reserved record at `pos`, then [`publish`]es it. Returns its id.
+#[inline]
+fn write_and_publish(
+    inner: &crate::log::Inner,
+    seg: &Segment,
+    slot: u32,
+    pos: u64,
+    payload: &[u8],
+    meta: u64,
+) -> u64 {
+    let start = pos + format::RECORD_HEADER_LEN;
+    let size = format::record_size(payload.len() as u32);
+    debug_assert!(pos + size <= seg.size());
+    // SAFETY: the record lies inside the segment (reserved below its
+    // size), which is mapped read-write; the protocol gives us the
+    // reserved record alone until we commit (see `Claim::as_mut_slice`);
+    // `payload` is our own memory, not in the mapping. Called inside
+    // `guarded` (`reserve_then`): a truncated file is an error, not a
+    // signal.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            payload.as_ptr(),
+            seg.map.as_ptr().cast_mut().add(start as usize),
+            payload.len(),
+        );
+    }
+    publish(inner, seg, slot, pos, size, meta)
+}
+
+/// A reservation given up: the record at `pos` of `size` bytes becomes
+/// padding, and the slot goes idle. Runs inside guarded accesses to both
+/// files.
+fn abandon_reserved(inner: &crate::log::Inner, seg: &Segment, slot: u32, pos: u64, size: u64) {
+    protocol::abandon(seg, pos, size as u32);
+    if protocol::release_slot(inner.slot(slot), inner.waiters()) {
+        inner.wake_now();
     }
 }
 

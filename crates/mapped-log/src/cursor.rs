@@ -156,8 +156,13 @@ impl Log {
         Ok(reader)
     }
 
-    /// Stores `position` as the named reader's position, durably.
-    pub(crate) fn save_reader_position(&self, name: &str, position: u64) -> Result<()> {
+    /// Stores `position` as the named reader `name`'s saved position,
+    /// durably (the reader need not be open): it resumes there, and
+    /// retention keeps what lies past it. For a reader that hands
+    /// messages on before they are done with (a pipelined exporter):
+    /// save the position after the last message that is done, not
+    /// [`Reader::position`](crate::Reader::position).
+    pub fn save_reader_position(&self, name: &str, position: u64) -> Result<()> {
         check_name(self.dir(), name)?;
         let dir = self.dir().join(READERS_DIR);
         let mode = self.inner.header.file_mode;

@@ -172,6 +172,22 @@ pub enum LogError {
         /// What was asked for (`an appender`, `a reader`, ...).
         what: &'static str,
     },
+    /// [`Appender::append_at`](crate::Appender::append_at) was asked for
+    /// an id the log has already passed: another appender wrote to the
+    /// log, or the log is not the copy the caller thinks it is.
+    #[error(
+        "{}: cannot append at id {id}: the log's next id is already {next} \
+         (another appender wrote to it, or it is not the copy expected)",
+        path.display()
+    )]
+    IdTaken {
+        /// The log directory.
+        path: PathBuf,
+        /// The id asked for.
+        id: u64,
+        /// Where the log's next message would go: at or past `id`.
+        next: u64,
+    },
     /// An argument to a call was out of its range.
     #[error("{}: invalid argument: {what}", path.display())]
     InvalidArgument {

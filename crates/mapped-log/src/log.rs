@@ -382,6 +382,14 @@ impl Log {
     pub fn max_message(&self) -> u32 {
         self.inner.header.max_message
     }
+
+    /// The log's identity: 16 random bytes chosen at creation and stored
+    /// in every file's header (`docs/format.md`, section 4). Two logs
+    /// never share it; a copy made by appending messages is a different
+    /// log.
+    pub fn log_id(&self) -> [u8; 16] {
+        self.inner.header.log_id
+    }
 }
 
 impl Inner {

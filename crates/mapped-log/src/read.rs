@@ -283,6 +283,30 @@ impl Log {
 
     /// The index of the log's first segment, as its control file says
     /// (retention moves it up as it removes segments).
+    /// The id of the last message in the log, or `None` if it holds
+    /// none: read from the start of the tail segment (or of the latest
+    /// earlier segment holding a message), not from the beginning. A
+    /// message still being written is not counted, and a record a dead
+    /// appender left is repaired first, as by any reader.
+    pub fn last_id(&self) -> Result<Option<u64>> {
+        let inner = &self.inner;
+        let size = inner.header.segment_size;
+        let first = self.first_segment()?;
+        let mut index = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?;
+        loop {
+            let start = index * size + format::SEGMENT_HEADER_LEN;
+            let mut reader = self.reader(Start::Id(start))?;
+            let mut last = None;
+            while let Some(m) = reader.try_next()? {
+                last = Some(m.id());
+            }
+            if last.is_some() || index <= first {
+                return Ok(last);
+            }
+            index -= 1;
+        }
+    }
+
     pub(crate) fn first_segment(&self) -> Result<u64> {
         let inner = &self.inner;
         let first = inner.ctl(|| inner.first_segment().load(Ordering::Acquire))?;
