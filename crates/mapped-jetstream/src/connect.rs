@@ -1,0 +1,145 @@
+//! Connecting to the servers: credentials and TLS as `async-nats` offers
+//! them, a bounded wait at start, and reconnection with backoff afterwards
+//! (the client's), reported as [`Event`]s.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use async_nats::{Client, ConnectErrorKind, ConnectOptions};
+
+use crate::error::{JetStreamError, Result};
+use crate::event::{Event, Events};
+
+/// How to reach the NATS servers.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Server URLs, comma-separated (`nats://host:4222`, `tls://...`).
+    pub servers: String,
+    /// A credentials file (`.creds`: a user JWT and an NKey seed).
+    pub creds: Option<PathBuf>,
+    /// A CA certificate (PEM) to verify the server with.
+    pub tls_ca: Option<PathBuf>,
+    /// A client certificate and its key (PEM), for mutual TLS.
+    pub tls_client: Option<(PathBuf, PathBuf)>,
+    /// Require TLS even if the server does not ask for it.
+    pub require_tls: bool,
+    /// How long to keep trying at start before giving up.
+    pub connect_wait: Duration,
+    /// The client's name, as the server's monitoring shows it.
+    pub name: String,
+}
+
+impl Connection {
+    /// Plain connection to `servers`, trying for 10 s at start.
+    pub fn new(servers: impl Into<String>) -> Connection {
+        Connection {
+            servers: servers.into(),
+            creds: None,
+            tls_ca: None,
+            tls_client: None,
+            require_tls: false,
+            connect_wait: Duration::from_secs(10),
+            name: "mapped".into(),
+        }
+    }
+
+    async fn options(&self, events: &Events) -> Result<ConnectOptions> {
+        let mut o = match &self.creds {
+            Some(path) => ConnectOptions::with_credentials_file(path.clone())
+                .await
+                .map_err(|source| JetStreamError::File {
+                    path: path.clone(),
+                    source,
+                })?,
+            None => ConnectOptions::new(),
+        };
+        for path in self
+            .tls_ca
+            .iter()
+            .chain(self.tls_client.iter().flat_map(|(c, k)| [c, k]))
+        {
+            // The client reads them only when it connects, and says little
+            // when a file is missing: check here.
+            std::fs::metadata(path).map_err(|source| JetStreamError::File {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        if let Some(ca) = &self.tls_ca {
+            o = o.add_root_certificates(ca.clone());
+        }
+        if let Some((cert, key)) = &self.tls_client {
+            o = o.add_client_certificate(cert.clone(), key.clone());
+        }
+        if self.require_tls {
+            o = o.require_tls(true);
+        }
+        let ev = events.clone();
+        Ok(o.name(&self.name)
+            .connection_timeout(Duration::from_secs(2))
+            .reconnect_delay_callback(reconnect_delay)
+            .event_callback(move |event| {
+                let ev = ev.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Disconnected => ev.emit(Event::Disconnected),
+                        async_nats::Event::Connected => ev.emit(Event::Reconnected),
+                        async_nats::Event::ServerError(e) => ev.emit(Event::ServerError {
+                            detail: e.to_string(),
+                        }),
+                        _ => {}
+                    }
+                }
+            }))
+    }
+
+    /// Connects, retrying with backoff for [`connect_wait`](Self::connect_wait)
+    /// while the server is unreachable; authentication and TLS failures
+    /// stop at once.
+    pub async fn connect(&self, events: &Events) -> Result<Client> {
+        let start = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let options = self.options(events).await?;
+            let err = match options.connect(self.servers.as_str()).await {
+                Ok(client) => return Ok(client),
+                Err(e) => e,
+            };
+            let servers = self.servers.clone();
+            let detail = err.to_string();
+            match err.kind() {
+                ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => {
+                    return Err(JetStreamError::Auth { servers, detail });
+                }
+                ConnectErrorKind::Tls => return Err(JetStreamError::Tls { servers, detail }),
+                ConnectErrorKind::ServerParse => {
+                    return Err(JetStreamError::Nats {
+                        op: format!("server address {servers}"),
+                        detail,
+                    });
+                }
+                _ => {}
+            }
+            let waited = start.elapsed();
+            if waited >= self.connect_wait {
+                return Err(JetStreamError::Unreachable {
+                    servers,
+                    waited,
+                    last: detail,
+                });
+            }
+            let delay = reconnect_delay(attempt).min(self.connect_wait - waited);
+            events.emit(Event::Retrying {
+                what: format!("connect to {servers}: {detail}"),
+                after: delay,
+            });
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// Backoff between attempts: 50 ms doubling up to 2 s.
+pub(crate) fn reconnect_delay(attempt: usize) -> Duration {
+    Duration::from_millis(50u64 << attempt.min(6)).min(Duration::from_secs(2))
+}

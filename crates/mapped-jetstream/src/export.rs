@@ -1,0 +1,702 @@
+//! Export: a local log's messages published to a JetStream stream, in log
+//! order, each once.
+//!
+//! How it keeps "each once" (`docs/jetstream.md` states the guarantee):
+//!
+//! - **The stream is the record of what was exported.** At start, and
+//!   after every failure, the exporter reads the stream's last message:
+//!   its headers name the last exported id, and export resumes after it.
+//!   Nothing depends on the server's duplicate window, however long the
+//!   outage.
+//! - **Publishes are conditional.** Each carries `Nats-Expected-Last-Sequence`
+//!   (the sequence its predecessor got) and its `Nats-Msg-Id`, so with many
+//!   acknowledgements in flight a message is stored only right after its
+//!   predecessor: a lost publish makes every later one fail instead of
+//!   leaving a hole, and a stale one from before a reconnection is stored
+//!   once at most. Any failure drops what is in flight and resynchronises
+//!   from the stream.
+//! - **The named reader's position follows the acknowledgements**: it is
+//!   saved after the last message the stream acknowledged, never past it,
+//!   so retention never removes a message not yet in the stream.
+//! - **Only durable messages by default**: a message is published once the
+//!   log's durable position has passed it (the exporter syncs the log
+//!   itself), so a power loss can never take from the log a message the
+//!   stream holds and then give its id to another.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::Stream;
+use async_nats::jetstream::{self, publish::PublishAck};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesOrdered;
+use mapped_log::{Log, LogError, Start, format};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::connect::{Connection, reconnect_delay};
+use crate::error::{Failure, JetStreamError, Result};
+use crate::event::{Event, Events, Lag};
+use crate::headers::Origin;
+use crate::stream::{self as js_stream, CreateStream};
+
+/// Which messages of the log may be published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExportDurability {
+    /// Only messages below the log's durable position; the exporter syncs
+    /// the log itself (one `fdatasync` per batch, shared with every other
+    /// process's syncs). Safe against power loss.
+    #[default]
+    Sync,
+    /// Only messages below the durable position, which others move (the
+    /// appenders' `Interval` or `Sync` durability): the exporter never
+    /// syncs, and waits.
+    WaitForSync,
+    /// Every committed message, synced or not. **Dangerous**: after a power
+    /// loss the log may lose a message that the stream already holds, and
+    /// give its id to a new message; the exporter then stops with
+    /// [`JetStreamError::Diverged`] when it finds the stream's last message
+    /// missing or different, but a lost message whose id a new one took
+    /// with the same payload, or lost messages before the stream's last,
+    /// go unseen.
+    Unsynced,
+}
+
+/// What to export, and where to.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// The stream's name.
+    pub stream: String,
+    /// The subject to publish to (the stream must take it).
+    pub subject: String,
+    /// The named reader whose saved position follows the acknowledgements
+    /// (retention keeps what is not exported yet).
+    pub reader: String,
+    /// Create the stream if it is missing.
+    pub create: Option<CreateStream>,
+    /// Which messages may be published.
+    pub durability: ExportDurability,
+    /// At most this many messages awaiting acknowledgement.
+    pub window: usize,
+    /// At most about this many payload bytes awaiting acknowledgement.
+    pub window_bytes: usize,
+    /// How often to report the lag (`None`: never).
+    pub report_every: Option<Duration>,
+    /// How long to wait for an acknowledgement before resynchronising.
+    pub ack_timeout: Duration,
+    /// Stop once every message that was in the log when the export caught
+    /// up is acknowledged, instead of waiting for more.
+    pub once: bool,
+}
+
+impl ExportOptions {
+    /// Defaults: window of 4096 messages or 32 MiB, no creation, lag
+    /// reports every 10 s, acknowledgements awaited for 10 s.
+    pub fn new(stream: impl Into<String>, subject: impl Into<String>) -> ExportOptions {
+        ExportOptions {
+            stream: stream.into(),
+            subject: subject.into(),
+            reader: "jetstream-export".into(),
+            create: None,
+            durability: ExportDurability::Sync,
+            window: 4096,
+            window_bytes: 32 << 20,
+            report_every: Some(Duration::from_secs(10)),
+            ack_timeout: Duration::from_secs(10),
+            once: false,
+        }
+    }
+}
+
+/// What an export did before it stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// Messages acknowledged by the stream in this run.
+    pub published: u64,
+    /// The stream's last sequence and its message id, if any.
+    pub last: Option<(u64, u64)>,
+}
+
+/// One message read from the log, to publish.
+struct Out {
+    id: u64,
+    /// The end of its record: the reader's position to save once it is
+    /// acknowledged, and what must be durable before it is published.
+    end: u64,
+    payload: Bytes,
+}
+
+/// What the reading thread sends.
+enum Item {
+    Batch(Vec<Out>),
+    /// Nothing more to read for now (sent once, in `once` mode, and then
+    /// the thread stops).
+    CaughtUp,
+}
+
+/// A message awaiting its acknowledgement.
+struct Pending {
+    id: u64,
+    end: u64,
+    sequence: u64,
+    bytes: usize,
+}
+
+/// Where the stream stands: the last sequence, and the last exported
+/// message's id and record end (`None`: nothing exported yet).
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    sequence: u64,
+    last: Option<(u64, u64)>,
+}
+
+/// Exports `log` to the stream until `stop` is cancelled (then finishes
+/// the messages in flight, saves the reader's position and returns), a
+/// fatal error, or, with [`ExportOptions::once`], the end of the log.
+pub async fn export(
+    log: &Log,
+    connection: &Connection,
+    options: &ExportOptions,
+    stop: CancellationToken,
+    events: &Events,
+) -> Result<ExportSummary> {
+    let client = tokio::select! {
+        c = connection.connect(events) => c?,
+        _ = stop.cancelled() => return Ok(ExportSummary::default()),
+    };
+    let js = jetstream::ContextBuilder::new()
+        .timeout(options.ack_timeout)
+        .max_ack_inflight(options.window + 64)
+        .build(client.clone());
+    let mut run = Run {
+        log: log.clone(),
+        js,
+        client,
+        options: options.clone(),
+        events: events.clone(),
+        stop,
+        summary: ExportSummary::default(),
+        saved: None,
+    };
+    if log.reader_position(&options.reader)?.is_none() {
+        // Exists from now on, so retention keeps what is not exported yet.
+        let first = log.reader(Start::Beginning)?.position();
+        log.save_reader_position(&options.reader, first)?;
+    }
+    let mut attempt = 0usize;
+    let mut connect_retry_deadline = Some(tokio::time::Instant::now() + connection.connect_wait);
+    loop {
+        let before = run.summary.published;
+        match run.session().await {
+            Ok(()) => return Ok(run.summary),
+            Err(Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Retry(what)) => {
+                // A stream that never became reachable at start is as bad
+                // as an unreachable server.
+                if let Some(deadline) = connect_retry_deadline {
+                    if tokio::time::Instant::now() > deadline && run.summary.last.is_none() {
+                        return Err(JetStreamError::Nats {
+                            op: format!("stream {}", options.stream),
+                            detail: format!(
+                                "still failing after {:?}: {what}",
+                                connection.connect_wait
+                            ),
+                        });
+                    }
+                }
+                if run.summary.published > before {
+                    attempt = 0;
+                    connect_retry_deadline = None;
+                }
+                let after = reconnect_delay(attempt);
+                attempt += 1;
+                run.events.emit(Event::Retrying { what, after });
+                tokio::select! {
+                    _ = tokio::time::sleep(after) => {}
+                    _ = run.stop.cancelled() => return Ok(run.summary),
+                }
+            }
+        }
+    }
+}
+
+/// The state of one export across its sessions (a session ends at a
+/// failure, and the next resynchronises from the stream).
+struct Run {
+    log: Log,
+    js: jetstream::Context,
+    client: async_nats::Client,
+    options: ExportOptions,
+    events: Events,
+    stop: CancellationToken,
+    summary: ExportSummary,
+    /// The last position saved for the named reader.
+    saved: Option<u64>,
+}
+
+impl Run {
+    /// Resynchronises from the stream, then publishes until stopped or a
+    /// failure.
+    async fn session(&mut self) -> Result<(), Failure> {
+        let o = &self.options;
+        let stream = js_stream::open(
+            &self.js,
+            &o.stream,
+            Some(&o.subject),
+            o.create.as_ref(),
+            &self.events,
+        )
+        .await?;
+        let position = self.resync(&stream).await?;
+        self.summary.last = position.last.map(|(id, _)| (position.sequence, id));
+        self.events.emit(Event::Resumed {
+            sequence: position.sequence,
+            id: position.last.map(|(id, _)| id),
+        });
+        let start = match position.last {
+            Some((_, end)) => {
+                self.save(end).await?;
+                Start::Id(end)
+            }
+            None => Start::Beginning,
+        };
+        self.publish_from(start, position).await
+    }
+
+    /// Where the stream stands, checked against the log.
+    async fn resync(&mut self, stream: &Stream) -> Result<Position, Failure> {
+        let name = &self.options.stream;
+        let state = js_stream::state(stream).await?;
+        if state.last_sequence == 0 {
+            return Ok(Position {
+                sequence: 0,
+                last: None,
+            });
+        }
+        let ours = self.log.log_id();
+        let Some((msg, origin)) =
+            js_stream::get_origin(stream, name, state.last_sequence, Some(ours)).await?
+        else {
+            if state.messages == 0 {
+                // Everything was removed (age, size limits): only the
+                // named reader says how far the export went.
+                return self.resume_from_reader(state.last_sequence);
+            }
+            return Err(Failure::Retry(format!(
+                "stream {name}: its last message ({}) is gone",
+                state.last_sequence
+            )));
+        };
+        if origin.segment_size != self.log.segment_size() {
+            return Err(Failure::Fatal(JetStreamError::BadMessage {
+                stream: name.clone(),
+                sequence: state.last_sequence,
+                what: format!(
+                    "its segment size ({}) is not this log's ({})",
+                    origin.segment_size,
+                    self.log.segment_size()
+                ),
+            }));
+        }
+        let end = self.check_in_log(origin.id, &msg.payload)?;
+        Ok(Position {
+            sequence: state.last_sequence,
+            last: Some((origin.id, end)),
+        })
+    }
+
+    /// Checks that the log holds message `id` with this payload; returns
+    /// the end of its record.
+    fn check_in_log(&self, id: u64, payload: &[u8]) -> Result<u64, Failure> {
+        let log = &self.log;
+        let diverged = |what: String| {
+            Failure::Fatal(JetStreamError::Diverged {
+                dir: log.dir().to_path_buf(),
+                what,
+            })
+        };
+        let name = &self.options.stream;
+        let mut reader = match log.reader(Start::Id(id)) {
+            Ok(r) => r,
+            Err(LogError::Behind { .. }) => {
+                return Err(diverged(format!(
+                    "stream {name} ends with message {id}, which this log no longer holds \
+                     (retention removed it): cannot tell where to resume"
+                )));
+            }
+            Err(e) => {
+                return Err(diverged(format!(
+                    "stream {name} ends with message {id}, which this log does not hold ({e}): \
+                     the log lost messages it had exported (a power loss, with unsynced export?) \
+                     or is not the log that was exported; export to a new stream"
+                )));
+            }
+        };
+        let mut buf = Vec::new();
+        let found = match reader.try_next()? {
+            Some(m) if m.id() == id => {
+                m.copy_to(&mut buf)?;
+                Some(id + format::record_size(buf.len() as u32))
+            }
+            _ => None,
+        };
+        match found {
+            Some(end) if buf == payload => Ok(end),
+            Some(_) => Err(diverged(format!(
+                "stream {name} holds another payload for message {id} than this log: the log \
+                 lost exported messages and reused their ids (a power loss, with unsynced \
+                 export?); export to a new stream"
+            ))),
+            None => {
+                let last = log.last_id()?;
+                Err(diverged(format!(
+                    "stream {name} ends with message {id}, which this log does not hold (its last \
+                     message is {last:?}): the log lost messages it had exported (a power loss, \
+                     with unsynced export?) or is not the log that was exported; export to a new \
+                     stream"
+                )))
+            }
+        }
+    }
+
+    /// The stream has a history but no message left: resume at the named
+    /// reader's saved position.
+    fn resume_from_reader(&self, sequence: u64) -> Result<Position, Failure> {
+        let saved = self.log.reader_position(&self.options.reader)?;
+        self.events.emit(Event::Retrying {
+            what: format!(
+                "stream {} holds no message any more (limits removed them): resuming at the \
+                 named reader {}'s saved position {saved:?}",
+                self.options.stream, self.options.reader
+            ),
+            after: Duration::ZERO,
+        });
+        Ok(Position {
+            sequence,
+            // The id before the saved position is unknown; only its end
+            // matters from here.
+            last: saved.map(|end| (end, end)),
+        })
+    }
+
+    /// Saves the named reader's position (durably, off the async threads).
+    async fn save(&mut self, end: u64) -> Result<(), Failure> {
+        if self.saved == Some(end) {
+            return Ok(());
+        }
+        let (log, name) = (self.log.clone(), self.options.reader.clone());
+        tokio::task::spawn_blocking(move || log.save_reader_position(&name, end))
+            .await
+            .expect("save task")?;
+        self.saved = Some(end);
+        Ok(())
+    }
+
+    /// Reads the log from `start` in a thread and publishes, pipelined.
+    async fn publish_from(&mut self, start: Start, position: Position) -> Result<(), Failure> {
+        let o = self.options.clone();
+        let (tx, mut rx) = mpsc::channel::<Item>(4);
+        let quit = Arc::new(AtomicBool::new(false));
+        let reading = {
+            let (log, quit) = (self.log.clone(), quit.clone());
+            let (durability, once) = (o.durability, o.once);
+            tokio::task::spawn_blocking(move || read_log(&log, start, durability, once, &tx, &quit))
+        };
+        // Stops the reading thread however this function ends.
+        let _guard = QuitOnDrop(quit.clone());
+        let max_payload = self.client.server_info().max_payload;
+        let log_id = self.log.log_id();
+        let (segment_size, max_message) = (self.log.segment_size(), self.log.max_message());
+        let mut acks: FuturesOrdered<BoxFuture<'static, Result<PublishAck, _>>> =
+            FuturesOrdered::new();
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let mut in_flight_bytes = 0usize;
+        let mut last_sequence = position.sequence;
+        let mut acked_end = position.last.map(|(_, end)| end);
+        let mut draining = false; // stop reading; finish what is in flight
+        let mut fatal: Option<JetStreamError> = None;
+        let mut save_tick = tokio::time::interval(Duration::from_millis(100));
+        let mut report_tick =
+            tokio::time::interval(o.report_every.unwrap_or(Duration::from_secs(3600)));
+        report_tick.tick().await;
+        let mut queue: VecDeque<Out> = VecDeque::new();
+        let mut reader_done = false;
+        loop {
+            if draining && acks.is_empty() {
+                break;
+            }
+            // Publish what is read, as far as the window allows.
+            while !draining && pending.len() < o.window && in_flight_bytes < o.window_bytes {
+                let Some(m) = queue.pop_front() else { break };
+                let origin = Origin {
+                    log_id,
+                    id: m.id,
+                    segment_size,
+                    max_message,
+                };
+                let size = m.payload.len() + origin.header_len();
+                if size > max_payload {
+                    fatal = Some(JetStreamError::TooLarge {
+                        id: m.id,
+                        size,
+                        max_payload,
+                    });
+                    draining = true;
+                    break;
+                }
+                let sequence = last_sequence + 1;
+                let bytes = m.payload.len();
+                let publish = PublishMessage::build()
+                    .headers(origin.headers())
+                    .expected_last_sequence(last_sequence)
+                    .payload(m.payload);
+                let ack: PublishAckFuture = self
+                    .js
+                    .send_publish(o.subject.clone(), publish)
+                    .await
+                    .map_err(|e| Failure::Retry(format!("publish message {}: {e}", m.id)))?;
+                acks.push_back(Box::pin(ack.into_future()));
+                pending.push_back(Pending {
+                    id: m.id,
+                    end: m.end,
+                    sequence,
+                    bytes,
+                });
+                in_flight_bytes += bytes;
+                last_sequence = sequence;
+            }
+            if draining && acks.is_empty() {
+                break;
+            }
+            let can_read = !draining && !reader_done && queue.is_empty();
+            tokio::select! {
+                biased;
+                _ = self.stop.cancelled(), if !draining => draining = true,
+                ack = acks.next(), if !acks.is_empty() => {
+                    let p = pending.pop_front().expect("one pending per ack");
+                    in_flight_bytes -= p.bytes;
+                    let ack = ack.expect("not empty");
+                    match ack {
+                        Ok(a) if a.sequence == p.sequence => {
+                            acked_end = Some(p.end);
+                            self.summary.published += 1;
+                            self.summary.last = Some((p.sequence, p.id));
+                        }
+                        Ok(a) => {
+                            return Err(Failure::Retry(format!(
+                                "message {} was stored at sequence {} instead of {}; \
+                                 resynchronising",
+                                p.id, a.sequence, p.sequence
+                            )));
+                        }
+                        Err(e) => {
+                            // Keep what was acknowledged before it.
+                            if let Some(end) = acked_end {
+                                self.save(end).await?;
+                            }
+                            return Err(publish_failure(&o.stream, p.id, e));
+                        }
+                    }
+                }
+                item = rx.recv(), if can_read => match item {
+                    Some(Item::Batch(b)) => queue.extend(b),
+                    Some(Item::CaughtUp) => {
+                        reader_done = true;
+                        draining = true;
+                    }
+                    None => {
+                        // The thread ended: an error, or it was told to.
+                        reader_done = true;
+                        draining = true;
+                    }
+                },
+                _ = save_tick.tick() => {
+                    if let Some(end) = acked_end {
+                        self.save(end).await?;
+                    }
+                }
+                _ = report_tick.tick(), if o.report_every.is_some() => {
+                    self.report(acked_end, pending.len() + queue.len()).await?;
+                }
+            }
+        }
+        if let Some(end) = acked_end {
+            self.save(end).await?;
+        }
+        quit.store(true, Ordering::Relaxed);
+        drop(rx);
+        let read = reading.await.expect("reading task");
+        if let Some(e) = fatal {
+            return Err(Failure::Fatal(e));
+        }
+        read.map_err(Failure::from)?;
+        Ok(())
+    }
+
+    /// Emits the lag: messages and bytes from the last acknowledged
+    /// message to the log's end.
+    async fn report(&self, acked_end: Option<u64>, in_flight: usize) -> Result<(), Failure> {
+        let log = self.log.clone();
+        let (messages, bytes) = tokio::task::spawn_blocking(move || behind(&log, acked_end))
+            .await
+            .expect("lag task")?;
+        self.events.emit(Event::Lag(Lag {
+            messages: messages.max(in_flight as u64),
+            bytes,
+            done_id: self.summary.last.map(|(_, id)| id),
+            sequence: self.summary.last.map_or(0, |(s, _)| s),
+            total: self.summary.published,
+        }));
+        Ok(())
+    }
+}
+
+/// Messages and bytes of the log from `from` (a record's end; `None`: the
+/// beginning) to its end, counting at most 10 million.
+pub(crate) fn behind(log: &Log, from: Option<u64>) -> Result<(u64, u64), LogError> {
+    let start = from.map_or(Start::Beginning, Start::Id);
+    let mut reader = log.reader(start)?;
+    let begin = reader.position();
+    let mut n = 0u64;
+    let mut end = begin;
+    while n < 10_000_000 {
+        match reader.try_next()? {
+            Some(m) => {
+                n += 1;
+                end = m.id() + format::record_size(m.payload().len() as u32);
+            }
+            None => break,
+        }
+    }
+    Ok((n, end.saturating_sub(begin)))
+}
+
+/// Stops the reading thread when dropped.
+struct QuitOnDrop(Arc<AtomicBool>);
+
+impl Drop for QuitOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What a failed publish means.
+fn publish_failure(
+    stream: &str,
+    id: u64,
+    e: async_nats::jetstream::context::PublishError,
+) -> Failure {
+    match e.kind() {
+        PublishErrorKind::WrongLastSequence => Failure::Retry(format!(
+            "message {id}: the stream's last sequence is not the one expected (a publish \
+             lost or stored out of turn); resynchronising"
+        )),
+        PublishErrorKind::StreamNotFound => Failure::Retry(format!(
+            "message {id}: no stream {stream} answered (a leader election, or the stream is gone)"
+        )),
+        _ => {
+            let detail = e.to_string();
+            let code = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<async_nats::jetstream::Error>())
+                .map(|j| j.error_code().0);
+            if code == Some(10054) {
+                // The stream's own max_msg_size.
+                Failure::Fatal(JetStreamError::Nats {
+                    op: format!("publish message {id} to stream {stream}"),
+                    detail: format!(
+                        "{detail}: the stream's maximum message size is below this message's \
+                         (the export stops here; nothing after it was published)"
+                    ),
+                })
+            } else {
+                Failure::Retry(format!("message {id}: {detail}"))
+            }
+        }
+    }
+}
+
+/// Batches of messages handed to the publisher at most.
+const BATCH: usize = 512;
+const BATCH_BYTES: usize = 1 << 20;
+
+/// The reading thread: reads the log from `start`, waits for (or makes)
+/// durability as `durability` says, and sends batches until `quit`, the
+/// channel closes, or (`once`) it has caught up.
+fn read_log(
+    log: &Log,
+    start: Start,
+    durability: ExportDurability,
+    once: bool,
+    tx: &mpsc::Sender<Item>,
+    quit: &AtomicBool,
+) -> Result<(), LogError> {
+    let mut reader = log.reader(start)?;
+    let mut buf = Vec::new();
+    loop {
+        if quit.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        // The first message waits; the rest of the batch is what is there.
+        let mut wait = Some(Duration::from_millis(50));
+        while batch.len() < BATCH && bytes < BATCH_BYTES {
+            let msg = match wait.take() {
+                Some(t) => reader.next(Some(t))?,
+                None => reader.try_next()?,
+            };
+            let Some(m) = msg else { break };
+            m.copy_to(&mut buf)?;
+            let id = m.id();
+            bytes += buf.len();
+            batch.push(Out {
+                id,
+                end: id + format::record_size(buf.len() as u32),
+                payload: Bytes::copy_from_slice(&buf),
+            });
+        }
+        let Some(last) = batch.last() else {
+            if once {
+                let _ = tx.blocking_send(Item::CaughtUp);
+                return Ok(());
+            }
+            continue;
+        };
+        let end = last.end;
+        match durability {
+            ExportDurability::Unsynced => {}
+            ExportDurability::Sync => {
+                while log.durable_position() < end && !quit.load(Ordering::Relaxed) {
+                    if log.sync()? < end {
+                        // An earlier record is unfinished (it cannot be:
+                        // the reader passed it), or another sync raced.
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                }
+            }
+            ExportDurability::WaitForSync => wait_durable(log, end, quit)?,
+        }
+        if quit.load(Ordering::Relaxed) || tx.blocking_send(Item::Batch(batch)).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Waits until the log's durable position reaches `end`: the position is
+/// moved by other processes' syncs, which notify no one, so this looks
+/// every 2 ms.
+fn wait_durable(log: &Log, end: u64, quit: &AtomicBool) -> Result<(), LogError> {
+    while log.durable_position() < end {
+        if quit.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
