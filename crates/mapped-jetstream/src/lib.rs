@@ -19,6 +19,7 @@ mod error;
 mod event;
 mod export;
 pub mod headers;
+mod replica;
 mod stream;
 
 pub mod server;
@@ -27,5 +28,6 @@ pub use connect::Connection;
 pub use error::{JetStreamError, Result};
 pub use event::{Event, Events, Lag};
 pub use export::{ExportDurability, ExportOptions, ExportSummary, export};
+pub use replica::{ReplicaOptions, ReplicaSummary, replicate};
 pub use stream::{CreateStream, subject_matches};
 pub use tokio_util::sync::CancellationToken;
