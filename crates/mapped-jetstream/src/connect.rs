@@ -83,7 +83,7 @@ impl Connection {
                 async move {
                     match event {
                         async_nats::Event::Disconnected => ev.emit(Event::Disconnected),
-                        async_nats::Event::Connected => ev.emit(Event::Reconnected),
+                        async_nats::Event::Connected => ev.emit(Event::Connected),
                         async_nats::Event::ServerError(e) => ev.emit(Event::ServerError {
                             detail: e.to_string(),
                         }),

@@ -12,8 +12,8 @@ pub enum Event {
     /// The connection to the server was lost; the client reconnects with
     /// backoff.
     Disconnected,
-    /// The client is connected again.
-    Reconnected,
+    /// The client is connected (at start, and again after a loss).
+    Connected,
     /// The server reported an error on the connection.
     ServerError {
         /// What it said.

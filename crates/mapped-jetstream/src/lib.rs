@@ -20,6 +20,7 @@ mod event;
 mod export;
 pub mod headers;
 mod replica;
+mod signal;
 mod stream;
 
 pub mod server;
@@ -29,5 +30,6 @@ pub use error::{JetStreamError, Result};
 pub use event::{Event, Events, Lag};
 pub use export::{ExportDurability, ExportOptions, ExportSummary, export};
 pub use replica::{ReplicaOptions, ReplicaSummary, replicate};
+pub use signal::run_until_signalled;
 pub use stream::{CreateStream, subject_matches};
 pub use tokio_util::sync::CancellationToken;

@@ -48,6 +48,9 @@ pub struct ReplicaOptions {
     /// Stop once the replica holds every message the stream held when it
     /// started (or resynchronised), instead of waiting for more.
     pub once: bool,
+    /// How long a replica that goes past the stream's end may wait for the
+    /// stream to catch up (see `docs/jetstream.md`) before that is an error.
+    pub ahead_grace: Duration,
 }
 
 impl ReplicaOptions {
@@ -59,6 +62,7 @@ impl ReplicaOptions {
             durability: Durability::None,
             report_every: Some(Duration::from_secs(10)),
             once: false,
+            ahead_grace: Duration::from_secs(30),
         }
     }
 }
@@ -94,6 +98,7 @@ pub async fn replicate(
         stop,
         summary: ReplicaSummary::default(),
         log: None,
+        ahead_since: None,
     };
     let mut attempt = 0usize;
     let start = tokio::time::Instant::now();
@@ -146,6 +151,8 @@ struct Replica {
     stop: CancellationToken,
     summary: ReplicaSummary,
     log: Option<Local>,
+    /// Since when the replica has been found past the stream's end.
+    ahead_since: Option<std::time::Instant>,
 }
 
 impl Replica {
@@ -218,7 +225,7 @@ impl Replica {
             )));
         }
         // The source log's identity, from the stream's last message.
-        let Some((_, tail)) =
+        let Some((tail_msg, tail)) =
             js_stream::get_origin(stream, name, state.last_sequence, None).await?
         else {
             return Err(Failure::Retry(format!(
@@ -256,13 +263,12 @@ impl Replica {
                     )));
                 }
                 self.summary.last = Some((seq, last_id));
+                self.ahead_since = None;
                 Ok((seq, Some(tail.log_id)))
             }
-            Err(_) if last_id > tail.id => Err(self.diverged(format!(
-                "the replica's last message ({last_id}) is past stream {name}'s last ({}): \
-                 another process appended to the replica, or the stream is not its source",
-                tail.id
-            ))),
+            Err(_) if last_id > tail.id => {
+                self.ahead(state.last_sequence, last_id, &tail, &tail_msg.payload)
+            }
             Err(next) => {
                 let first = js_stream::get_origin(stream, name, state.first_sequence, None).await?;
                 match first {
@@ -280,6 +286,53 @@ impl Replica {
                 }
             }
         }
+    }
+
+    /// The replica goes past the stream's last message. A server that
+    /// was killed can lose the last messages it acknowledged (a single
+    /// node's file store writes them a moment later), and the exporter
+    /// then publishes them again, with the same ids: so this is waited
+    /// out for [`ReplicaOptions::ahead_grace`], if the replica holds the
+    /// stream's last message, before it is called a divergence.
+    fn ahead(
+        &mut self,
+        sequence: u64,
+        last_id: u64,
+        tail: &Origin,
+        tail_payload: &[u8],
+    ) -> Result<(u64, Option<[u8; 16]>), Failure> {
+        let name = &self.options.stream;
+        let tail_id = tail.id;
+        let local = self.log.as_ref().expect("a replica with messages");
+        let mut reader = local.log.reader(Start::Id(tail_id)).ok();
+        let mut buf = Vec::new();
+        let same = match reader.as_mut().map(|r| r.try_next()) {
+            Some(Ok(Some(m))) if m.id() == tail_id => {
+                m.copy_to(&mut buf)?;
+                buf == tail_payload
+            }
+            _ => false,
+        };
+        if !same {
+            return Err(self.diverged(format!(
+                "the replica's last message ({last_id}) is past stream {name}'s last ({tail_id}), \
+                 and the replica does not hold that one as the stream does: another process \
+                 appended to the replica, or the stream is not its source"
+            )));
+        }
+        let since = *self.ahead_since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() > self.options.ahead_grace {
+            return Err(self.diverged(format!(
+                "the replica's last message ({last_id}) is past stream {name}'s last ({tail_id}, \
+                 sequence {sequence}) for more than {:?}: another process appended to the \
+                 replica, or the stream is not its source",
+                self.options.ahead_grace
+            )));
+        }
+        Err(Failure::Retry(format!(
+            "the replica's last message ({last_id}) is past stream {name}'s last ({tail_id}): \
+             waiting for the exporter to publish the rest again (a server lost them?)"
+        )))
     }
 
     /// The replica's log must have the source's segment size and largest

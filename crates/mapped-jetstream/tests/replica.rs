@@ -32,6 +32,7 @@ async fn replicate_all(dir: &Path, url: &str) -> Result<u64, JetStreamError> {
     let mut o = ReplicaOptions::new("EVENTS");
     o.once = true;
     o.report_every = None;
+    o.ahead_grace = std::time::Duration::ZERO;
     let s = replicate(
         dir,
         &Connection::new(url),

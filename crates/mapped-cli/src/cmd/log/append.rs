@@ -46,7 +46,7 @@ pub struct AppendArgs {
 }
 
 /// `none`, `sync` or `interval=DUR`.
-fn parse_durability(s: &str) -> Result<Durability, String> {
+pub(super) fn parse_durability(s: &str) -> Result<Durability, String> {
     const EXPECTED: &str = "expected none, sync or interval=DUR (DUR at least 1ms: 500ms, 2s; \
                             a number alone is milliseconds)";
     match s {

@@ -43,7 +43,7 @@ pub struct CreateArgs {
 }
 
 /// An octal file mode the log accepts.
-fn parse_mode(s: &str) -> Result<u32, String> {
+pub(super) fn parse_mode(s: &str) -> Result<u32, String> {
     let digits = s.strip_prefix("0o").unwrap_or(s);
     let mode = u32::from_str_radix(digits, 8)
         .map_err(|_| format!("{s:?} is not an octal mode such as 640"))?;
@@ -52,7 +52,7 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 }
 
 /// A group name or number.
-fn parse_group(s: &str) -> Result<u32, String> {
+pub(super) fn parse_group(s: &str) -> Result<u32, String> {
     if let Ok(gid) = s.parse::<u32>() {
         return Ok(gid);
     }

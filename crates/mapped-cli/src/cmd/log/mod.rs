@@ -7,6 +7,7 @@
 
 pub mod append;
 pub mod create;
+pub mod jetstream;
 pub mod recover;
 pub mod retain;
 pub mod spam;
@@ -41,6 +42,8 @@ enum LogCommand {
     Verify(verify::VerifyArgs),
     Recover(recover::RecoverArgs),
     Retain(retain::RetainArgs),
+    Export(jetstream::export::ExportArgs),
+    Replicate(jetstream::replicate::ReplicateArgs),
 }
 
 /// Runs `mapped log ...`.
@@ -53,6 +56,8 @@ pub fn run(args: &LogArgs) -> Result<()> {
         LogCommand::Verify(a) => verify::run(a),
         LogCommand::Recover(a) => recover::run(a),
         LogCommand::Retain(a) => retain::run(a),
+        LogCommand::Export(a) => jetstream::export::run(a),
+        LogCommand::Replicate(a) => jetstream::replicate::run(a),
     }
 }
 

@@ -123,7 +123,7 @@ fn parse_start(s: &str) -> Result<Start, String> {
 /// A reader name as the library takes it: 1 to 64 of `A-Z a-z 0-9 _ - .`,
 /// not starting with a dot (checked here too, so that a bad name is a
 /// usage error).
-fn parse_name(s: &str) -> Result<String, String> {
+pub(super) fn parse_name(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 64
         && !s.starts_with('.')
