@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use async_nats::{Client, ConnectErrorKind, ConnectOptions};
+use async_nats::{Client, ConnectErrorKind, ConnectOptions, ServerAddr};
 
 use crate::error::{JetStreamError, Result};
 use crate::event::{Event, Events};
@@ -43,6 +43,14 @@ impl Connection {
         }
     }
 
+    /// The server addresses, parsed.
+    fn addrs(&self) -> Result<Vec<ServerAddr>> {
+        parse_servers(&self.servers).map_err(|detail| JetStreamError::Nats {
+            op: format!("server address {}", self.servers),
+            detail,
+        })
+    }
+
     async fn options(&self, events: &Events) -> Result<ConnectOptions> {
         let mut o = match &self.creds {
             Some(path) => ConnectOptions::with_credentials_file(path.clone())
@@ -74,6 +82,12 @@ impl Connection {
         if self.require_tls {
             o = o.require_tls(true);
         }
+        // A user and password in a URL (`nats://user:pass@host`), which
+        // the client would otherwise not send.
+        if let Some(a) = self.addrs()?.into_iter().find(|a| a.username().is_some()) {
+            let user = a.username().unwrap_or_default().to_string();
+            o = o.user_and_password(user, a.password().unwrap_or_default().to_string());
+        }
         let ev = events.clone();
         Ok(o.name(&self.name)
             .connection_timeout(Duration::from_secs(2))
@@ -101,7 +115,7 @@ impl Connection {
         let mut attempt = 0;
         loop {
             let options = self.options(events).await?;
-            let err = match options.connect(self.servers.as_str()).await {
+            let err = match options.connect(self.addrs()?).await {
                 Ok(client) => return Ok(client),
                 Err(e) => e,
             };
@@ -137,6 +151,16 @@ impl Connection {
             attempt += 1;
         }
     }
+}
+
+/// Comma-separated server URLs, parsed.
+pub(crate) fn parse_servers(servers: &str) -> std::result::Result<Vec<ServerAddr>, String> {
+    servers
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<ServerAddr>().map_err(|e| format!("{s}: {e}")))
+        .collect()
 }
 
 /// Backoff between attempts: 50 ms doubling up to 2 s.

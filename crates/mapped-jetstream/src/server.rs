@@ -263,3 +263,89 @@ impl Cluster {
         self.nodes.iter_mut().find(|n| n.name == name)
     }
 }
+
+/// One message of a stream, as [`stream_messages`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEntry {
+    /// Its stream sequence.
+    pub sequence: u64,
+    /// Its headers, parsed.
+    pub origin: crate::headers::Origin,
+    /// Its payload.
+    pub payload: Vec<u8>,
+}
+
+/// Runs `f` on a small runtime of its own: for the synchronous tests.
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(f)
+}
+
+/// Every message of the stream in sequence order, read with an ordered
+/// consumer; each one's headers must be an export's. For tests: checks
+/// what an export or a replica left.
+pub fn stream_messages(servers: &str, stream: &str) -> Result<Vec<StreamEntry>, String> {
+    use futures_util::StreamExt;
+    block_on(async {
+        let client = async_nats::connect(crate::connect::parse_servers(servers)?)
+            .await
+            .map_err(|e| e.to_string())?;
+        let js = async_nats::jetstream::new(client);
+        let s = js.get_stream(stream).await.map_err(|e| e.to_string())?;
+        let state = s.get_info().await.map_err(|e| e.to_string())?.state;
+        let mut out = Vec::new();
+        if state.messages == 0 {
+            return Ok(out);
+        }
+        let consumer = s
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+        while let Some(m) = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .map_err(|_| "timed out reading the stream".to_string())?
+        {
+            let m = m.map_err(|e| e.to_string())?;
+            let sequence = m.info().map_err(|e| e.to_string())?.stream_sequence;
+            let origin = crate::headers::Origin::parse(stream, sequence, m.headers.as_ref())
+                .map_err(|e| e.to_string())?;
+            out.push(StreamEntry {
+                sequence,
+                origin,
+                payload: m.payload.to_vec(),
+            });
+            if sequence >= state.last_sequence {
+                break;
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// The name of the server that leads the stream, if it has a leader.
+pub fn stream_leader(servers: &str, stream: &str) -> Option<String> {
+    block_on(async {
+        let client = async_nats::connect(crate::connect::parse_servers(servers).ok()?)
+            .await
+            .ok()?;
+        let js = async_nats::jetstream::new(client);
+        let s = js.get_stream(stream).await.ok()?;
+        s.cached_info().cluster.as_ref()?.leader.clone()
+    })
+}
+
+/// The stream's last sequence, if the stream exists.
+pub fn stream_last_sequence(servers: &str, stream: &str) -> Option<u64> {
+    block_on(async {
+        let client = async_nats::connect(crate::connect::parse_servers(servers).ok()?)
+            .await
+            .ok()?;
+        let js = async_nats::jetstream::new(client);
+        let s = js.get_stream(stream).await.ok()?;
+        Some(s.cached_info().state.last_sequence)
+    })
+}

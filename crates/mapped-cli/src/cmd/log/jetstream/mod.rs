@@ -19,7 +19,8 @@ use mapped_jetstream::{CancellationToken, Connection, Event, Events};
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     /// The NATS server URLs, comma-separated: nats://host:4222,
-    /// tls://host:4222. Given several (a cluster's), the client fails over.
+    /// tls://host:4222, nats://user:password@host:4222. Given several (a
+    /// cluster's), the client fails over.
     #[arg(long, value_name = "URL", default_value = "nats://127.0.0.1:4222")]
     server: String,
     /// A credentials file (.creds: a user JWT and its NKey seed), for
