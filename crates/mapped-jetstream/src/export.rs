@@ -680,23 +680,32 @@ fn read_log(
                     }
                 }
             }
-            ExportDurability::WaitForSync => wait_durable(log, end, quit)?,
+            ExportDurability::WaitForSync => {
+                // Hand on the durable part at once; wait for the rest.
+                // The durable position is moved by other processes'
+                // syncs, which notify no one: look every 2 ms.
+                loop {
+                    let durable = log.durable_position();
+                    let n = batch.partition_point(|m| m.end <= durable);
+                    if n == batch.len() {
+                        break;
+                    }
+                    if n > 0 {
+                        let rest = batch.split_off(n);
+                        if tx.blocking_send(Item::Batch(batch)).is_err() {
+                            return Ok(());
+                        }
+                        batch = rest;
+                    }
+                    if quit.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
         }
         if quit.load(Ordering::Relaxed) || tx.blocking_send(Item::Batch(batch)).is_err() {
             return Ok(());
         }
     }
-}
-
-/// Waits until the log's durable position reaches `end`: the position is
-/// moved by other processes' syncs, which notify no one, so this looks
-/// every 2 ms.
-fn wait_durable(log: &Log, end: u64, quit: &AtomicBool) -> Result<(), LogError> {
-    while log.durable_position() < end {
-        if quit.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    Ok(())
 }
