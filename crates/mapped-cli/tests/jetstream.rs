@@ -563,3 +563,45 @@ fn failed_authentication_and_a_missing_stream_are_clear_errors() {
     );
     common::assert_fails(&out, &["stream S does not exist"]);
 }
+
+#[test]
+fn bench_jetstream_measures_every_comparison_or_says_how_to_get_the_server() {
+    let work = tempfile::tempdir().unwrap();
+    let out = Command::new(MAPPED)
+        .args(["bench", "jetstream", "--smoke"])
+        .env("MAPPED_NATS_SERVER", "/nonexistent/nats-server")
+        .output()
+        .unwrap();
+    let text = common::ok(&out);
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains("skipped") && text.contains("apt-get install nats-server"),
+        "{text}"
+    );
+    if nats_server_for_test("bench_jetstream").is_none() {
+        return;
+    }
+    let json = work.path().join("bench.json");
+    let out = common::mapped(
+        work.path(),
+        &[
+            "bench",
+            "jetstream",
+            "--smoke",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let text = String::from_utf8_lossy(&common::ok(&out)).into_owned();
+    for row in [
+        "export throughput, 64 B",
+        "export throughput, 4096 B",
+        "replica local reads",
+        "latency p50",
+        "ratio",
+    ] {
+        assert!(text.contains(row), "{row} in {text}");
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 5);
+}

@@ -26,16 +26,16 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::Stream;
 use async_nats::jetstream::{self, publish::PublishAck};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesOrdered;
+use futures_util::{FutureExt, StreamExt};
 use mapped_log::{Log, LogError, Start, format};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -121,6 +121,10 @@ pub struct ExportSummary {
     pub published: u64,
     /// The stream's last sequence and its message id, if any.
     pub last: Option<(u64, u64)>,
+    /// From the first publish to the last acknowledgement of this run:
+    /// the time spent publishing (connecting, resynchronising and saving
+    /// the reader's position at exit are not in it).
+    pub publishing: Duration,
 }
 
 /// One message read from the log, to publish.
@@ -401,7 +405,7 @@ impl Run {
     /// Reads the log from `start` in a thread and publishes, pipelined.
     async fn publish_from(&mut self, start: Start, position: Position) -> Result<(), Failure> {
         let o = self.options.clone();
-        let (tx, mut rx) = mpsc::channel::<Item>(4);
+        let (tx, mut rx) = mpsc::channel::<Item>(16);
         let quit = Arc::new(AtomicBool::new(false));
         let reading = {
             let (log, quit) = (self.log.clone(), quit.clone());
@@ -427,6 +431,8 @@ impl Run {
         report_tick.tick().await;
         let mut queue: VecDeque<Out> = VecDeque::new();
         let mut reader_done = false;
+        let mut saving: Option<tokio::task::JoinHandle<Result<(), LogError>>> = None;
+        let (mut first_publish, mut last_ack) = (None::<Instant>, None::<Instant>);
         loop {
             if draining && acks.is_empty() {
                 break;
@@ -456,6 +462,7 @@ impl Run {
                     .headers(origin.headers())
                     .expected_last_sequence(last_sequence)
                     .payload(m.payload);
+                first_publish.get_or_insert_with(Instant::now);
                 let ack: PublishAckFuture = self
                     .js
                     .send_publish(o.subject.clone(), publish)
@@ -475,33 +482,62 @@ impl Run {
                 break;
             }
             let can_read = !draining && !reader_done && queue.is_empty();
+            // Read what is ready before looking at the acknowledgements:
+            // polled early, an acknowledgement not yet arrived arms a timer
+            // (its timeout), which costs more than waiting for it to be
+            // there, as a bare publisher that awaits only when its window
+            // is full does.
+            if can_read && pending.len() < o.window {
+                match rx.try_recv() {
+                    Ok(Item::Batch(b)) => {
+                        queue.extend(b);
+                        continue;
+                    }
+                    Ok(Item::CaughtUp) | Err(mpsc::error::TryRecvError::Disconnected) => {
+                        reader_done = true;
+                        draining = true;
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
+            }
             tokio::select! {
                 biased;
                 _ = self.stop.cancelled(), if !draining => draining = true,
                 ack = acks.next(), if !acks.is_empty() => {
-                    let p = pending.pop_front().expect("one pending per ack");
-                    in_flight_bytes -= p.bytes;
-                    let ack = ack.expect("not empty");
-                    match ack {
-                        Ok(a) if a.sequence == p.sequence => {
-                            acked_end = Some(p.end);
-                            self.summary.published += 1;
-                            self.summary.last = Some((p.sequence, p.id));
-                        }
-                        Ok(a) => {
-                            return Err(Failure::Retry(format!(
+                    // This one, and every other already there (one turn
+                    // of the loop for many acknowledgements).
+                    let mut next = ack;
+                    while let Some(ack) = next {
+                        let p = pending.pop_front().expect("one pending per ack");
+                        in_flight_bytes -= p.bytes;
+                        let failure = match ack {
+                            Ok(a) if a.sequence == p.sequence => {
+                                acked_end = Some(p.end);
+                                last_ack = Some(Instant::now());
+                                self.summary.published += 1;
+                                self.summary.last = Some((p.sequence, p.id));
+                                None
+                            }
+                            Ok(a) => Some(Failure::Retry(format!(
                                 "message {} was stored at sequence {} instead of {}; \
                                  resynchronising",
                                 p.id, a.sequence, p.sequence
-                            )));
-                        }
-                        Err(e) => {
+                            ))),
+                            Err(e) => Some(publish_failure(&o.stream, p.id, e)),
+                        };
+                        if let Some(failure) = failure {
                             // Keep what was acknowledged before it.
+                            if let Some(t) = saving.take() {
+                                t.await.expect("save task")?;
+                            }
                             if let Some(end) = acked_end {
+                                self.saved = None;
                                 self.save(end).await?;
                             }
-                            return Err(publish_failure(&o.stream, p.id, e));
+                            return Err(failure);
                         }
+                        next = acks.next().now_or_never().flatten();
                     }
                 }
                 item = rx.recv(), if can_read => match item {
@@ -517,8 +553,20 @@ impl Run {
                     }
                 },
                 _ = save_tick.tick() => {
-                    if let Some(end) = acked_end {
-                        self.save(end).await?;
+                    // In the background: the publishing goes on meanwhile
+                    // (a save is an fdatasync, a rename and a directory
+                    // fsync). One at a time; a failure stops the export.
+                    if saving.as_ref().is_none_or(|t| t.is_finished()) {
+                        if let Some(t) = saving.take() {
+                            t.await.expect("save task")?;
+                        }
+                        if let Some(end) = acked_end.filter(|&e| self.saved != Some(e)) {
+                            let (log, name) = (self.log.clone(), o.reader.clone());
+                            saving = Some(tokio::task::spawn_blocking(move || {
+                                log.save_reader_position(&name, end)
+                            }));
+                            self.saved = Some(end);
+                        }
                     }
                 }
                 _ = report_tick.tick(), if o.report_every.is_some() => {
@@ -526,7 +574,14 @@ impl Run {
                 }
             }
         }
+        if let (Some(a), Some(b)) = (first_publish, last_ack) {
+            self.summary.publishing += b.saturating_duration_since(a);
+        }
+        if let Some(t) = saving.take() {
+            t.await.expect("save task")?;
+        }
         if let Some(end) = acked_end {
+            self.saved = None;
             self.save(end).await?;
         }
         quit.store(true, Ordering::Relaxed);
@@ -637,28 +692,32 @@ fn read_log(
     quit: &AtomicBool,
 ) -> Result<(), LogError> {
     let mut reader = log.reader(start)?;
-    let mut buf = Vec::new();
     loop {
         if quit.load(Ordering::Relaxed) {
             return Ok(());
         }
         let mut batch = Vec::new();
         let mut bytes = 0;
-        // The first message waits; the rest of the batch is what is there.
-        let mut wait = Some(Duration::from_millis(50));
+        // The first message waits (not with `once`, which stops at the
+        // first look that finds nothing); the rest of the batch is what is
+        // there.
+        let mut wait = (!once).then_some(Duration::from_millis(50));
         while batch.len() < BATCH && bytes < BATCH_BYTES {
             let msg = match wait.take() {
                 Some(t) => reader.next(Some(t))?,
                 None => reader.try_next()?,
             };
             let Some(m) = msg else { break };
+            // Copied into a buffer of its own, which becomes the payload
+            // to publish without another copy.
+            let mut buf = Vec::new();
             m.copy_to(&mut buf)?;
             let id = m.id();
             bytes += buf.len();
             batch.push(Out {
                 id,
                 end: id + format::record_size(buf.len() as u32),
-                payload: Bytes::copy_from_slice(&buf),
+                payload: Bytes::from(buf),
             });
         }
         let Some(last) = batch.last() else {

@@ -14,6 +14,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod bench;
 mod connect;
 mod error;
 mod event;

@@ -11,13 +11,17 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Where to find `nats-server`: `$MAPPED_NATS_SERVER` if set, else the
-/// first `nats-server` on the `PATH`.
+/// first `nats-server` on the `PATH`, in `/usr/sbin` or `/usr/local/bin`.
 pub fn nats_server_binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("MAPPED_NATS_SERVER") {
-        return Some(PathBuf::from(p));
+        // Set to something that is not a file: as good as none.
+        let p = PathBuf::from(p);
+        return p.is_file().then_some(p);
     }
-    let path = std::env::var_os("PATH")?;
+    // Debian installs it in /usr/sbin, which a user's PATH may lack.
+    let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/local/bin".into()])
         .map(|dir| dir.join("nats-server"))
         .find(|p| p.is_file())
 }

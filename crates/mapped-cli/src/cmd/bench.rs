@@ -28,6 +28,7 @@ pub struct BenchArgs {
 enum BenchCommand {
     Io(IoArgs),
     Ipc(IpcArgs),
+    Jetstream(crate::cmd::log::jetstream::bench::JetstreamArgs),
     #[command(name = "__peer", hide = true)]
     Peer(PeerArgs),
 }
@@ -136,6 +137,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     match &args.command {
         BenchCommand::Io(a) => io(a),
         BenchCommand::Ipc(a) => ipc(a),
+        BenchCommand::Jetstream(a) => crate::cmd::log::jetstream::bench::run(a),
         BenchCommand::Peer(a) => Ok(peer_main(&a.args)?),
     }
 }

@@ -1,8 +1,9 @@
 //! `mapped log export` and `mapped log replicate`: a log beyond one
-//! machine, through NATS JetStream (the `mapped-jetstream` crate). What
-//! they share: the connection options, the runtime with its stop signals,
+//! machine, through NATS JetStream (the `mapped-jetstream` crate), and
+//! `mapped bench jetstream`, which measures them. What the two share: the connection options, the runtime with its stop signals,
 //! and the reports.
 
+pub mod bench;
 pub mod export;
 pub mod replicate;
 
