@@ -7,7 +7,7 @@
 //!   same messages under the same ids), for local readers at memory speed;
 //! - [`server`]: real `nats-server` processes for tests, benchmarks and
 //!   the demo;
-//! - [`bench`]: export and replica measured against bare `async-nats`.
+//! - [`bench`](mod@bench): export and replica measured against bare `async-nats`.
 //!
 //! The core crates stay synchronous: this crate alone brings `tokio` and
 //! `async-nats`. What is guaranteed, exactly: `docs/jetstream.md`.
