@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use crate::error::{LogError, Result};
 use crate::format;
-use crate::log::Log;
+use crate::ops::repair::{self, Gap};
 use crate::protocol::{self, Look};
-use crate::repair::{self, Gap};
-use crate::segment::Segment;
+use crate::storage::control::Inner;
+use crate::storage::segment::Segment;
 
 /// Where a reader starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +153,7 @@ enum Step {
 /// Reads messages from a log, in order.
 #[derive(Debug)]
 pub struct Reader {
-    log: Log,
+    log: Arc<Inner>,
     seg: Segment,
     offset: u64,
     strategy: WaitStrategy,
@@ -190,153 +190,123 @@ struct Sleeper {
     flag: u32,
 }
 
-impl Log {
-    /// A reader starting at `start`. On a log opened with
-    /// [`Log::open_read_only`] the reader stores nothing: it naps instead
-    /// of being woken, and stops with [`LogError::Unrepaired`] at a dead
-    /// appender's record instead of repairing it (see there).
-    pub fn reader(&self, start: Start) -> Result<Reader> {
-        let inner = &self.inner;
-        // On a log opened read-only the reader stores nothing: it naps
-        // instead of registering to sleep (`wait`), and reports a dead
-        // appender's record instead of repairing it (`try_repair`). To
-        // tell a dead appender from a slow one it reads the lock file's
-        // locks: a lock file it may not open is an error now, not at the
-        // first unfinished record it meets.
-        if inner.read_only {
-            inner.lock_file_read_only()?;
+/// [`Log::reader`].
+pub(crate) fn reader(log: &Arc<Inner>, start: Start) -> Result<Reader> {
+    let inner = log;
+    // On a log opened read-only the reader stores nothing: it naps
+    // instead of registering to sleep (`wait`), and reports a dead
+    // appender's record instead of repairing it (`try_repair`). To
+    // tell a dead appender from a slow one it reads the lock file's
+    // locks: a lock file it may not open is an error now, not at the
+    // first unfinished record it meets.
+    if inner.read_only {
+        inner.lock_file_read_only()?;
+    }
+    let size = inner.header.segment_size;
+    let (index, offset) = match start {
+        Start::Beginning => (log.first_index()?, format::SEGMENT_HEADER_LEN),
+        Start::End => {
+            let index = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?;
+            (index, u64::MAX) // resolved below, once the segment is open
         }
-        let size = inner.header.segment_size;
-        let (index, offset) = match start {
-            Start::Beginning => (self.first_segment()?, format::SEGMENT_HEADER_LEN),
-            Start::End => {
-                let index = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?;
-                (index, u64::MAX) // resolved below, once the segment is open
+        // An id at offset 0 names the start of its segment (the
+        // durable position takes that form at a segment's end).
+        Start::Id(id) if id % size == 0 => (id / size, format::SEGMENT_HEADER_LEN),
+        Start::Id(id) => (id / size, id % size),
+    };
+    let seg = match inner.open_segment(index)? {
+        Some(seg) => seg,
+        None => {
+            // The first record of the segment after the tail segment,
+            // not made yet: where a reader that finished a segment
+            // whose records fill it exactly stands (`position`). Wait
+            // at the end of the tail segment instead.
+            if offset == format::SEGMENT_HEADER_LEN
+                && index > 0
+                && index
+                    == inner
+                        .ctl(|| inner.tail_segment().load(Ordering::Acquire))?
+                        .wrapping_add(1)
+            {
+                if let Some(prev) = inner.open_segment(index - 1)? {
+                    return Reader::new(log, prev, size);
+                }
             }
-            // An id at offset 0 names the start of its segment (the
-            // durable position takes that form at a segment's end).
-            Start::Id(id) if id % size == 0 => (id / size, format::SEGMENT_HEADER_LEN),
-            Start::Id(id) => (id / size, id % size),
-        };
-        let seg = match inner.open_segment(index)? {
-            Some(seg) => seg,
-            None => {
-                // The first record of the segment after the tail segment,
-                // not made yet: where a reader that finished a segment
-                // whose records fill it exactly stands (`position`). Wait
-                // at the end of the tail segment instead.
-                if offset == format::SEGMENT_HEADER_LEN
-                    && index > 0
-                    && index
-                        == inner
-                            .ctl(|| inner.tail_segment().load(Ordering::Acquire))?
-                            .wrapping_add(1)
-                {
-                    if let Some(prev) = inner.open_segment(index - 1)? {
-                        return Reader::new(self, prev, size);
-                    }
-                }
-                // The id asked for, as given (an id at offset 0 was moved
-                // past the segment's header above).
-                let id = match start {
-                    Start::Id(id) => id,
-                    _ => index.saturating_mul(size).saturating_add(offset.min(size)),
-                };
-                let first = self.first_segment()?;
-                if index < first {
-                    return Err(LogError::Behind {
-                        path: inner.dir.clone(),
-                        id,
-                        oldest: first * size + format::SEGMENT_HEADER_LEN,
-                    });
-                }
-                // Between the first segment and the tail: the log says it
-                // exists, so it is lost, not yet to come.
-                if index <= inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))? {
-                    return Err(inner.missing_segment(index));
-                }
-                return Err(LogError::NoSuchId {
+            // The id asked for, as given (an id at offset 0 was moved
+            // past the segment's header above).
+            let id = match start {
+                Start::Id(id) => id,
+                _ => index.saturating_mul(size).saturating_add(offset.min(size)),
+            };
+            let first = log.first_index()?;
+            if index < first {
+                return Err(LogError::Behind {
                     path: inner.dir.clone(),
                     id,
+                    oldest: first * size + format::SEGMENT_HEADER_LEN,
                 });
             }
-        };
-        let mut reader = Reader::new(self, seg, format::SEGMENT_HEADER_LEN)?;
-        match start {
-            Start::Beginning => {}
-            Start::End => {
-                let tail = reader
-                    .seg
-                    .map
-                    .guarded(|| reader.seg.tail().load(Ordering::Acquire))?;
-                reader.offset = tail.clamp(format::SEGMENT_HEADER_LEN, size);
-                if reader.offset % format::RECORD_ALIGN != 0 {
-                    return Err(reader
-                        .seg
-                        .corrupt(tail, "reservation counter is not a record boundary"));
-                }
+            // Between the first segment and the tail: the log says it
+            // exists, so it is lost, not yet to come.
+            if index <= inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))? {
+                return Err(inner.missing_segment(index));
             }
-            Start::Id(id) => reader.seek_within(offset, id)?,
-        }
-        Ok(reader)
-    }
-
-    /// The index of the log's first segment, as its control file says
-    /// (retention moves it up as it removes segments).
-    /// The id of the last message in the log, or `None` if it holds
-    /// none: read from the start of the tail segment (or of the latest
-    /// earlier segment holding a message), not from the beginning. A
-    /// message still being written is not counted, and a record a dead
-    /// appender left is repaired first, as by any reader.
-    pub fn last_id(&self) -> Result<Option<u64>> {
-        let inner = &self.inner;
-        let size = inner.header.segment_size;
-        let first = self.first_segment()?;
-        let mut index = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?;
-        loop {
-            let start = index * size + format::SEGMENT_HEADER_LEN;
-            let mut reader = self.reader(Start::Id(start))?;
-            let mut last = None;
-            while let Some(m) = reader.try_next()? {
-                last = Some(m.id());
-            }
-            if last.is_some() || index <= first {
-                return Ok(last);
-            }
-            index -= 1;
-        }
-    }
-
-    pub(crate) fn first_segment(&self) -> Result<u64> {
-        let inner = &self.inner;
-        let first = inner.ctl(|| inner.first_segment().load(Ordering::Acquire))?;
-        // Untrusted: an index whose ids do not fit in 64 bits names no
-        // segment.
-        if !inner.index_fits(first) {
-            return Err(LogError::Corrupt {
-                path: inner.dir.join(crate::log::CONTROL_FILE),
-                id: 0,
-                offset: format::CONTROL_FIRST_SEGMENT,
-                what: format!("first segment index {first} is out of range"),
+            return Err(LogError::NoSuchId {
+                path: inner.dir.clone(),
+                id,
             });
         }
-        Ok(first)
+    };
+    let mut reader = Reader::new(log, seg, format::SEGMENT_HEADER_LEN)?;
+    match start {
+        Start::Beginning => {}
+        Start::End => {
+            let tail = reader
+                .seg
+                .map
+                .guarded(|| reader.seg.tail().load(Ordering::Acquire))?;
+            reader.offset = tail.clamp(format::SEGMENT_HEADER_LEN, size);
+            if reader.offset % format::RECORD_ALIGN != 0 {
+                return Err(reader
+                    .seg
+                    .corrupt(tail, "reservation counter is not a record boundary"));
+            }
+        }
+        Start::Id(id) => reader.seek_within(offset, id)?,
+    }
+    Ok(reader)
+}
+
+/// [`Log::last_id`].
+pub(crate) fn last_id(log: &Arc<Inner>) -> Result<Option<u64>> {
+    let inner = log;
+    let size = inner.header.segment_size;
+    let first = log.first_index()?;
+    let mut index = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?;
+    loop {
+        let start = index * size + format::SEGMENT_HEADER_LEN;
+        let mut reader = crate::ops::read::reader(log, Start::Id(start))?;
+        let mut last = None;
+        while let Some(m) = reader.try_next()? {
+            last = Some(m.id());
+        }
+        if last.is_some() || index <= first {
+            return Ok(last);
+        }
+        index -= 1;
     }
 }
 
 impl Reader {
     /// A reader at the record boundary `id`, trusted to be one (the
     /// log's own positions: the durable position, a frontier).
-    pub(crate) fn at(log: &Log, id: u64) -> Result<Reader> {
+    pub(crate) fn at(log: &Arc<Inner>, id: u64) -> Result<Reader> {
         let size = log.segment_size();
         let (index, offset) = (id / size, (id % size).max(format::SEGMENT_HEADER_LEN));
-        let seg = log
-            .inner
-            .open_segment(index)?
-            .ok_or_else(|| LogError::NoSuchId {
-                path: log.dir().to_path_buf(),
-                id,
-            })?;
+        let seg = log.open_segment(index)?.ok_or_else(|| LogError::NoSuchId {
+            path: log.dir().to_path_buf(),
+            id,
+        })?;
         if offset % format::RECORD_ALIGN != 0 {
             return Err(LogError::NoSuchId {
                 path: log.dir().to_path_buf(),
@@ -346,8 +316,8 @@ impl Reader {
         Reader::new(log, seg, offset)
     }
 
-    fn new(log: &Log, seg: Segment, offset: u64) -> Result<Reader> {
-        let inner = &log.inner;
+    fn new(log: &Arc<Inner>, seg: Segment, offset: u64) -> Result<Reader> {
+        let inner = log;
         let cuts_seen = inner.ctl(|| inner.cuts().load(Ordering::Acquire))?;
         Ok(Reader {
             log: log.clone(),
@@ -370,12 +340,11 @@ impl Reader {
     pub(crate) fn watcher(&self, stop: Arc<AtomicBool>) -> Result<Reader> {
         let seg = self
             .log
-            .inner
             .open_segment(self.seg.index)?
             .ok_or_else(|| LogError::Behind {
                 path: self.log.dir().to_path_buf(),
                 id: self.position(),
-                oldest: self.log.first_segment().unwrap_or(0) * self.seg.size()
+                oldest: self.log.first_index().unwrap_or(0) * self.seg.size()
                     + format::SEGMENT_HEADER_LEN,
             })?;
         let mut watcher = Reader::new(&self.log, seg, self.offset)?;
@@ -404,18 +373,18 @@ impl Reader {
     /// A reader at the first record boundary at or after `id`: the next
     /// message that exists, or the end of the log. For named readers whose
     /// saved position lies in a removed range.
-    pub(crate) fn at_or_after(log: &Log, id: u64) -> Result<Reader> {
-        let inner = &log.inner;
+    pub(crate) fn at_or_after(log: &Arc<Inner>, id: u64) -> Result<Reader> {
+        let inner = log;
         let size = inner.header.segment_size;
         let (first, tail) = (
-            log.first_segment()?,
+            log.first_index()?,
             inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?,
         );
         let index = id / size;
         let mut reader = if index < first {
-            log.reader(Start::Beginning)?
+            crate::ops::read::reader(log, Start::Beginning)?
         } else if index > tail {
-            log.reader(Start::End)?
+            crate::ops::read::reader(log, Start::End)?
         } else {
             let seg = inner.expected_segment(index)?;
             let mut reader = Reader::new(log, seg, format::SEGMENT_HEADER_LEN)?;
@@ -432,7 +401,7 @@ impl Reader {
         Ok(reader)
     }
 
-    pub(crate) fn log(&self) -> &Log {
+    pub(crate) fn log(&self) -> &Arc<Inner> {
         &self.log
     }
 
@@ -446,7 +415,9 @@ impl Reader {
     /// (at-least-once delivery). Fails for an unnamed reader.
     pub fn save(&self) -> Result<()> {
         match &self.name {
-            Some(name) => self.log.save_reader_position(name, self.position()),
+            Some(name) => {
+                crate::ops::cursor::save_reader_position(&self.log, name, self.position())
+            }
             None => Err(LogError::BadName {
                 path: self.log.dir().to_path_buf(),
                 name: String::new(),
@@ -498,7 +469,7 @@ impl Reader {
         let step = self.step_at();
         // After examining the record: a record committed after a cut is
         // seen only with the cut (its appender started after recovery).
-        let inner = &self.log.inner;
+        let inner = &self.log;
         let seen = self.cuts_seen;
         let cut = inner.ctl(|| {
             let cuts = inner.cuts().load(Ordering::Acquire);
@@ -538,13 +509,12 @@ impl Reader {
         if index != self.seg.index {
             let seg = self
                 .log
-                .inner
                 .open_segment(index)?
                 .ok_or_else(|| LogError::NoSuchId {
                     path: self.log.dir().to_path_buf(),
                     id,
                 })?;
-            crate::background::retire(std::mem::replace(&mut self.seg, seg));
+            crate::threads::background::retire(std::mem::replace(&mut self.seg, seg));
         }
         self.offset = offset;
         Ok(())
@@ -768,7 +738,7 @@ impl Reader {
 
     /// Moves to the next segment if it has been published.
     fn advance_segment(&mut self) -> Result<bool> {
-        let inner = &self.log.inner;
+        let inner = &self.log;
         let next = self.seg.index + 1;
         if inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))? < next {
             return Ok(false);
@@ -776,12 +746,12 @@ impl Reader {
         match inner.open_segment(next)? {
             Some(seg) => {
                 // The old mapping is unmapped off this path.
-                crate::background::retire(std::mem::replace(&mut self.seg, seg));
+                crate::threads::background::retire(std::mem::replace(&mut self.seg, seg));
                 self.offset = format::SEGMENT_HEADER_LEN;
                 Ok(true)
             }
             None => {
-                let first = self.log.first_segment()?;
+                let first = self.log.first_index()?;
                 if first > next {
                     return Err(LogError::Behind {
                         path: inner.dir.clone(),
@@ -803,7 +773,7 @@ impl Reader {
         // synced records here were zeroed (damage). Padding it would lose
         // them silently.
         if matches!(step, Step::Empty) {
-            let inner = &self.log.inner;
+            let inner = &self.log;
             let durable = inner.ctl(|| inner.durable().load(Ordering::Acquire))?;
             // The word again, after the durable position (acquire): a
             // record committed since the step, and synced past since, is
@@ -823,11 +793,11 @@ impl Reader {
                 ));
             }
         }
-        if self.log.inner.read_only {
+        if self.log.read_only {
             self.check_unrepaired(step)?;
             return Ok(false);
         }
-        let inner = &self.log.inner;
+        let inner = &self.log;
         let seg = &self.seg;
         match step {
             // Repairs touch the slots in the control file too.
@@ -857,7 +827,7 @@ impl Reader {
             Step::Empty => None,
             _ => return Ok(()),
         };
-        let (inner, seg, off) = (&self.log.inner, &self.seg, self.offset);
+        let (inner, seg, off) = (&self.log, &self.seg, self.offset);
         let dead = inner.ctl(|| {
             seg.map
                 .guarded(|| repair::unrepaired(inner, seg, off, writing))
@@ -919,7 +889,7 @@ impl Reader {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(false);
         }
-        let inner = &self.log.inner;
+        let inner = &self.log;
         let waiters = inner.waiters();
         let notify = inner.notify();
         // A reader of a log opened read-only may not announce itself (a
@@ -1003,7 +973,7 @@ impl Reader {
 /// by `CUT_RING` more recoveries between our loads. An entry of 0 (no cut
 /// has id 0) is one written by an earlier build, which kept only
 /// `last_cut`: that stands in for it.
-fn lowest_cut(inner: &crate::log::Inner, seen: u64, cuts: u64) -> Option<u64> {
+fn lowest_cut(inner: &crate::storage::control::Inner, seen: u64, cuts: u64) -> Option<u64> {
     let missed = cuts.checked_sub(seen)?;
     if missed > format::CUT_RING {
         return None;
@@ -1057,9 +1027,9 @@ impl Turns {
 /// Takes a free sleeper flag, and discounts the readers that died asleep
 /// (their flag set, their lock free). `None` when all flags are taken: the
 /// reader then sleeps without one.
-fn take_sleeper(inner: &crate::log::Inner) -> Result<Option<Sleeper>> {
+fn take_sleeper(inner: &crate::storage::control::Inner) -> Result<Option<Sleeper>> {
     let file = inner.lock_file()?;
-    let lock_error = |e| LogError::io(inner.dir.join(crate::log::LOCK_FILE), "lock", e);
+    let lock_error = |e| LogError::io(inner.dir.join(crate::storage::locks::LOCK_FILE), "lock", e);
     let mut mine = None;
     for k in 0..format::SLEEPERS {
         let byte = format::SLEEPER_LOCK_BASE + k;
@@ -1068,7 +1038,7 @@ fn take_sleeper(inner: &crate::log::Inner) -> Result<Option<Sleeper>> {
         if mine.is_some() && !busy {
             continue;
         }
-        if !crate::slots::try_lock(&file, byte).map_err(lock_error)? {
+        if !crate::storage::locks::try_lock(&file, byte).map_err(lock_error)? {
             continue; // a live reader holds it
         }
         if busy
@@ -1084,7 +1054,7 @@ fn take_sleeper(inner: &crate::log::Inner) -> Result<Option<Sleeper>> {
         if mine.is_none() {
             mine = Some(k);
         } else {
-            let _ = crate::slots::unlock(&file, byte);
+            let _ = crate::storage::locks::unlock(&file, byte);
         }
     }
     Ok(mine.map(|flag| Sleeper { _lock: file, flag }))

@@ -14,11 +14,12 @@ use std::fs::File;
 
 use crate::error::{LogError, Result};
 use crate::format;
-use crate::log::Inner;
+use crate::format::SlotState;
 pub(crate) use crate::protocol::Gap;
 use crate::protocol::{self, AtomicU64, Ordering, Slots};
-use crate::segment::Segment;
-use crate::slots::{self, SlotState};
+use crate::storage::control::Inner;
+use crate::storage::locks;
+use crate::storage::segment::Segment;
 
 /// The appender slots as the protocol sees them, with proofs of death
 /// taken through a lock-file descriptor of this repair's own.
@@ -61,7 +62,11 @@ impl<'a> Prober<'a> {
     }
 
     fn lock_error(&self, e: std::io::Error) -> LogError {
-        LogError::io(self.inner.dir.join(crate::log::LOCK_FILE), "lock", e)
+        LogError::io(
+            self.inner.dir.join(crate::storage::locks::LOCK_FILE),
+            "lock",
+            e,
+        )
     }
 }
 
@@ -82,16 +87,16 @@ impl Slots for Prober<'_> {
 
     fn probe_dead(&self, j: u32) -> Result<bool> {
         match &self.how {
-            Probe::Take(f) => slots::try_lock(f, j),
+            Probe::Take(f) => locks::try_lock(f, j),
             Probe::Observe(None) => Ok(true),
-            Probe::Observe(Some(f)) => slots::held(f, j).map(|held| !held),
+            Probe::Observe(Some(f)) => locks::held(f, j).map(|held| !held),
         }
         .map_err(|e| self.lock_error(e))
     }
 
     fn release(&self, j: u32) {
         if let Probe::Take(f) = &self.how {
-            let _ = slots::unlock(f, j);
+            let _ = locks::unlock(f, j);
         }
     }
 }

@@ -1,60 +1,54 @@
-//! Appender slots: who is appending, proved alive by a kernel-held lock.
+//! The lock file: who is alive, proved by kernel-held locks.
 //!
 //! Each appender owns one slot of the control file and holds an open file
 //! description (OFD) write lock on byte `i` of `appenders.lock` for slot
 //! `i`. The kernel drops the lock when the last descriptor of that open file
 //! description closes, which for a killed process is at its death: an
 //! unlocked slot is proof that its owner is gone. Never a PID (reused,
-//! namespaced), never a timeout (a slow appender is not a dead one).
-//!
-//! The slot word says what the owner is doing, so that a dead owner's work
-//! can be finished by someone else:
-//!
-//! | word | meaning |
-//! |---|---|
-//! | `0` | idle |
-//! | `1 << 62 \| segment` | about to reserve in `segment`; position unknown |
-//! | `2 << 62 \| id` | holds the record at `id` (its header may still be zero) |
+//! namespaced), never a timeout (a slow appender is not a dead one). Other
+//! bytes serve syncs, recovery and sleeping readers (`docs/format.md`,
+//! section 12).
 
 #![allow(unsafe_code)]
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::path::Path;
 
-const TAG_SHIFT: u32 = 62;
-const LOW: u64 = (1 << TAG_SHIFT) - 1;
+use crate::error::{LogError, Result};
+use crate::storage::dir::set_file_mode;
 
-/// What a slot's owner is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SlotState {
-    Idle,
-    Reserving {
-        segment: u64,
-    },
-    Holding {
-        id: u64,
-    },
-    /// A value no honest appender writes.
-    Invalid,
+/// The appender lock file's name inside the log directory.
+pub const LOCK_FILE: &str = "appenders.lock";
+
+pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| LogError::io(path, "open", e))
 }
 
-impl SlotState {
-    pub(crate) fn encode(self) -> u64 {
-        match self {
-            SlotState::Idle => 0,
-            SlotState::Reserving { segment } => 1 << TAG_SHIFT | (segment & LOW),
-            SlotState::Holding { id } => 2 << TAG_SHIFT | (id & LOW),
-            SlotState::Invalid => u64::MAX,
+/// Opens the lock file, making it with `mode` if it is missing.
+pub(crate) fn ensure_lock_file(path: &Path, mode: u32) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(f) => {
+            set_file_mode(&f, path, mode)?;
+            Ok(f)
         }
-    }
-
-    pub(crate) fn decode(w: u64) -> SlotState {
-        match w >> TAG_SHIFT {
-            0 if w == 0 => SlotState::Idle,
-            1 => SlotState::Reserving { segment: w & LOW },
-            2 => SlotState::Holding { id: w & LOW },
-            _ => SlotState::Invalid,
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => open_lock_file(path),
+        Err(e) => Err(LogError::io(path, "open", e)),
     }
 }
 
@@ -146,18 +140,6 @@ fn ofd(file: &File, slot: u32, kind: libc::c_short, cmd: libc::c_int) -> std::io
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slot_words_round_trip() {
-        for s in [
-            SlotState::Idle,
-            SlotState::Reserving { segment: 7 },
-            SlotState::Holding { id: 123_456 },
-        ] {
-            assert_eq!(SlotState::decode(s.encode()), s);
-        }
-        assert_eq!(SlotState::decode(3 << 62), SlotState::Invalid);
-    }
 
     #[test]
     fn ofd_locks_conflict_between_open_file_descriptions() {
