@@ -42,15 +42,21 @@ compile_error!("mapped-log's format is little-endian; big-endian hosts are not s
 // 1. `format` (the bytes: constants, headers, record and slot words,
 //    checksums) and `protocol` (the cross-process steps on shared words,
 //    what loom and the conformance tests check): pure, no files.
-// 2. `storage`: the files and their mappings: the control file and the
-//    `Log` handle that holds it, segments, the lock file, the directory,
-//    temporary files.
+// 2. `storage`: the files and their mappings: the control file and
+//    `Inner`, the state every handle of an open log shares; segments, the
+//    lock file, the directory, temporary files.
 // 3. `threads`: helper threads on storage: segments made ahead and old
 //    mappings unmapped, pages faulted in ahead, fork detection.
-// 4. `ops`: what a log does: create and open, append, read (and named
-//    readers, readiness), sync, repair, recovery, retention, inspection,
-//    damage surveys.
-// 5. `log`: the façade, `impl Log`, one call into `ops` per method.
+// 4. `ops`: what a log does, on `Inner`: create and open, append, read
+//    (`ops/read/`: start, step, wait, unfinished records), named readers,
+//    readiness, sync, repair, recovery, retention, inspection, damage.
+// 5. `log`: the façade, `Log` and every one of its methods, each a call
+//    into `ops`. Nothing the façade calls names `Log`; the one type below
+//    that does is `Appender`, whose constructor takes a `&Log` and which
+//    the façade never names.
+//
+// Tests: `conformance` runs the protocol's tests against the model and
+// the real storage; `testing` makes temporary logs for unit tests.
 //
 // Under `--cfg loom` only the pure layer is built, with loom's atomics, for
 // the model checks in `protocol/loom_tests.rs`; the rest of the crate talks
@@ -82,7 +88,7 @@ pub use ops::cursor::READERS_DIR;
 #[cfg(not(loom))]
 pub use ops::damage::{Change, Problem, ProblemKind, QUARANTINE_DIR};
 #[cfg(not(loom))]
-pub use ops::inspect::{RetainReport, Retention, Stat};
+pub use ops::inspect::Stat;
 #[cfg(not(loom))]
 pub use ops::open::LogOptions;
 #[cfg(not(loom))]
@@ -91,6 +97,8 @@ pub use ops::read::{Message, Reader, Start, WaitStrategy};
 pub use ops::ready::{Readiness, SIGNAL_EVERY};
 #[cfg(not(loom))]
 pub use ops::recovery::RecoveryReport;
+#[cfg(not(loom))]
+pub use ops::retention::{RetainReport, Retention};
 #[cfg(not(loom))]
 pub use ops::sync::Durability;
 #[cfg(not(loom))]

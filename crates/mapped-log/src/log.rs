@@ -6,10 +6,11 @@ use std::path::Path;
 
 use crate::error::{LogError, Result};
 use crate::ops::damage::Problem;
-use crate::ops::inspect::{RetainReport, Retention, Stat};
+use crate::ops::inspect::Stat;
 use crate::ops::open::{self, LogOptions};
 use crate::ops::read::{Reader, Start};
 use crate::ops::recovery::{self, RecoveryReport};
+use crate::ops::retention::{RetainReport, Retention};
 use std::sync::Arc;
 
 use crate::storage::control::Inner;
@@ -247,7 +248,7 @@ impl Log {
     /// Also removes the temporary files that crashed processes left (see
     /// [`Leftovers`](crate::Leftovers)).
     pub fn retain(&self, policy: Retention) -> Result<RetainReport> {
-        crate::ops::inspect::retain(&self.inner, policy)
+        crate::ops::retention::retain(&self.inner, policy)
     }
 
     /// The ids of live appenders' slots, and of slots left busy by dead ones.
@@ -260,7 +261,7 @@ impl Log {
     /// of being woken, and stops with [`LogError::Unrepaired`] at a dead
     /// appender's record instead of repairing it (see there).
     pub fn reader(&self, start: Start) -> Result<Reader> {
-        crate::ops::read::reader(&self.inner, start)
+        crate::ops::read::start::reader(&self.inner, start)
     }
 
     /// The index of the log's first segment, as its control file says
@@ -271,7 +272,7 @@ impl Log {
     /// message still being written is not counted, and a record a dead
     /// appender left is repaired first, as by any reader.
     pub fn last_id(&self) -> Result<Option<u64>> {
-        crate::ops::read::last_id(&self.inner)
+        crate::ops::read::start::last_id(&self.inner)
     }
 
     /// The durable position: every message with a smaller id is on stable

@@ -83,7 +83,7 @@ pub(crate) fn reader_path(log: &Arc<Inner>, name: &str) -> PathBuf {
     log.dir().join(READERS_DIR).join(name)
 }
 
-/// [`Log::reader_position`].
+/// [`Log::reader_position`](crate::Log::reader_position).
 pub(crate) fn reader_position(log: &Arc<Inner>, name: &str) -> Result<Option<u64>> {
     check_name(log.dir(), name)?;
     let path = reader_path(log, name);
@@ -94,7 +94,7 @@ pub(crate) fn reader_position(log: &Arc<Inner>, name: &str) -> Result<Option<u64
     }
 }
 
-/// [`Log::named_readers`].
+/// [`Log::named_readers`](crate::Log::named_readers).
 pub(crate) fn named_readers(log: &Arc<Inner>) -> Result<Vec<(String, u64)>> {
     list_readers(log)?
         .into_iter()
@@ -130,11 +130,11 @@ pub(crate) fn list_readers(log: &Arc<Inner>) -> Result<Vec<(String, Result<u64>)
     Ok(out)
 }
 
-/// [`Log::named_reader`].
+/// [`Log::named_reader`](crate::Log::named_reader).
 pub(crate) fn named_reader(log: &Arc<Inner>, name: &str, start: Start) -> Result<Reader> {
     log.writable("a named reader")?;
     let mut reader = match crate::ops::cursor::reader_position(log, name)? {
-        Some(pos) => match crate::ops::read::reader(log, Start::Id(pos)) {
+        Some(pos) => match crate::ops::read::start::reader(log, Start::Id(pos)) {
             // The saved position lies in a range recovery or
             // retention removed: resume at the next message that
             // exists (`Reader::resumed_from` says so).
@@ -143,13 +143,13 @@ pub(crate) fn named_reader(log: &Arc<Inner>, name: &str, start: Start) -> Result
             }
             other => other?,
         },
-        None => crate::ops::read::reader(log, start)?,
+        None => crate::ops::read::start::reader(log, start)?,
     };
     reader.set_name(name.to_string());
     Ok(reader)
 }
 
-/// [`Log::save_reader_position`].
+/// [`Log::save_reader_position`](crate::Log::save_reader_position).
 pub(crate) fn save_reader_position(log: &Arc<Inner>, name: &str, position: u64) -> Result<()> {
     check_name(log.dir(), name)?;
     let dir = log.dir().join(READERS_DIR);
@@ -177,7 +177,7 @@ pub(crate) fn save_reader_position(log: &Arc<Inner>, name: &str, position: u64) 
     sync_dir(&dir)
 }
 
-/// [`Log::remove_named_reader`].
+/// [`Log::remove_named_reader`](crate::Log::remove_named_reader).
 pub(crate) fn remove_named_reader(log: &Arc<Inner>, name: &str) -> Result<()> {
     log.writable("removing a named reader")?;
     check_name(log.dir(), name)?;

@@ -715,7 +715,7 @@ pub(crate) fn survey(log: &Arc<Inner>) -> Result<Survey> {
     Ok(s)
 }
 
-/// [`Log::verify`].
+/// [`Log::verify`](crate::Log::verify).
 pub(crate) fn verify(log: &Arc<Inner>) -> Result<Vec<Problem>> {
     Ok(survey(log)?.problems)
 }
@@ -1344,7 +1344,7 @@ pub(crate) fn repair_damage(log: &Arc<Inner>, apply: bool) -> Result<Repairs> {
     Ok(out)
 }
 
-/// [`Log::rebuild_control`].
+/// [`Log::rebuild_control`](crate::Log::rebuild_control).
 pub(crate) fn rebuild_control(dir: impl AsRef<Path>, apply: bool) -> Result<crate::RecoveryReport> {
     let dir = dir.as_ref();
     let control_path = dir.join(crate::storage::control::CONTROL_FILE);

@@ -10,4 +10,5 @@ pub(crate) mod read;
 pub(crate) mod ready;
 pub(crate) mod recovery;
 pub(crate) mod repair;
+pub(crate) mod retention;
 pub(crate) mod sync;

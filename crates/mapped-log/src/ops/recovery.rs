@@ -513,7 +513,7 @@ pub(crate) fn cut_after_durable(inner: &Inner) -> Result<RecoveryReport> {
     Ok(report)
 }
 
-/// [`Log::recover_dry_run`].
+/// [`Log::recover_dry_run`](crate::Log::recover_dry_run).
 pub(crate) fn dry_run(log: &Arc<Inner>) -> Result<RecoveryReport> {
     if log.read_only {
         let (live, dead_busy) = crate::ops::inspect::appender_slots(log)?;

@@ -185,12 +185,12 @@ pub(crate) fn bad_durable(inner: &Inner, from: u64) -> LogError {
     }
 }
 
-/// [`Log::durable_position`].
+/// [`Log::durable_position`](crate::Log::durable_position).
 pub(crate) fn durable_position(log: &Arc<Inner>) -> u64 {
     log.durable().load(Ordering::Acquire)
 }
 
-/// [`Log::sync`].
+/// [`Log::sync`](crate::Log::sync).
 pub(crate) fn sync(log: &Arc<Inner>) -> Result<u64> {
     log.writable("sync")?;
     let d = crate::ops::sync::durable_position(log);

@@ -1,7 +1,7 @@
 //! The shared-memory words of one segment and of the appender slots, as
 //! plain vectors of atomics, for the protocol's tests: loom's atomics under
 //! `--cfg loom` (the model checks in `loom_tests.rs`), std's otherwise (the
-//! property tests in `protocol.rs`).
+//! property tests in `protocol/mod.rs`).
 
 #![allow(unsafe_code)] // loom's UnsafeCell accessors are unsafe by design
 
