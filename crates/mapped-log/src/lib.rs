@@ -78,7 +78,7 @@ mod testing;
 #[cfg(not(loom))]
 mod threads;
 
-pub use error::{LogError, Result};
+pub use error::{Handle, LogError, Result, SyncFailure};
 #[cfg(not(loom))]
 pub use log::Log;
 #[cfg(not(loom))]

@@ -124,7 +124,7 @@ impl Appender {
         if crate::threads::fork::forked_since(self.forks) {
             return Err(LogError::Forked {
                 path: self.log.dir().to_path_buf(),
-                what: "appender",
+                handle: crate::error::Handle::Appender,
             });
         }
         Ok(())

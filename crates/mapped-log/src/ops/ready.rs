@@ -88,7 +88,7 @@ pub struct Readiness {
 struct Shared {
     stop: Arc<AtomicBool>,
     /// Why the watcher stopped, if it met an error.
-    failed: Mutex<Option<String>>,
+    failed: Mutex<Option<Arc<LogError>>>,
 }
 
 impl Reader {
@@ -140,14 +140,14 @@ impl Readiness {
         if crate::threads::fork::forked_since(self.forks) {
             return Err(LogError::Forked {
                 path: self.log.dir().to_path_buf(),
-                what: "readiness descriptor",
+                handle: crate::error::Handle::Readiness,
             });
         }
         // Once failed, left readable: the watcher signalled after failing.
-        if let Some(what) = &*self.shared.failed.lock().unwrap_or_else(|e| e.into_inner()) {
+        if let Some(error) = &*self.shared.failed.lock().unwrap_or_else(|e| e.into_inner()) {
             return Err(LogError::WatcherStopped {
                 path: self.log.dir().to_path_buf(),
-                what: what.clone(),
+                source: error.clone(),
             });
         }
         let mut buf = [0u8; 8];
@@ -206,7 +206,7 @@ fn signal(fd: &OwnedFd) {
 
 fn watch(mut watcher: Reader, fd: &OwnedFd, shared: &Shared) {
     let fail = |e: LogError| {
-        *shared.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+        *shared.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(e));
         signal(fd);
     };
     let mut passed: u32 = 0;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::error::{LogError, Result};
+use crate::error::{LogError, Result, SyncFailure};
 use crate::format::{self, State, Word};
 use crate::ops::read::Reader;
 use crate::storage::control::Inner;
@@ -107,10 +107,10 @@ pub(crate) fn publish_durable(inner: &Inner, from: u64, to: u64) -> Result<()> {
         // replaced) cannot be proved durable either.
         let opened = inner
             .open_segment(index)
-            .map_err(|e| sync_refused(inner, e.to_string()))?;
+            .map_err(|e| sync_refused(inner, e))?;
         if let Some(seg) = opened {
             if let Err(e) = seg.map.sync_data() {
-                return Err(sync_failed(inner, e.to_string()));
+                return Err(sync_failed(inner, e.into()));
             }
             // A file truncated under the log (by another process)
             // holds no record past its end, whatever the mappings
@@ -120,9 +120,11 @@ pub(crate) fn publish_durable(inner: &Inner, from: u64, to: u64) -> Result<()> {
             if len < size {
                 return Err(sync_refused(
                     inner,
-                    format!(
-                        "{} was truncated to {len} bytes by another process (segments are {size}): the records past that offset are not in the file",
-                        seg.path().display()
+                    seg.corrupt(
+                        len - len % format::RECORD_ALIGN,
+                        format!(
+                            "truncated to {len} bytes by another process (segments are {size}): the records past that offset are not in the file"
+                        ),
                     ),
                 ));
             }
@@ -130,19 +132,20 @@ pub(crate) fn publish_durable(inner: &Inner, from: u64, to: u64) -> Result<()> {
     }
     inner.durable().fetch_max(to, Ordering::AcqRel);
     if let Err(e) = inner.control.flush_range(format::CONTROL_DURABLE, 8) {
-        return Err(sync_failed(inner, e.to_string()));
+        return Err(sync_failed(inner, e.into()));
     }
     Ok(())
 }
 
 /// Records a sync failure for every process (see
 /// `format::CONTROL_SYNC_FAILED`) and returns the error to report.
-pub(crate) fn sync_failed(inner: &Inner, what: String) -> LogError {
+pub(crate) fn sync_failed(inner: &Inner, error: LogError) -> LogError {
     inner.sync_failure().store(1, Ordering::SeqCst);
     let _ = inner.control.flush_range(format::CONTROL_SYNC_FAILED, 8);
     LogError::SyncFailed {
         path: inner.dir.clone(),
-        what,
+        why: SyncFailure::WriteBack,
+        source: Some(Box::new(error)),
     }
 }
 
@@ -151,10 +154,11 @@ pub(crate) fn sync_failed(inner: &Inner, what: String) -> LogError {
 /// [`sync_failed`](Self::sync_failed): no write-back error was
 /// swallowed, and every later sync meets the same damage until
 /// explicit recovery repairs it.
-pub(crate) fn sync_refused(inner: &Inner, what: String) -> LogError {
+pub(crate) fn sync_refused(inner: &Inner, error: LogError) -> LogError {
     LogError::SyncFailed {
         path: inner.dir.clone(),
-        what,
+        why: SyncFailure::Damaged,
+        source: Some(Box::new(error)),
     }
 }
 
@@ -163,9 +167,8 @@ pub(crate) fn check_sync_failure(inner: &Inner) -> Result<()> {
     if inner.sync_failure().load(Ordering::SeqCst) != 0 {
         return Err(LogError::SyncFailed {
             path: inner.dir.clone(),
-            what: "an earlier sync of this log failed, in this or another process; \
-                   no later sync can prove the data reached the disk (see docs/durability.md)"
-                .into(),
+            why: SyncFailure::Earlier,
+            source: None,
         });
     }
     Ok(())
@@ -242,8 +245,7 @@ pub(crate) fn sync_to(log: &Arc<Inner>, end: u64, lock: &File) -> Result<u64> {
                 }
                 // A segment that cannot be walked (truncated,
                 // replaced) cannot be proved durable.
-                let frontier =
-                    committed_frontier(inner, d).map_err(|e| sync_refused(inner, e.to_string()))?;
+                let frontier = committed_frontier(inner, d).map_err(|e| sync_refused(inner, e))?;
                 if frontier > d {
                     publish_durable(inner, d, frontier)?;
                 }
