@@ -16,8 +16,8 @@
 //! The header is written once, at the commit: while the record is being
 //! written, the slot says who owns it. A reader spinning on the header
 //! therefore pulls its cache line away from the appender once, not twice.
-//! (Logs written by earlier builds may hold `Writing` headers; readers and
-//! repairs still handle them.)
+//! (Format version 1 wrote a `Writing` header first; readers and repairs
+//! still accept one, as an unfinished record.)
 
 #![allow(unsafe_code)]
 

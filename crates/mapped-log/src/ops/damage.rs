@@ -112,7 +112,7 @@ pub(crate) struct Walk {
     pub(crate) tail: u64,
     /// Records dead appenders left unfinished, `(start, end, word)`, that
     /// a reader would pad: a hole (word 0), or a `Writing` record of a
-    /// dead slot (earlier builds).
+    /// dead slot (as format version 1 wrote).
     pub(crate) holes: Vec<(u64, u64, u64)>,
 }
 
@@ -417,7 +417,7 @@ pub(crate) fn walk(inner: &Inner, seg: &Segment, durable: u64) -> Result<Walk> {
                     GapEnd::Blocked | GapEnd::NotReserved => break,
                 }
             }
-            // An unfinished record (earlier builds): its appender's, while
+            // An unfinished record (as format version 1 wrote): its appender's, while
             // that one lives.
             Some(Word {
                 state: State::Writing { slot },

@@ -7,8 +7,8 @@
 //!   repairer then holds that lock itself while it repairs, so the slot
 //!   cannot be reused meanwhile.
 //! - A record is repaired only by compare-and-swap from the exact state the
-//!   dead appender left (all-zero, or `Writing` by that slot in logs written
-//!   by earlier builds), so a repair that loses a race changes nothing.
+//!   dead appender left (all-zero, or `Writing` by that slot, which only
+//!   format version 1 wrote), so a repair that loses a race changes nothing.
 
 use std::fs::File;
 
@@ -103,8 +103,8 @@ impl Slots for Prober<'_> {
 
 /// For a reader that may not write the log, stuck at `offset`: whether the
 /// record there is a dead appender's, which it cannot repair itself. A
-/// `Writing` record (`writing`: its slot and header word, from logs of
-/// earlier builds) is dead when its slot's lock is free and the word is
+/// `Writing` record (`writing`: its slot and header word, which only
+/// format version 1 wrote) is dead when its slot's lock is free and the word is
 /// unchanged; a zero word below the tail, when [`protocol::gap_end`] finds
 /// no live appender that may own it and the word is still zero (where
 /// `pad_gap`'s compare-and-swap from 0 would fail, the record was

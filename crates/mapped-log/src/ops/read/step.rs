@@ -177,8 +177,7 @@ impl Reader {
 /// Recovery stores a cut's ring entry before it bumps the count, so the
 /// entries of the cuts counted are there; they could be overwritten only
 /// by `CUT_RING` more recoveries between our loads. An entry of 0 (no cut
-/// has id 0) is one written by an earlier build, which kept only
-/// `last_cut`: that stands in for it.
+/// has id 0, and no recovery writes one) stands for `last_cut`.
 pub(super) fn lowest_cut(
     inner: &crate::storage::control::Inner,
     seen: u64,
