@@ -290,7 +290,7 @@ mod storage {
         seg: Segment,
         slots: RealSlots,
         /// One lock-file description per live slot, holding its byte.
-        owners: Vec<Option<std::fs::File>>,
+        owners: Vec<Option<crate::storage::locks::LockFile>>,
         _dir: tempfile::TempDir,
     }
 
@@ -299,7 +299,7 @@ mod storage {
     /// of its own, taking a dead slot's lock.
     pub(super) struct RealSlots {
         log: Arc<Inner>,
-        lock: std::fs::File,
+        lock: crate::storage::locks::LockFile,
         count: u32,
     }
 
@@ -315,11 +315,12 @@ mod storage {
             self.log.slot_size(j)
         }
         fn probe_dead(&self, j: u32) -> Result<bool, crate::LogError> {
-            crate::storage::locks::try_lock(&self.lock, j)
+            self.lock
+                .try_lock(j)
                 .map_err(|e| crate::LogError::io(self.log.dir(), "lock", e))
         }
         fn release(&self, j: u32) {
-            let _ = crate::storage::locks::unlock(&self.lock, j);
+            let _ = self.lock.unlock(j);
         }
     }
 
@@ -332,7 +333,7 @@ mod storage {
             let owners = (0..slots)
                 .map(|j| {
                     let f = log.lock_file().unwrap();
-                    assert!(crate::storage::locks::try_lock(&f, j).unwrap());
+                    assert!(f.try_lock(j).unwrap());
                     Some(f)
                 })
                 .collect();

@@ -30,8 +30,7 @@ use crate::log::Log;
 use crate::ops::repair;
 use crate::ops::sync::Durability;
 use crate::protocol::{self, Reserve};
-use crate::storage::locks;
-use crate::storage::locks::open_lock_file;
+use crate::storage::locks::LockFile;
 use crate::storage::segment::Segment;
 use crate::threads::prefault::Prefault;
 
@@ -43,7 +42,7 @@ pub struct Appender {
     log: Log,
     slot: u32,
     /// Our own open file description of the lock file, holding byte `slot`.
-    lock: std::fs::File,
+    lock: LockFile,
     seg: Option<Arc<Segment>>,
     durability: Durability,
     background: Option<Background>,
@@ -95,13 +94,14 @@ impl Appender {
         let inner = &log.inner;
         inner.writable("an appender")?;
         let lock_path = inner.dir.join(crate::storage::locks::LOCK_FILE);
-        let lock = open_lock_file(&lock_path)?;
+        let lock = LockFile::open(&lock_path)?;
         let io = |e| LogError::io(&lock_path, "lock", e);
         // Recovery holds this byte exclusively while it decides that no
         // appender is alive and cuts the log: join only outside it.
-        locks::lock_shared_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(io)?;
+        lock.lock_shared_wait(format::RECOVERY_LOCK_BYTE)
+            .map_err(io)?;
         let taken = inner.ctl(|| Self::take_slot(inner, &lock)).and_then(|r| r);
-        let _ = locks::unlock(&lock, format::RECOVERY_LOCK_BYTE);
+        let _ = lock.unlock(format::RECOVERY_LOCK_BYTE);
         let slot = taken?;
         Ok(Appender {
             log: log.clone(),
@@ -131,19 +131,22 @@ impl Appender {
     }
 
     /// Finds a free slot, locks it, and repairs what its last owner left.
-    fn take_slot(inner: &crate::storage::control::Inner, lock: &std::fs::File) -> Result<u32> {
+    fn take_slot(inner: &crate::storage::control::Inner, lock: &LockFile) -> Result<u32> {
         let lock_path = inner.dir.join(crate::storage::locks::LOCK_FILE);
         for slot in 0..format::SLOTS {
-            if locks::try_lock(lock, slot).map_err(|e| LogError::io(&lock_path, "lock", e))? {
+            if lock
+                .try_lock(slot)
+                .map_err(|e| LogError::io(&lock_path, "lock", e))?
+            {
                 match repair::repair_slot(inner, slot) {
                     Ok(true) => return Ok(slot),
                     // Its dead owner's record cannot be padded yet: leave
                     // the slot, and what it knows, to a later repair.
                     Ok(false) => {
-                        let _ = locks::unlock(lock, slot);
+                        let _ = lock.unlock(slot);
                     }
                     Err(e) => {
-                        let _ = locks::unlock(lock, slot);
+                        let _ = lock.unlock(slot);
                         return Err(e);
                     }
                 }

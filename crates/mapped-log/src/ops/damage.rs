@@ -1448,11 +1448,12 @@ pub(crate) fn rebuild_control(dir: impl AsRef<Path>, apply: bool) -> Result<crat
     // lock file outlives the control file: hold the recovery byte
     // (appenders join only under it) and find every slot free.
     let lock_path = dir.join(crate::storage::locks::LOCK_FILE);
-    let lock = crate::storage::locks::ensure_lock_file(&lock_path, file_mode)?;
+    let lock = crate::storage::locks::LockFile::ensure(&lock_path, file_mode)?;
     let lock_error = |e| LogError::io(&lock_path, "lock", e);
-    crate::storage::locks::lock_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(lock_error)?;
+    lock.lock_wait(format::RECOVERY_LOCK_BYTE)
+        .map_err(lock_error)?;
     for slot in 0..format::SLOTS {
-        if !crate::storage::locks::try_lock(&lock, slot).map_err(lock_error)? {
+        if !lock.try_lock(slot).map_err(lock_error)? {
             return Err(LogError::InvalidArgument {
                 path: dir.to_path_buf(),
                 what: format!(
@@ -1461,7 +1462,7 @@ pub(crate) fn rebuild_control(dir: impl AsRef<Path>, apply: bool) -> Result<crat
                 ),
             });
         }
-        let _ = crate::storage::locks::unlock(&lock, slot);
+        let _ = lock.unlock(slot);
     }
     if exists {
         quarantine_move(&q, &control_path)?;

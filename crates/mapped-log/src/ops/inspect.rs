@@ -9,7 +9,6 @@ use crate::format::SlotState;
 use crate::format::{self, State, Word};
 use crate::ops::damage::Problem;
 use crate::storage::control::Inner;
-use crate::storage::locks;
 use crate::storage::segment::Segment;
 use crate::storage::temp::Leftovers;
 
@@ -225,8 +224,8 @@ pub(crate) fn appender_slots(log: &Arc<Inner>) -> Result<(Vec<u32>, Vec<u32>)> {
     let (mut live, mut dead_busy) = (Vec::new(), Vec::new());
     for i in 0..format::SLOTS {
         let held = match &probe {
-            Some(f) if take => locks::try_lock(f, i).map(|got| !got),
-            Some(f) => locks::held(f, i),
+            Some(f) if take => f.try_lock(i).map(|got| !got),
+            Some(f) => f.held(i),
             None => Ok(false),
         }
         .map_err(|e| LogError::io(&lock_path, "probe a lock of", e))?;
@@ -238,7 +237,7 @@ pub(crate) fn appender_slots(log: &Arc<Inner>) -> Result<(Vec<u32>, Vec<u32>)> {
             dead_busy.push(i);
         }
         if let (Some(f), true) = (&probe, take) {
-            let _ = locks::unlock(f, i);
+            let _ = f.unlock(i);
         }
     }
     Ok((live, dead_busy))

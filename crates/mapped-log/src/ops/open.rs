@@ -14,7 +14,7 @@ use crate::format::{self, ControlHeader};
 use crate::ops::recovery::RecoveryReport;
 use crate::storage::control::{CONTROL_FILE, Inner, map_mode};
 use crate::storage::dir::{share_dir, sync_dir};
-use crate::storage::locks::{LOCK_FILE, ensure_lock_file};
+use crate::storage::locks::{LOCK_FILE, LockFile};
 use crate::storage::segment::{Segment, not_a_log};
 
 /// Settings fixed when a log is created.
@@ -211,7 +211,7 @@ pub(crate) fn open(dir: &Path, read_only: bool) -> Result<(Arc<Inner>, Option<Re
     // Make sure the lock file exists (appenders, repairs and recovery
     // each open their own descriptor of it).
     if !read_only {
-        ensure_lock_file(&dir.join(LOCK_FILE), header.file_mode)?;
+        LockFile::ensure(&dir.join(LOCK_FILE), header.file_mode)?;
     }
     let log = Arc::new(Inner {
         dir,
@@ -321,7 +321,7 @@ fn build_log(dir: &Path, header: &ControlHeader) -> Result<()> {
     })();
     drop(tmp);
     made?;
-    ensure_lock_file(&dir.join(LOCK_FILE), header.file_mode)?;
+    LockFile::ensure(&dir.join(LOCK_FILE), header.file_mode)?;
     Segment::create(dir, 0, header)?;
     sync_dir(dir)
 }

@@ -25,7 +25,6 @@ use crate::ops::damage::{Change, Problem};
 use std::sync::Arc;
 
 use crate::storage::control::Inner;
-use crate::storage::locks;
 use crate::storage::temp::Leftovers;
 
 /// What recovery found and changed.
@@ -132,7 +131,8 @@ pub(crate) fn recover_if_restarted(inner: &Inner) -> Result<Option<RecoveryRepor
     }
     let lock = inner.lock_file()?;
     let lock_error = |e| LogError::io(inner.dir.join(crate::storage::locks::LOCK_FILE), "lock", e);
-    locks::lock_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(lock_error)?;
+    lock.lock_wait(format::RECOVERY_LOCK_BYTE)
+        .map_err(lock_error)?;
     let result = inner
         .ctl(|| {
             if inner.stored_boot_id()? == now {
@@ -153,17 +153,21 @@ pub(crate) fn recover_if_restarted(inner: &Inner) -> Result<Option<RecoveryRepor
             Ok(Some(report))
         })
         .and_then(|r| r);
-    let _ = locks::unlock(&lock, format::RECOVERY_LOCK_BYTE);
+    let _ = lock.unlock(format::RECOVERY_LOCK_BYTE);
     result
 }
 
 /// Counts the slots held by live appenders, and the busy slots of dead
 /// ones, which it repairs if `repair`.
-pub(crate) fn live_slots(inner: &Inner, lock: &std::fs::File, repair: bool) -> Result<(u32, u32)> {
+pub(crate) fn live_slots(
+    inner: &Inner,
+    lock: &crate::storage::locks::LockFile,
+    repair: bool,
+) -> Result<(u32, u32)> {
     let lock_error = |e| LogError::io(inner.dir.join(crate::storage::locks::LOCK_FILE), "lock", e);
     let (mut live, mut dead_busy) = (0, 0);
     for i in 0..format::SLOTS {
-        if !locks::try_lock(lock, i).map_err(lock_error)? {
+        if !lock.try_lock(i).map_err(lock_error)? {
             live += 1;
             continue;
         }
@@ -177,7 +181,7 @@ pub(crate) fn live_slots(inner: &Inner, lock: &std::fs::File, repair: bool) -> R
         } else {
             Ok(())
         };
-        let _ = locks::unlock(lock, i);
+        let _ = lock.unlock(i);
         repaired?;
     }
     Ok((live, dead_busy))
@@ -191,7 +195,8 @@ pub(crate) fn recover(log: &Arc<Inner>, apply: bool) -> Result<RecoveryReport> {
     let inner: &Inner = log;
     let lock = inner.lock_file()?;
     let lock_error = |e| LogError::io(inner.dir.join(crate::storage::locks::LOCK_FILE), "lock", e);
-    locks::lock_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(lock_error)?;
+    lock.lock_wait(format::RECOVERY_LOCK_BYTE)
+        .map_err(lock_error)?;
     let result = inner
         .ctl(|| {
             let (live, released) = live_slots(inner, &lock, apply)?;
@@ -209,7 +214,7 @@ pub(crate) fn recover(log: &Arc<Inner>, apply: bool) -> Result<RecoveryReport> {
             Ok(report)
         })
         .and_then(|r| r);
-    let _ = locks::unlock(&lock, format::RECOVERY_LOCK_BYTE);
+    let _ = lock.unlock(format::RECOVERY_LOCK_BYTE);
     result
 }
 

@@ -10,15 +10,13 @@
 //!   dead appender left (all-zero, or `Writing` by that slot, which only
 //!   format version 1 wrote), so a repair that loses a race changes nothing.
 
-use std::fs::File;
-
 use crate::error::{LogError, Result};
 use crate::format;
 use crate::format::SlotState;
 pub(crate) use crate::protocol::Gap;
 use crate::protocol::{self, AtomicU64, Ordering, Slots};
 use crate::storage::control::Inner;
-use crate::storage::locks;
+use crate::storage::locks::LockFile;
 use crate::storage::segment::Segment;
 
 /// The appender slots as the protocol sees them, with proofs of death
@@ -36,13 +34,13 @@ pub(crate) struct Prober<'a> {
 /// How a [`Prober`] proves death.
 enum Probe {
     /// By taking the dead owner's lock (held until `release`).
-    Take(File),
+    Take(LockFile),
     /// For a reader that may not write the log: by asking the kernel
     /// whether anyone holds the lock (`F_OFD_GETLK`), taking nothing. With
     /// no lock file, no appender ever held a slot. Its verdicts are
     /// observations: a repairer may take a dead slot (and repair its
     /// record) right after.
-    Observe(Option<File>),
+    Observe(Option<LockFile>),
 }
 
 impl<'a> Prober<'a> {
@@ -87,16 +85,16 @@ impl Slots for Prober<'_> {
 
     fn probe_dead(&self, j: u32) -> Result<bool> {
         match &self.how {
-            Probe::Take(f) => locks::try_lock(f, j),
+            Probe::Take(f) => f.try_lock(j),
             Probe::Observe(None) => Ok(true),
-            Probe::Observe(Some(f)) => locks::held(f, j).map(|held| !held),
+            Probe::Observe(Some(f)) => f.held(j).map(|held| !held),
         }
         .map_err(|e| self.lock_error(e))
     }
 
     fn release(&self, j: u32) {
         if let Probe::Take(f) = &self.how {
-            let _ = locks::unlock(f, j);
+            let _ = f.unlock(j);
         }
     }
 }

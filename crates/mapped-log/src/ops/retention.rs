@@ -10,7 +10,6 @@ use crate::error::{LogError, Result};
 use crate::format;
 use crate::ops::inspect::count_segment;
 use crate::storage::control::Inner;
-use crate::storage::locks;
 use crate::storage::temp::Leftovers;
 
 /// Which segments retention may remove.
@@ -50,10 +49,10 @@ pub(crate) fn retain(log: &Arc<Inner>, policy: Retention) -> Result<RetainReport
     // the log's segments: this byte, exclusively (appenders joining
     // wait the few moments it takes).
     let lock = log.lock_file()?;
-    locks::lock_wait(&lock, format::RECOVERY_LOCK_BYTE)
+    lock.lock_wait(format::RECOVERY_LOCK_BYTE)
         .map_err(|e| LogError::io(log.dir().join(crate::storage::locks::LOCK_FILE), "lock", e))?;
     let result = retain_locked(log, policy);
-    let _ = locks::unlock(&lock, format::RECOVERY_LOCK_BYTE);
+    let _ = lock.unlock(format::RECOVERY_LOCK_BYTE);
     result
 }
 

@@ -14,7 +14,6 @@
 //! lock meanwhile usually find their records covered when they get it: one
 //! sync serves them all (group commit).
 
-use std::fs::File;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -23,7 +22,7 @@ use crate::error::{LogError, Result, SyncFailure};
 use crate::format::{self, State, Word};
 use crate::ops::read::Reader;
 use crate::storage::control::Inner;
-use crate::storage::locks;
+use crate::storage::locks::LockFile;
 use crate::storage::segment::Segment;
 
 /// When an append's record must be on stable storage.
@@ -203,7 +202,7 @@ pub(crate) fn sync(log: &Arc<Inner>) -> Result<u64> {
 
 /// Waits until the durable position reaches `end`, leading a group
 /// commit when no one else is. `lock` is a descriptor of the lock file.
-pub(crate) fn sync_to(log: &Arc<Inner>, end: u64, lock: &File) -> Result<u64> {
+pub(crate) fn sync_to(log: &Arc<Inner>, end: u64, lock: &LockFile) -> Result<u64> {
     let inner = log;
     let lock_path = || inner.dir.join(crate::storage::locks::LOCK_FILE);
     loop {
@@ -217,7 +216,8 @@ pub(crate) fn sync_to(log: &Arc<Inner>, end: u64, lock: &File) -> Result<u64> {
         // a queue on the lock: a queue would hand the lock on, and wake
         // its waiters, one at a time.
         let seq = inner.ctl(|| inner.sync_seq().load(Ordering::Acquire))?;
-        if !locks::try_lock(lock, format::SYNC_LOCK_BYTE)
+        if !lock
+            .try_lock(format::SYNC_LOCK_BYTE)
             .map_err(|e| LogError::io(lock_path(), "lock", e))?
         {
             // The leader publishes the durable position, then bumps
@@ -252,7 +252,7 @@ pub(crate) fn sync_to(log: &Arc<Inner>, end: u64, lock: &File) -> Result<u64> {
                 Ok(frontier)
             })
             .and_then(|r| r);
-        let _ = locks::unlock(lock, format::SYNC_LOCK_BYTE);
+        let _ = lock.unlock(format::SYNC_LOCK_BYTE);
         inner.ctl(|| {
             inner.sync_seq().fetch_add(1, Ordering::Release);
             let _ = mapped::wake_all(inner.sync_seq());

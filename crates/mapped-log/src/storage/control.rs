@@ -3,7 +3,6 @@
 //! slots; `docs/format.md`, section 4), and `Inner`, the state every
 //! handle of one open log shares (`Log` in `log.rs` is an `Arc` of it).
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -12,7 +11,7 @@ use mapped::{Mapping, Mode};
 use crate::error::{LogError, Result};
 use crate::format::{self, ControlHeader, SlotState};
 use crate::protocol;
-use crate::storage::locks::{LOCK_FILE, open_lock_file};
+use crate::storage::locks::{LOCK_FILE, LockFile};
 use crate::storage::segment::Segment;
 
 /// The control file's name inside the log directory.
@@ -186,20 +185,15 @@ impl Inner {
     /// A new descriptor (a new open file description) of the lock file.
     /// Each locking session takes its own: OFD locks held through one
     /// description do not exclude each other.
-    pub(crate) fn lock_file(&self) -> Result<File> {
-        open_lock_file(&self.dir.join(LOCK_FILE))
+    pub(crate) fn lock_file(&self) -> Result<LockFile> {
+        LockFile::open(&self.dir.join(LOCK_FILE))
     }
 
     /// A read-only descriptor of the lock file, for probing locks
-    /// (`locks::held`) on a log opened read-only; `None` if there is no
-    /// lock file (then no appender has ever held a slot).
-    pub(crate) fn lock_file_read_only(&self) -> Result<Option<File>> {
-        let path = self.dir.join(LOCK_FILE);
-        match File::open(&path) {
-            Ok(f) => Ok(Some(f)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(LogError::io(&path, "open", e)),
-        }
+    /// ([`LockFile::held`]) on a log opened read-only; `None` if there is
+    /// no lock file (then no appender has ever held a slot).
+    pub(crate) fn lock_file_read_only(&self) -> Result<Option<LockFile>> {
+        LockFile::open_read_only(&self.dir.join(LOCK_FILE))
     }
 
     /// The index of the log's first segment, checked: an index whose

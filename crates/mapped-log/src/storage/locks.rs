@@ -21,87 +21,110 @@ use crate::storage::dir::set_file_mode;
 /// The appender lock file's name inside the log directory.
 pub const LOCK_FILE: &str = "appenders.lock";
 
-pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| LogError::io(path, "open", e))
-}
+/// One open file description of the lock file. The OFD locks taken
+/// through it belong to it alone (not to the process, not to other
+/// descriptions of the same file), and the kernel releases them when its
+/// last descriptor closes: at the latest, when the process dies. So each
+/// holder (an appender, a repairer, a sleeping reader, a sync leader)
+/// opens its own.
+#[derive(Debug)]
+pub(crate) struct LockFile(File);
 
-/// Opens the lock file, making it with `mode` if it is missing.
-pub(crate) fn ensure_lock_file(path: &Path, mode: u32) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(f) => {
-            set_file_mode(&f, path, mode)?;
-            Ok(f)
+impl LockFile {
+    /// Opens the lock file at `path`, making it if it is missing.
+    pub(crate) fn open(path: &Path) -> Result<LockFile> {
+        use std::os::unix::fs::OpenOptionsExt;
+        File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map(LockFile)
+            .map_err(|e| LogError::io(path, "open", e))
+    }
+
+    /// Opens the lock file, making it with `mode` if it is missing.
+    pub(crate) fn ensure(path: &Path, mode: u32) -> Result<LockFile> {
+        use std::os::unix::fs::OpenOptionsExt;
+        match File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(f) => {
+                set_file_mode(&f, path, mode)?;
+                Ok(LockFile(f))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => LockFile::open(path),
+            Err(e) => Err(LogError::io(path, "open", e)),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => open_lock_file(path),
-        Err(e) => Err(LogError::io(path, "open", e)),
     }
-}
 
-/// Tries to take the OFD write lock on byte `slot` of `file`. `Ok(false)`
-/// if another open file description holds it.
-pub(crate) fn try_lock(file: &File, slot: u32) -> std::io::Result<bool> {
-    ofd_lock(file, slot, libc::F_WRLCK as libc::c_short)
-}
-
-/// Takes the OFD write lock on byte `byte`, waiting for it.
-pub(crate) fn lock_wait(file: &File, byte: u32) -> std::io::Result<()> {
-    ofd(
-        file,
-        byte,
-        libc::F_WRLCK as libc::c_short,
-        libc::F_OFD_SETLKW,
-    )
-    .map(|_| ())
-}
-
-/// Takes a shared (read) OFD lock on byte `byte`, waiting for it.
-pub(crate) fn lock_shared_wait(file: &File, byte: u32) -> std::io::Result<()> {
-    ofd(
-        file,
-        byte,
-        libc::F_RDLCK as libc::c_short,
-        libc::F_OFD_SETLKW,
-    )
-    .map(|_| ())
-}
-
-/// Tries to take a shared (read) OFD lock on byte `byte`. `Ok(false)` if
-/// another open file description holds the write lock.
-pub(crate) fn try_lock_shared(file: &File, byte: u32) -> std::io::Result<bool> {
-    ofd_lock(file, byte, libc::F_RDLCK as libc::c_short)
-}
-
-/// Whether another open file description holds a lock on byte `byte`
-/// (`F_OFD_GETLK`, which needs no write access to the file).
-pub(crate) fn held(file: &File, byte: u32) -> std::io::Result<bool> {
-    let mut fl = one_byte(byte, libc::F_WRLCK as libc::c_short);
-    // SAFETY: F_OFD_GETLK reads and writes a valid `flock` we own, on our
-    // own descriptor.
-    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
+    /// Opens the lock file for reading only, to ask who holds what
+    /// ([`held`](Self::held)); `None` if there is none.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Option<LockFile>> {
+        match File::open(path) {
+            Ok(f) => Ok(Some(LockFile(f))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(LogError::io(path, "open", e)),
+        }
     }
-    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
-}
 
-/// Releases the lock on byte `slot`.
-pub(crate) fn unlock(file: &File, slot: u32) -> std::io::Result<()> {
-    ofd_lock(file, slot, libc::F_UNLCK as libc::c_short).map(|_| ())
+    /// Tries to take the write lock on byte `byte`. `Ok(false)` if another
+    /// open file description holds it.
+    pub(crate) fn try_lock(&self, byte: u32) -> std::io::Result<bool> {
+        ofd_lock(&self.0, byte, libc::F_WRLCK as libc::c_short)
+    }
+
+    /// Takes the write lock on byte `byte`, waiting for it.
+    pub(crate) fn lock_wait(&self, byte: u32) -> std::io::Result<()> {
+        ofd(
+            &self.0,
+            byte,
+            libc::F_WRLCK as libc::c_short,
+            libc::F_OFD_SETLKW,
+        )
+        .map(|_| ())
+    }
+
+    /// Takes a shared (read) lock on byte `byte`, waiting for it.
+    pub(crate) fn lock_shared_wait(&self, byte: u32) -> std::io::Result<()> {
+        ofd(
+            &self.0,
+            byte,
+            libc::F_RDLCK as libc::c_short,
+            libc::F_OFD_SETLKW,
+        )
+        .map(|_| ())
+    }
+
+    /// Tries to take a shared (read) lock on byte `byte`. `Ok(false)` if
+    /// another open file description holds the write lock.
+    pub(crate) fn try_lock_shared(&self, byte: u32) -> std::io::Result<bool> {
+        ofd_lock(&self.0, byte, libc::F_RDLCK as libc::c_short)
+    }
+
+    /// Whether another open file description holds a lock on byte `byte`
+    /// (`F_OFD_GETLK`, which needs no write access to the file).
+    pub(crate) fn held(&self, byte: u32) -> std::io::Result<bool> {
+        let mut fl = one_byte(byte, libc::F_WRLCK as libc::c_short);
+        // SAFETY: F_OFD_GETLK reads and writes a valid `flock` we own, on
+        // our own descriptor.
+        let rc = unsafe { libc::fcntl(self.0.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+    }
+
+    /// Releases the lock on byte `byte`.
+    pub(crate) fn unlock(&self, byte: u32) -> std::io::Result<()> {
+        ofd_lock(&self.0, byte, libc::F_UNLCK as libc::c_short).map(|_| ())
+    }
 }
 
 fn ofd_lock(file: &File, slot: u32, kind: libc::c_short) -> std::io::Result<bool> {
@@ -145,15 +168,16 @@ mod tests {
     fn ofd_locks_conflict_between_open_file_descriptions() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("l");
-        let a = File::create(&p).unwrap();
-        let b = File::options().write(true).open(&p).unwrap();
-        assert!(try_lock(&a, 3).unwrap());
-        assert!(!try_lock(&b, 3).unwrap(), "same byte, other description");
-        assert!(try_lock(&b, 4).unwrap(), "other byte");
-        unlock(&a, 3).unwrap();
-        assert!(try_lock(&b, 3).unwrap());
+        let a = LockFile::open(&p).unwrap();
+        let b = LockFile::open(&p).unwrap();
+        assert!(a.try_lock(3).unwrap());
+        assert!(!b.try_lock(3).unwrap(), "same byte, other description");
+        assert!(b.held(3).unwrap() && !a.held(4).unwrap());
+        assert!(b.try_lock(4).unwrap(), "other byte");
+        a.unlock(3).unwrap();
+        assert!(b.try_lock(3).unwrap());
         drop(b); // closing releases
-        assert!(try_lock(&a, 3).unwrap());
-        assert!(try_lock(&a, 4).unwrap());
+        assert!(a.try_lock(3).unwrap());
+        assert!(a.try_lock(4).unwrap());
     }
 }

@@ -141,10 +141,10 @@ impl Segment {
             return Ok(false);
         }
         let lock_path = dir.join(crate::storage::locks::LOCK_FILE);
-        let lock = crate::storage::locks::open_lock_file(&lock_path)?;
+        let lock = crate::storage::locks::LockFile::open(&lock_path)?;
         let started = Instant::now();
         loop {
-            match crate::storage::locks::try_lock(&lock, format::ROLL_LOCK_BYTE) {
+            match lock.try_lock(format::ROLL_LOCK_BYTE) {
                 Ok(true) => break,
                 Ok(false) => {}
                 Err(e) => return Err(LogError::io(&lock_path, "lock", e)),
@@ -280,13 +280,17 @@ mod tests {
 
     /// A log in a temporary directory, and the roll lock held by an open
     /// file description of our own, as another creator would hold it.
-    fn held() -> (tempfile::TempDir, format::ControlHeader, std::fs::File) {
+    fn held() -> (
+        tempfile::TempDir,
+        format::ControlHeader,
+        crate::storage::locks::LockFile,
+    ) {
         let (dir, log) = crate::testing::temp_log(1 << 20);
-        let lock = crate::storage::locks::open_lock_file(
+        let lock = crate::storage::locks::LockFile::open(
             &log.dir().join(crate::storage::locks::LOCK_FILE),
         )
         .unwrap();
-        assert!(crate::storage::locks::try_lock(&lock, format::ROLL_LOCK_BYTE).unwrap());
+        assert!(lock.try_lock(format::ROLL_LOCK_BYTE).unwrap());
         (dir, log.header, lock)
     }
 

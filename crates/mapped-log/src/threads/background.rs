@@ -185,7 +185,7 @@ fn make(log: &Arc<Inner>, index: u64) -> Made {
     let Ok(lock) = inner.lock_file() else {
         return Made::Done;
     };
-    match crate::storage::locks::try_lock_shared(&lock, format::RECOVERY_LOCK_BYTE) {
+    match lock.try_lock_shared(format::RECOVERY_LOCK_BYTE) {
         Ok(true) => {}
         Ok(false) => return Made::NotNow, // a recovery is running
         Err(_) => return Made::Done,
@@ -322,7 +322,7 @@ mod tests {
         let seg = log.open_segment(0).unwrap().unwrap();
         // A "recovery": the recovery byte held exclusively.
         let recovery = log.lock_file().unwrap();
-        assert!(crate::storage::locks::try_lock(&recovery, format::RECOVERY_LOCK_BYTE).unwrap());
+        assert!(recovery.try_lock(format::RECOVERY_LOCK_BYTE).unwrap());
         let mut ahead = MakeAhead::default();
         ahead.appended(&log, &seg, 8 << 20);
         drain();

@@ -189,7 +189,7 @@ pub struct Reader {
 /// (Without this, every later append would make a needless wake call.)
 #[derive(Debug)]
 struct Sleeper {
-    _lock: std::fs::File,
+    _lock: crate::storage::locks::LockFile,
     flag: u32,
 }
 

@@ -236,7 +236,7 @@ pub(super) fn take_sleeper(inner: &crate::storage::control::Inner) -> Result<Opt
         if mine.is_some() && !busy {
             continue;
         }
-        if !crate::storage::locks::try_lock(&file, byte).map_err(lock_error)? {
+        if !file.try_lock(byte).map_err(lock_error)? {
             continue; // a live reader holds it
         }
         if busy
@@ -252,7 +252,7 @@ pub(super) fn take_sleeper(inner: &crate::storage::control::Inner) -> Result<Opt
         if mine.is_none() {
             mine = Some(k);
         } else {
-            let _ = crate::storage::locks::unlock(&file, byte);
+            let _ = file.unlock(byte);
         }
     }
     Ok(mine.map(|flag| Sleeper { _lock: file, flag }))
