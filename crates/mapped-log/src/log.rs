@@ -1,18 +1,18 @@
-//! The façade: everything a [`Log`] handle can do, each a call into the
-//! layer that does it (`ops`, on the state in `storage`). The handle
-//! itself and the control file it maps are in `storage::control`.
+//! The façade: [`Log`], the handle of an open log, and everything it can
+//! do, each method a call into the layer that does it (`ops`, on the
+//! state in `storage::control::Inner`).
 
 use std::path::Path;
-
-use crate::error::{LogError, Result};
-use crate::ops::damage::Problem;
-use crate::ops::inspect::Stat;
-use crate::ops::open::{self, LogOptions};
-use crate::ops::read::{Reader, Start};
-use crate::ops::recovery::{self, RecoveryReport};
-use crate::ops::retention::{RetainReport, Retention};
 use std::sync::Arc;
 
+use crate::error::{LogError, Result};
+use crate::ops::damage::{self, Problem};
+use crate::ops::inspect::{self, Stat};
+use crate::ops::open::{self, LogOptions};
+use crate::ops::read::{self, Reader, Start};
+use crate::ops::recovery::{self, RecoveryReport};
+use crate::ops::retention::{self, RetainReport, Retention};
+use crate::ops::{cursor, sync};
 use crate::storage::control::Inner;
 
 /// An open log. Cheap to clone; [`Appender`](crate::Appender)s and
@@ -169,14 +169,14 @@ impl Log {
 
     /// The saved position of the named reader `name`, if it has one.
     pub fn reader_position(&self, name: &str) -> Result<Option<u64>> {
-        crate::ops::cursor::reader_position(&self.inner, name)
+        cursor::reader_position(&self.inner, name)
     }
 
     /// Every named reader and its saved position, sorted by name. A
     /// reader's file that cannot be read or decoded is an error: callers
     /// such as retention must not act without every position.
     pub fn named_readers(&self) -> Result<Vec<(String, u64)>> {
-        crate::ops::cursor::named_readers(&self.inner)
+        cursor::named_readers(&self.inner)
     }
 
     /// A named reader: resumes at its saved position, or starts at `start`
@@ -187,7 +187,7 @@ impl Log {
     /// log opened read-only ([`LogError::ReadOnly`]): saving writes to
     /// the log's directory.
     pub fn named_reader(&self, name: &str, start: Start) -> Result<Reader> {
-        crate::ops::cursor::named_reader(&self.inner, name, start)
+        cursor::named_reader(&self.inner, name, start)
     }
 
     /// Stores `position` as the named reader `name`'s saved position,
@@ -197,12 +197,12 @@ impl Log {
     /// save the position after the last message that is done, not
     /// [`Reader::position`](crate::Reader::position).
     pub fn save_reader_position(&self, name: &str, position: u64) -> Result<()> {
-        crate::ops::cursor::save_reader_position(&self.inner, name, position)
+        cursor::save_reader_position(&self.inner, name, position)
     }
 
     /// Removes the named reader `name` (retention stops waiting for it).
     pub fn remove_named_reader(&self, name: &str) -> Result<()> {
-        crate::ops::cursor::remove_named_reader(&self.inner, name)
+        cursor::remove_named_reader(&self.inner, name)
     }
 
     /// Reads every record of every segment and checks every checksum, and
@@ -211,7 +211,7 @@ impl Log {
     /// the log is consistent. Stores nothing (works on a log opened
     /// read-only).
     pub fn verify(&self) -> Result<Vec<Problem>> {
-        crate::ops::damage::verify(&self.inner)
+        damage::verify(&self.inner)
     }
 
     /// Rebuilds a log's missing or unreadable control file from its
@@ -223,13 +223,13 @@ impl Log {
     /// control file, if any, moves into quarantine. With `apply` false,
     /// changes nothing and reports what it would do. Then open the log
     /// and [`recover`](Log::recover) it to repair the rest.
-    pub fn rebuild_control(dir: impl AsRef<Path>, apply: bool) -> Result<crate::RecoveryReport> {
-        crate::ops::damage::rebuild_control(dir, apply)
+    pub fn rebuild_control(dir: impl AsRef<Path>, apply: bool) -> Result<RecoveryReport> {
+        damage::rebuild_control(dir, apply)
     }
 
     /// The segment indexes present, in order.
     pub fn segments(&self) -> Result<Vec<u64>> {
-        crate::ops::inspect::segments(&self.inner)
+        inspect::segments(&self.inner)
     }
 
     /// A summary of the log: segments, ids, counts, durable position,
@@ -237,7 +237,7 @@ impl Log {
     /// (as [`verify`](Log::verify) finds them: a damaged log is summed
     /// up, not refused).
     pub fn stat(&self) -> Result<Stat> {
-        crate::ops::inspect::stat(&self.inner)
+        inspect::stat(&self.inner)
     }
 
     /// Removes whole segments from the front of the log as `policy` says.
@@ -248,12 +248,12 @@ impl Log {
     /// Also removes the temporary files that crashed processes left (see
     /// [`Leftovers`](crate::Leftovers)).
     pub fn retain(&self, policy: Retention) -> Result<RetainReport> {
-        crate::ops::retention::retain(&self.inner, policy)
+        retention::retain(&self.inner, policy)
     }
 
     /// The ids of live appenders' slots, and of slots left busy by dead ones.
     pub fn appender_slots(&self) -> Result<(Vec<u32>, Vec<u32>)> {
-        crate::ops::inspect::appender_slots(&self.inner)
+        inspect::appender_slots(&self.inner)
     }
 
     /// A reader starting at `start`. On a log opened with
@@ -261,7 +261,7 @@ impl Log {
     /// of being woken, and stops with [`LogError::Unrepaired`] at a dead
     /// appender's record instead of repairing it (see there).
     pub fn reader(&self, start: Start) -> Result<Reader> {
-        crate::ops::read::start::reader(&self.inner, start)
+        read::start::reader(&self.inner, start)
     }
 
     /// The index of the log's first segment, as its control file says
@@ -272,18 +272,18 @@ impl Log {
     /// message still being written is not counted, and a record a dead
     /// appender left is repaired first, as by any reader.
     pub fn last_id(&self) -> Result<Option<u64>> {
-        crate::ops::read::start::last_id(&self.inner)
+        read::start::last_id(&self.inner)
     }
 
     /// The durable position: every message with a smaller id is on stable
     /// storage.
     pub fn durable_position(&self) -> u64 {
-        crate::ops::sync::durable_position(&self.inner)
+        sync::durable_position(&self.inner)
     }
 
     /// Makes every message committed so far durable; returns the new
     /// durable position.
     pub fn sync(&self) -> Result<u64> {
-        crate::ops::sync::sync(&self.inner)
+        sync::sync(&self.inner)
     }
 }
