@@ -86,14 +86,18 @@ pub enum LogError {
         /// The number of slots.
         slots: u32,
     },
-    /// A sync failed: data appended since the last successful one may not be
-    /// on stable storage, and retrying cannot tell (see `docs/durability.md`).
-    #[error("{}: sync failed, recent appends may not be durable: {what}", path.display())]
+    /// A sync failed or cannot prove durability: data appended since the
+    /// last successful one may not be on stable storage (see
+    /// `docs/durability.md`). `why` says which case it is.
+    #[error("{}: {why}", path.display())]
     SyncFailed {
         /// The log directory.
         path: PathBuf,
-        /// The failure.
-        what: String,
+        /// Why, and whether retrying can help.
+        why: SyncFailure,
+        /// The error met, if any (none for [`SyncFailure::Earlier`]).
+        #[source]
+        source: Option<Box<LogError>>,
     },
     /// A reader name is not allowed.
     #[error("{}: bad reader name {name:?}: use 1 to 64 of A-Z a-z 0-9 _ - . not starting with a dot", path.display())]
@@ -116,12 +120,13 @@ pub enum LogError {
     /// The thread behind a [`Readiness`](crate::Readiness) descriptor
     /// stopped on an error. The reader reports the error itself when it
     /// reaches the same place.
-    #[error("{}: readiness watcher stopped: {what}", path.display())]
+    #[error("{}: readiness watcher stopped", path.display())]
     WatcherStopped {
         /// The log directory.
         path: PathBuf,
         /// The error it met.
-        what: String,
+        #[source]
+        source: std::sync::Arc<LogError>,
     },
     /// The id does not name a record of this log.
     #[error("{}: no record starts at id {id}", path.display())]
@@ -135,15 +140,15 @@ pub enum LogError {
     /// forked, used in the child: the child shares its slot and locks with
     /// the parent and has none of its threads. Make a new one in the child.
     #[error(
-        "{}: this {what} was made before fork(); the child shares its locks with its parent: \
+        "{}: this {handle} was made before fork(); the child shares its locks with its parent: \
          make a new one in the child",
         path.display()
     )]
     Forked {
         /// The log directory.
         path: PathBuf,
-        /// `appender` or `readiness descriptor`.
-        what: &'static str,
+        /// Which kind of handle.
+        handle: Handle,
     },
     /// A reader of a log opened with
     /// [`Log::open_read_only`](crate::Log::open_read_only) stands at a
@@ -212,6 +217,62 @@ pub enum LogError {
         /// How many cuts the control file keeps.
         kept: u64,
     },
+}
+
+/// A handle that belongs to the process that made it
+/// ([`LogError::Forked`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handle {
+    /// An [`Appender`](crate::Appender).
+    Appender,
+    /// A [`Readiness`](crate::Readiness) descriptor.
+    Readiness,
+}
+
+impl std::fmt::Display for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Handle::Appender => "appender",
+            Handle::Readiness => "readiness descriptor",
+        })
+    }
+}
+
+/// Why a sync failed ([`LogError::SyncFailed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncFailure {
+    /// Writing back to the disk failed. The kernel may have dropped the
+    /// data, and a retry that succeeds would not prove otherwise: the
+    /// failure is recorded in the control file for every process (sticky
+    /// until restart recovery), and appends under a durability promise
+    /// fail from then on.
+    WriteBack,
+    /// A sync failed earlier, in this or another process (the sticky
+    /// record of [`WriteBack`](Self::WriteBack)).
+    Earlier,
+    /// A file of the log is damaged (truncated, replaced, unreadable), so
+    /// nothing past the damage can be proved durable. Not sticky: every
+    /// later sync meets the same damage until `mapped log recover`
+    /// repairs it.
+    Damaged,
+}
+
+impl std::fmt::Display for SyncFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SyncFailure::WriteBack => "sync failed, recent appends may not be durable",
+            SyncFailure::Earlier => {
+                "an earlier sync of this log failed, in this or another process; \
+                 no later sync can prove the data reached the disk (see docs/durability.md)"
+            }
+            SyncFailure::Damaged => {
+                "cannot sync: a file of the log is damaged, recent appends are not proved \
+                 durable (`mapped log verify` shows the damage)"
+            }
+        })
+    }
 }
 
 fn cuts_missed(path: &std::path::Path, id: u64, missed: u64, kept: u64) -> String {

@@ -36,69 +36,77 @@
 #[cfg(not(target_endian = "little"))]
 compile_error!("mapped-log's format is little-endian; big-endian hosts are not supported");
 
-// Under `--cfg loom` only the protocol (and the pure format) is built, with
-// loom's atomics, for the model checks in `protocol/loom_tests.rs`; the rest
-// of the crate talks to files and mappings and is left out.
-mod crc;
-#[cfg(not(loom))]
-mod damage;
+// The modules, in layers; each uses only the layers above it in this list
+// (CI checks that no module imports another in a circle: `.ci/acyclic`).
+//
+// 1. `format` (the bytes: constants, headers, record and slot words,
+//    checksums) and `protocol` (the cross-process steps on shared words,
+//    what loom and the conformance tests check): pure, no files.
+// 2. `storage`: the files and their mappings: the control file and
+//    `Inner`, the state every handle of an open log shares; segments, the
+//    lock file, the directory, temporary files.
+// 3. `threads`: helper threads on storage: segments made ahead and old
+//    mappings unmapped, pages faulted in ahead, fork detection.
+// 4. `ops`: what a log does, on `Inner`: create and open, append, read
+//    (`ops/read/`: start, step, wait, unfinished records), named readers,
+//    readiness, sync, repair, recovery, retention, inspection, damage.
+// 5. `log`: the façade, `Log` and every one of its methods, each a call
+//    into `ops`. Nothing the façade calls names `Log`; the one type below
+//    that does is `Appender`, whose constructor takes a `&Log` and which
+//    the façade never names.
+//
+// Tests: `conformance` runs the protocol's tests against the model and
+// the real storage; `testing` makes temporary logs for unit tests.
+//
+// Under `--cfg loom` only the pure layer is built, with loom's atomics, for
+// the model checks in `protocol/loom_tests.rs`; the rest of the crate talks
+// to files and mappings and is left out.
 mod error;
 pub mod format;
 mod protocol;
-mod slots;
 
-#[cfg(not(loom))]
-mod append;
-#[cfg(not(loom))]
-mod background;
-#[cfg(not(loom))]
-mod cursor;
-#[cfg(not(loom))]
-mod fork;
-#[cfg(not(loom))]
-mod inspect;
+#[cfg(all(test, not(loom)))]
+mod conformance;
 #[cfg(not(loom))]
 mod log;
 #[cfg(not(loom))]
-mod prefault;
+mod ops;
 #[cfg(not(loom))]
-mod read;
+mod storage;
+#[cfg(all(test, not(loom)))]
+mod testing;
 #[cfg(not(loom))]
-mod ready;
-#[cfg(not(loom))]
-mod recovery;
-#[cfg(not(loom))]
-mod repair;
-#[cfg(not(loom))]
-mod segment;
-#[cfg(not(loom))]
-mod sync;
-#[cfg(not(loom))]
-mod temp;
-#[cfg(not(loom))]
-mod words;
+mod threads;
 
+pub use error::{Handle, LogError, Result, SyncFailure};
 #[cfg(not(loom))]
-pub use append::{Appender, Claim};
+pub use log::Log;
 #[cfg(not(loom))]
-pub use cursor::READERS_DIR;
+pub use ops::append::{Appender, Claim};
 #[cfg(not(loom))]
-pub use damage::{Change, Problem, ProblemKind, QUARANTINE_DIR};
-pub use error::{LogError, Result};
+pub use ops::cursor::READERS_DIR;
 #[cfg(not(loom))]
-pub use inspect::{RetainReport, Retention, Stat};
+pub use ops::damage::{Change, Problem, ProblemKind, QUARANTINE_DIR};
 #[cfg(not(loom))]
-pub use log::{CONTROL_FILE, LOCK_FILE, Log, LogOptions};
+pub use ops::inspect::Stat;
 #[cfg(not(loom))]
-pub use read::{Message, Reader, Start, WaitStrategy};
+pub use ops::open::LogOptions;
 #[cfg(not(loom))]
-pub use ready::{Readiness, SIGNAL_EVERY};
+pub use ops::read::{Message, Reader, Start, WaitStrategy};
 #[cfg(not(loom))]
-pub use recovery::RecoveryReport;
+pub use ops::ready::{Readiness, SIGNAL_EVERY};
 #[cfg(not(loom))]
-pub use sync::Durability;
+pub use ops::recovery::RecoveryReport;
 #[cfg(not(loom))]
-pub use temp::Leftovers;
+pub use ops::retention::{RetainReport, Retention};
+#[cfg(not(loom))]
+pub use ops::sync::Durability;
+#[cfg(not(loom))]
+pub use storage::control::CONTROL_FILE;
+#[cfg(not(loom))]
+pub use storage::locks::LOCK_FILE;
+#[cfg(not(loom))]
+pub use storage::temp::Leftovers;
 
 #[cfg(not(loom))]
 /// The README's examples (of this crate and of `mapped`), compiled and run
@@ -106,19 +114,3 @@ pub use temp::Leftovers;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
-
-/// A random number, for temporary file names and log identities: std's
-/// hasher keys are drawn from the OS's random source once per process and
-/// advanced per call, so each call differs.
-#[cfg(not(loom))]
-pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
-}

@@ -503,11 +503,27 @@ fn a_sync_failure_is_sticky_across_handles_until_restart_recovery() {
         .write_all_at(&1u64.to_le_bytes(), mapped_log::format::CONTROL_SYNC_FAILED)
         .unwrap();
     let err = app.append(b"not promised").unwrap_err();
-    assert!(matches!(err, LogError::SyncFailed { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            LogError::SyncFailed {
+                why: mapped_log::SyncFailure::Earlier,
+                source: None,
+                ..
+            }
+        ),
+        "{err}"
+    );
     // Appends that promise nothing still work, but syncing them fails.
     let mut plain = Appender::new(&log).unwrap();
     plain.append(b"page cache only").unwrap();
-    assert!(matches!(log.sync(), Err(LogError::SyncFailed { .. })));
+    assert!(matches!(
+        log.sync(),
+        Err(LogError::SyncFailed {
+            why: mapped_log::SyncFailure::Earlier,
+            ..
+        })
+    ));
     drop((app, plain, log));
     // A restart re-validates what is on disk and clears the flag.
     control

@@ -34,7 +34,7 @@ fn handles_made_before_fork_refuse_to_work_in_the_child() {
         if !matches!(
             app.append(b"from the child"),
             Err(LogError::Forked {
-                what: "appender",
+                handle: mapped_log::Handle::Appender,
                 ..
             })
         ) {
@@ -46,7 +46,7 @@ fn handles_made_before_fork_refuse_to_work_in_the_child() {
         if !matches!(
             ready.clear(),
             Err(LogError::Forked {
-                what: "readiness descriptor",
+                handle: mapped_log::Handle::Readiness,
                 ..
             })
         ) {

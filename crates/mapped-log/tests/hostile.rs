@@ -654,11 +654,16 @@ fn truncation_scenario(name: &str, work: &Path) {
             // A durable append is never acknowledged.
             let err = sync.append(&[7u8; 200]).unwrap_err();
             assert!(
-                matches!(err, LogError::SyncFailed { .. })
-                    && err.to_string().contains("00000000000000000000.seg"),
+                matches!(
+                    err,
+                    LogError::SyncFailed {
+                        why: mapped_log::SyncFailure::Damaged,
+                        ..
+                    }
+                ) && error_chain(&err).contains("00000000000000000000.seg"),
                 "{err}"
             );
-            println!("sync appender: {err}");
+            println!("sync appender: {}", error_chain(&err));
             // A non-durable one is stopped at its segment's end (the roll)
             // at the latest.
             let mut failed = None;
@@ -848,4 +853,16 @@ fn a_vandal_process_never_makes_readers_panic_hang_or_crash() {
     }
     child.finish().assert_success();
     println!("{rounds} rounds of reading under the vandal");
+}
+
+/// An error and its causes, as a program prints them (`: ` between).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

@@ -227,8 +227,22 @@ fn corrupt_record_stops_the_watcher_with_an_error() {
             }
         }
     });
-    assert!(matches!(err, LogError::WatcherStopped { .. }), "{err}");
-    assert!(err.to_string().contains("corrupt record"), "{err}");
+    // The watcher's own error is the cause, typed.
+    let LogError::WatcherStopped { source, .. } = &err else {
+        panic!("expected WatcherStopped, got {err}");
+    };
+    assert!(
+        matches!(**source, LogError::Corrupt { id, .. } if id == ids[1]),
+        "{source}"
+    );
+    let cause = std::error::Error::source(&err)
+        .expect("a cause")
+        .to_string();
+    assert!(cause.contains("corrupt record"), "{cause}");
+    assert!(
+        !err.to_string().contains("corrupt record"),
+        "printed once: {err}"
+    );
     // The reader itself reads the good record, then fails at the bad one.
     assert_eq!(reader.try_next().unwrap().unwrap().id(), ids[0]);
     assert!(matches!(

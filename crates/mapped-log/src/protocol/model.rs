@@ -1,7 +1,7 @@
 //! The shared-memory words of one segment and of the appender slots, as
 //! plain vectors of atomics, for the protocol's tests: loom's atomics under
 //! `--cfg loom` (the model checks in `loom_tests.rs`), std's otherwise (the
-//! property tests in `protocol.rs`).
+//! property tests in `protocol/mod.rs`).
 
 #![allow(unsafe_code)] // loom's UnsafeCell accessors are unsafe by design
 
@@ -17,17 +17,17 @@ use crate::format;
 /// loom, payload words are `UnsafeCell`s, so a payload read that is not
 /// ordered after its write by the commit's release/acquire pair is
 /// reported as a data race.
-pub(super) struct Seg {
+pub(crate) struct Seg {
     cap: u64,
-    pub(super) tail: AtomicU64,
-    pub(super) words: Vec<AtomicU64>,
+    pub(crate) tail: AtomicU64,
+    pub(crate) words: Vec<AtomicU64>,
     #[cfg(loom)]
     payload: Vec<UnsafeCell<u64>>,
 }
 
 impl Seg {
     /// An empty segment: tail at the first record, every word zero.
-    pub(super) fn new(cap: u64) -> Seg {
+    pub(crate) fn new(cap: u64) -> Seg {
         Seg {
             cap,
             tail: AtomicU64::new(format::SEGMENT_HEADER_LEN),
@@ -38,14 +38,14 @@ impl Seg {
     }
 
     #[cfg(loom)]
-    pub(super) fn write_payload(&self, pos: u64, v: u64) {
+    pub(crate) fn write_payload(&self, pos: u64, v: u64) {
         // SAFETY (model): the protocol gives the appender exclusive use of
         // its reserved record until it commits; loom checks that claim.
         self.payload[((pos + 16) / 8) as usize].with_mut(|p| unsafe { *p = v });
     }
 
     #[cfg(loom)]
-    pub(super) fn read_payload(&self, pos: u64) -> u64 {
+    pub(crate) fn read_payload(&self, pos: u64) -> u64 {
         // SAFETY (model): read only after an acquire load saw `Committed`.
         self.payload[((pos + 16) / 8) as usize].with(|p| unsafe { *p })
     }
@@ -64,15 +64,15 @@ impl Words for Seg {
 }
 
 /// `n` appender slots: slot words, size words, and whether each owner died.
-pub(super) struct Table {
-    pub(super) words: Vec<AtomicU64>,
-    pub(super) sizes: Vec<AtomicU64>,
+pub(crate) struct Table {
+    pub(crate) words: Vec<AtomicU64>,
+    pub(crate) sizes: Vec<AtomicU64>,
     /// Set by a modelled appender when it "dies"; the kernel's lock release.
     dead: Vec<AtomicBool>,
 }
 
 impl Table {
-    pub(super) fn new(n: usize) -> Table {
+    pub(crate) fn new(n: usize) -> Table {
         Table {
             words: (0..n).map(|_| AtomicU64::new(0)).collect(),
             sizes: (0..n).map(|_| AtomicU64::new(0)).collect(),
@@ -82,7 +82,7 @@ impl Table {
 
     /// A modelled death: the kernel releases the lock after everything the
     /// process wrote (a `SeqCst` store, paired with the probe's load).
-    pub(super) fn die(&self, slot: u32) {
+    pub(crate) fn die(&self, slot: u32) {
         self.dead[slot as usize].store(true, Ordering::SeqCst);
     }
 }

@@ -47,8 +47,8 @@ pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
+use crate::format::SlotState;
 use crate::format::{self, State, Word};
-use crate::slots::SlotState;
 
 /// The atomics of one segment.
 pub(crate) trait Words {
@@ -464,13 +464,10 @@ pub(crate) fn gap_end<W: Words, S: Slots>(
 }
 
 #[cfg(test)]
-mod model;
+pub(crate) mod model;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
-
-#[cfg(all(test, not(loom)))]
-mod conformance;
 
 /// `pad_gap` against arbitrary slot states and size words (what a hostile
 /// or dead process may leave), with std atomics: whatever they hold, it

@@ -30,8 +30,8 @@ use std::thread::JoinHandle;
 use rustix::event::{EventfdFlags, eventfd};
 
 use crate::error::{LogError, Result};
-use crate::log::Log;
-use crate::read::Reader;
+use crate::ops::read::Reader;
+use crate::storage::control::Inner;
 
 /// A watcher under a continuous stream signals at least this often, so
 /// the loop wakes even when the watcher never reaches the tail.
@@ -78,7 +78,7 @@ pub const SIGNAL_EVERY: u32 = 256;
 pub struct Readiness {
     fd: Arc<OwnedFd>,
     shared: Arc<Shared>,
-    log: Log,
+    log: Arc<Inner>,
     thread: Option<JoinHandle<()>>,
     /// The process's fork generation when made (see `fork.rs`).
     forks: u64,
@@ -88,7 +88,7 @@ pub struct Readiness {
 struct Shared {
     stop: Arc<AtomicBool>,
     /// Why the watcher stopped, if it met an error.
-    failed: Mutex<Option<String>>,
+    failed: Mutex<Option<Arc<LogError>>>,
 }
 
 impl Reader {
@@ -97,7 +97,7 @@ impl Reader {
     /// position; the reader must only move forward through
     /// [`try_next`](Reader::try_next) or [`next`](Reader::next) after it.
     pub fn readiness(&self) -> Result<Readiness> {
-        let forks = crate::fork::generation();
+        let forks = crate::threads::fork::generation();
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = self.watcher(stop.clone())?;
         let log = watcher.log().clone();
@@ -137,17 +137,17 @@ impl Readiness {
     /// ([`LogError::Forked`]).
     pub fn clear(&self) -> Result<()> {
         // In a forked child no watcher feeds the descriptor.
-        if crate::fork::forked_since(self.forks) {
+        if crate::threads::fork::forked_since(self.forks) {
             return Err(LogError::Forked {
                 path: self.log.dir().to_path_buf(),
-                what: "readiness descriptor",
+                handle: crate::error::Handle::Readiness,
             });
         }
         // Once failed, left readable: the watcher signalled after failing.
-        if let Some(what) = &*self.shared.failed.lock().unwrap_or_else(|e| e.into_inner()) {
+        if let Some(error) = &*self.shared.failed.lock().unwrap_or_else(|e| e.into_inner()) {
             return Err(LogError::WatcherStopped {
                 path: self.log.dir().to_path_buf(),
-                what: what.clone(),
+                source: error.clone(),
             });
         }
         let mut buf = [0u8; 8];
@@ -171,7 +171,7 @@ impl AsRawFd for Readiness {
 
 impl Drop for Readiness {
     fn drop(&mut self) {
-        if crate::fork::forked_since(self.forks) {
+        if crate::threads::fork::forked_since(self.forks) {
             // The watcher is the parent's, and the stop flag too (this is
             // the child's copy of its memory): leave them alone.
             std::mem::forget(self.thread.take());
@@ -183,7 +183,7 @@ impl Drop for Readiness {
         // Other sleepers wake for nothing and sleep again.
         // A watcher of a log opened read-only naps (`READ_ONLY_NAP`) and
         // sees the flag when it wakes: we may not store the word.
-        let inner = &self.log.inner;
+        let inner = &self.log;
         let woke = inner.read_only || inner.ctl(|| inner.wake_now()).is_ok();
         if let Some(thread) = self.thread.take() {
             // A control file truncated under us cannot carry the wake-up:
@@ -206,7 +206,7 @@ fn signal(fd: &OwnedFd) {
 
 fn watch(mut watcher: Reader, fd: &OwnedFd, shared: &Shared) {
     let fail = |e: LogError| {
-        *shared.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+        *shared.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(e));
         signal(fd);
     };
     let mut passed: u32 = 0;

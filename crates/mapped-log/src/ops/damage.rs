@@ -21,13 +21,14 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::error::{LogError, Result};
 use crate::format::{self, SegmentHeader, State, Word};
-use crate::log::{Inner, Log};
 use crate::protocol::{self, GapEnd};
-use crate::segment::{self, Segment};
+use crate::storage::control::Inner;
+use crate::storage::segment::{self, Segment};
 
 /// What kind of damage a [`Problem`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,7 +112,7 @@ pub(crate) struct Walk {
     pub(crate) tail: u64,
     /// Records dead appenders left unfinished, `(start, end, word)`, that
     /// a reader would pad: a hole (word 0), or a `Writing` record of a
-    /// dead slot (earlier builds).
+    /// dead slot (as format version 1 wrote).
     pub(crate) holes: Vec<(u64, u64, u64)>,
 }
 
@@ -402,7 +403,7 @@ pub(crate) fn walk(inner: &Inner, seg: &Segment, durable: u64) -> Result<Walk> {
                 }
                 let prober = match &observer {
                     Some(p) => p,
-                    None => observer.insert(crate::repair::Prober::observer(inner)?),
+                    None => observer.insert(crate::ops::repair::Prober::observer(inner)?),
                 };
                 match seg
                     .map
@@ -416,7 +417,7 @@ pub(crate) fn walk(inner: &Inner, seg: &Segment, durable: u64) -> Result<Walk> {
                     GapEnd::Blocked | GapEnd::NotReserved => break,
                 }
             }
-            // An unfinished record (earlier builds): its appender's, while
+            // An unfinished record (as format version 1 wrote): its appender's, while
             // that one lives.
             Some(Word {
                 state: State::Writing { slot },
@@ -424,7 +425,7 @@ pub(crate) fn walk(inner: &Inner, seg: &Segment, durable: u64) -> Result<Walk> {
             }) => {
                 let prober = match &observer {
                     Some(p) => p,
-                    None => observer.insert(crate::repair::Prober::observer(inner)?),
+                    None => observer.insert(crate::ops::repair::Prober::observer(inner)?),
                 };
                 if !protocol::Slots::probe_dead(prober, slot)? {
                     break;
@@ -490,239 +491,233 @@ pub(crate) struct Survey {
 /// to make placeholders for it.
 pub(crate) const MAX_PLACEHOLDERS: u64 = 4096;
 
-impl Log {
-    /// Surveys the whole log: every segment from the first to the tail
-    /// (and any other segment file), every record. Stores nothing.
-    pub(crate) fn survey(&self) -> Result<Survey> {
-        let inner = &self.inner;
-        let cap = inner.header.segment_size;
-        // The tail segment before the listing, the words after it. A roll
-        // makes a segment before it publishes it, so every segment up to
-        // the tail read before is listed (unless it is missing); one
-        // published meanwhile is listed or not, and is not taken for a
-        // stray past the tail read after. Retention raises the first
-        // segment before it removes a file, so a file removed before the
-        // listing is below the first segment read after it.
-        let tail_before = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?;
-        let listed = segment::list(&inner.dir)?;
-        let (first, tail, durable) = inner.ctl(|| {
-            (
-                inner.first_segment().load(Ordering::Acquire),
-                inner.tail_segment().load(Ordering::Acquire),
-                inner.durable().load(Ordering::Acquire),
-            )
-        })?;
-        let path = |i: u64| inner.dir.join(segment::file_name(i));
-        let ids = |i: u64| {
-            (
-                i.saturating_mul(cap)
-                    .saturating_add(format::SEGMENT_HEADER_LEN),
-                i.saturating_add(1).saturating_mul(cap),
-            )
-        };
-        // A problem with a whole segment file: all its ids affected.
-        let whole_file = |kind: ProblemKind, i: u64, what: String| Problem {
-            kind,
-            segment: path(i),
-            id: ids(i).0,
-            end: ids(i).1,
+/// Surveys the whole log: every segment from the first to the tail
+/// (and any other segment file), every record. Stores nothing.
+pub(crate) fn survey(log: &Arc<Inner>) -> Result<Survey> {
+    let inner = log;
+    let cap = inner.header.segment_size;
+    // The tail segment before the listing, the words after it. A roll
+    // makes a segment before it publishes it, so every segment up to
+    // the tail read before is listed (unless it is missing); one
+    // published meanwhile is listed or not, and is not taken for a
+    // stray past the tail read after. Retention raises the first
+    // segment before it removes a file, so a file removed before the
+    // listing is below the first segment read after it.
+    let tail_before = inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))?;
+    let listed = segment::list(&inner.dir)?;
+    let (first, tail, durable) = inner.ctl(|| {
+        (
+            inner.first_segment().load(Ordering::Acquire),
+            inner.tail_segment().load(Ordering::Acquire),
+            inner.durable().load(Ordering::Acquire),
+        )
+    })?;
+    let path = |i: u64| inner.dir.join(segment::file_name(i));
+    let ids = |i: u64| {
+        (
+            i.saturating_mul(cap)
+                .saturating_add(format::SEGMENT_HEADER_LEN),
+            i.saturating_add(1).saturating_mul(cap),
+        )
+    };
+    // A problem with a whole segment file: all its ids affected.
+    let whole_file = |kind: ProblemKind, i: u64, what: String| Problem {
+        kind,
+        segment: path(i),
+        id: ids(i).0,
+        end: ids(i).1,
+        offset: None,
+        what,
+    };
+    let mut s = Survey {
+        first,
+        tail,
+        ..Survey::default()
+    };
+    if first > tail || !inner.index_fits(tail) {
+        s.problems.push(Problem {
+            kind: ProblemKind::BadSegment,
+            segment: inner.dir.join(crate::storage::control::CONTROL_FILE),
+            id: 0,
+            end: 0,
             offset: None,
-            what,
-        };
-        let mut s = Survey {
-            first,
-            tail,
-            ..Survey::default()
-        };
-        if first > tail || !inner.index_fits(tail) {
+            what: format!(
+                "the control file's segment range is impossible: first segment {first}, tail segment {tail}"
+            ),
+        });
+        return Ok(s);
+    }
+    // Files outside the log.
+    for &i in &listed {
+        if i < first {
+            if std::fs::symlink_metadata(path(i)).is_err() {
+                continue; // removed meanwhile by retention
+            }
             s.problems.push(Problem {
-                kind: ProblemKind::BadSegment,
-                segment: inner.dir.join(crate::log::CONTROL_FILE),
+                kind: ProblemKind::ExtraSegment,
+                segment: path(i),
                 id: 0,
                 end: 0,
                 offset: None,
                 what: format!(
-                    "the control file's segment range is impossible: first segment {first}, tail segment {tail}"
+                    "segment file below the log's first segment {first} (an interrupted retention left it)"
                 ),
             });
-            return Ok(s);
-        }
-        // Files outside the log.
-        for &i in &listed {
-            if i < first {
-                if std::fs::symlink_metadata(path(i)).is_err() {
-                    continue; // removed meanwhile by retention
-                }
-                s.problems.push(Problem {
-                    kind: ProblemKind::ExtraSegment,
-                    segment: path(i),
-                    id: 0,
-                    end: 0,
-                    offset: None,
-                    what: format!(
-                        "segment file below the log's first segment {first} (an interrupted retention left it)"
-                    ),
-                });
-            } else if i > tail {
-                let unused = i == tail + 1
-                    && matches!(file_state(inner, i)?, FileState::Ok { ref seg, .. }
-                        if seg.map.guarded(|| seg.tail().load(Ordering::Acquire)
-                            == format::SEGMENT_HEADER_LEN
-                            && seg.word(format::SEGMENT_HEADER_LEN).load(Ordering::Acquire) == 0)?);
-                // Published (and appended to) since the words were read:
-                // the log has moved on; this survey does not look at it.
-                let published_since = || -> Result<bool> {
-                    Ok(inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))? >= i)
-                };
-                if unused {
-                    s.ahead.push(i);
-                } else if !published_since()? {
-                    s.problems.push(whole_file(ProblemKind::ExtraSegment, i, format!(
-                            "segment file past the log's tail segment {tail} that is not an empty segment made ahead (the control file may be older than the segments)"
-                        )));
-                }
+        } else if i > tail {
+            let unused = i == tail + 1
+                && matches!(file_state(inner, i)?, FileState::Ok { ref seg, .. }
+                    if seg.map.guarded(|| seg.tail().load(Ordering::Acquire)
+                        == format::SEGMENT_HEADER_LEN
+                        && seg.word(format::SEGMENT_HEADER_LEN).load(Ordering::Acquire) == 0)?);
+            // Published (and appended to) since the words were read:
+            // the log has moved on; this survey does not look at it.
+            let published_since = || -> Result<bool> {
+                Ok(inner.ctl(|| inner.tail_segment().load(Ordering::Acquire))? >= i)
+            };
+            if unused {
+                s.ahead.push(i);
+            } else if !published_since()? {
+                s.problems.push(whole_file(ProblemKind::ExtraSegment, i, format!(
+                        "segment file past the log's tail segment {tail} that is not an empty segment made ahead (the control file may be older than the segments)"
+                    )));
             }
         }
-        // The log's segments, and the runs of missing ones between.
-        let mut expected = first;
-        let inside: Vec<u64> = listed
-            .iter()
-            .copied()
-            .filter(|&i| i >= first && i <= tail)
-            .collect();
-        for &i in inside
-            .iter()
-            .chain(std::iter::once(&tail.saturating_add(1)))
-        {
-            if i > expected {
-                // Published after the listing: not missing.
-                let last = (i - 1).min(tail).min(tail_before);
-                if last >= expected {
-                    let n = last - expected + 1;
+    }
+    // The log's segments, and the runs of missing ones between.
+    let mut expected = first;
+    let inside: Vec<u64> = listed
+        .iter()
+        .copied()
+        .filter(|&i| i >= first && i <= tail)
+        .collect();
+    for &i in inside
+        .iter()
+        .chain(std::iter::once(&tail.saturating_add(1)))
+    {
+        if i > expected {
+            // Published after the listing: not missing.
+            let last = (i - 1).min(tail).min(tail_before);
+            if last >= expected {
+                let n = last - expected + 1;
+                s.problems.push(Problem {
+                    kind: ProblemKind::MissingSegment,
+                    segment: path(expected),
+                    id: ids(expected).0,
+                    end: ids(last).1,
+                    offset: None,
+                    what: if n == 1 {
+                        format!("segment {expected} is missing")
+                    } else {
+                        format!("segments {expected} to {last} are missing ({n} files)")
+                    },
+                });
+            }
+        }
+        if i > tail {
+            break;
+        }
+        expected = i + 1;
+        s.present.push(i);
+        let seg = match file_state(inner, i)? {
+            FileState::Missing => {
+                // Removed since the listing (retention): gone from the
+                // log, not damage.
+                continue;
+            }
+            FileState::WrongLength { len } => {
+                s.problems.push(whole_file(ProblemKind::BadSegment, i, format!(
+                        "segment file is {len} bytes, the log's segments are {cap} (truncated or extended; its header is intact)"
+                    )));
+                continue;
+            }
+            FileState::Bad(why) => {
+                s.problems.push(whole_file(
+                    ProblemKind::BadSegment,
+                    i,
+                    format!("bad segment file: {why}"),
+                ));
+                continue;
+            }
+            FileState::Ok {
+                placeholder: true, ..
+            } => {
+                s.placeholders.push(i);
+                continue;
+            }
+            FileState::Ok { seg, .. } => seg,
+        };
+        let mut walk = walk(inner, &seg, durable)?;
+        for (start, end, what) in &walk.damaged {
+            s.problems.push(Problem {
+                kind: ProblemKind::DamagedRecords,
+                segment: path(i),
+                id: seg.id_of(*start),
+                end: seg.id_of(*end),
+                offset: Some(*start),
+                what: what.clone(),
+            });
+        }
+        if i < tail && walk.end < cap {
+            s.problems.push(Problem {
+                kind: ProblemKind::ShortSegment,
+                segment: path(i),
+                id: seg.id_of(walk.end),
+                end: ids(i).1,
+                offset: Some(walk.end),
+                what: format!(
+                    "its records end at offset {}, before the segment's end, and later segments exist: its last records are missing (truncated, or replaced by an older copy)",
+                    walk.end
+                ),
+            });
+        }
+        // The counter again, after the walk: records committed while
+        // it walked lie past the value read before it (it only grows
+        // while appenders run).
+        if i == tail && walk.end > walk.tail.min(cap) {
+            walk.tail = seg.map.guarded(|| seg.tail().load(Ordering::Acquire))?;
+        }
+        if i == tail && walk.end > walk.tail.min(cap) {
+            s.problems.push(Problem {
+                kind: ProblemKind::TailCounter,
+                segment: path(i),
+                id: seg.id_of(walk.tail.min(cap)),
+                end: seg.id_of(walk.end),
+                offset: Some(format::SEGMENT_TAIL_OFFSET),
+                what: format!(
+                    "the reservation counter ({}) is below the end of the records ({}): appends would land on them",
+                    walk.tail, walk.end
+                ),
+            });
+        }
+        if i == tail {
+            let ends = seg.id_of(walk.end);
+            // The durable position, in this segment or at its end.
+            if (durable / cap == i || durable == ids(i).1)
+                && durable > ends
+                && durable % format::RECORD_ALIGN == 0
+            {
+                {
                     s.problems.push(Problem {
-                        kind: ProblemKind::MissingSegment,
-                        segment: path(expected),
-                        id: ids(expected).0,
-                        end: ids(last).1,
-                        offset: None,
-                        what: if n == 1 {
-                            format!("segment {expected} is missing")
-                        } else {
-                            format!("segments {expected} to {last} are missing ({n} files)")
-                        },
+                        kind: ProblemKind::BelowDurable,
+                        segment: path(i),
+                        id: ends,
+                        end: durable,
+                        offset: Some(walk.end),
+                        what: format!(
+                            "the records end at id {ends}, below the durable position {durable}: synced messages are missing (truncated, or replaced by an older copy)"
+                        ),
                     });
                 }
             }
-            if i > tail {
-                break;
-            }
-            expected = i + 1;
-            s.present.push(i);
-            let seg = match file_state(inner, i)? {
-                FileState::Missing => {
-                    // Removed since the listing (retention): gone from the
-                    // log, not damage.
-                    continue;
-                }
-                FileState::WrongLength { len } => {
-                    s.problems.push(whole_file(ProblemKind::BadSegment, i, format!(
-                            "segment file is {len} bytes, the log's segments are {cap} (truncated or extended; its header is intact)"
-                        )));
-                    continue;
-                }
-                FileState::Bad(why) => {
-                    s.problems.push(whole_file(
-                        ProblemKind::BadSegment,
-                        i,
-                        format!("bad segment file: {why}"),
-                    ));
-                    continue;
-                }
-                FileState::Ok {
-                    placeholder: true, ..
-                } => {
-                    s.placeholders.push(i);
-                    continue;
-                }
-                FileState::Ok { seg, .. } => seg,
-            };
-            let mut walk = walk(inner, &seg, durable)?;
-            for (start, end, what) in &walk.damaged {
-                s.problems.push(Problem {
-                    kind: ProblemKind::DamagedRecords,
-                    segment: path(i),
-                    id: seg.id_of(*start),
-                    end: seg.id_of(*end),
-                    offset: Some(*start),
-                    what: what.clone(),
-                });
-            }
-            if i < tail && walk.end < cap {
-                s.problems.push(Problem {
-                    kind: ProblemKind::ShortSegment,
-                    segment: path(i),
-                    id: seg.id_of(walk.end),
-                    end: ids(i).1,
-                    offset: Some(walk.end),
-                    what: format!(
-                        "its records end at offset {}, before the segment's end, and later segments exist: its last records are missing (truncated, or replaced by an older copy)",
-                        walk.end
-                    ),
-                });
-            }
-            // The counter again, after the walk: records committed while
-            // it walked lie past the value read before it (it only grows
-            // while appenders run).
-            if i == tail && walk.end > walk.tail.min(cap) {
-                walk.tail = seg.map.guarded(|| seg.tail().load(Ordering::Acquire))?;
-            }
-            if i == tail && walk.end > walk.tail.min(cap) {
-                s.problems.push(Problem {
-                    kind: ProblemKind::TailCounter,
-                    segment: path(i),
-                    id: seg.id_of(walk.tail.min(cap)),
-                    end: seg.id_of(walk.end),
-                    offset: Some(format::SEGMENT_TAIL_OFFSET),
-                    what: format!(
-                        "the reservation counter ({}) is below the end of the records ({}): appends would land on them",
-                        walk.tail, walk.end
-                    ),
-                });
-            }
-            if i == tail {
-                let ends = seg.id_of(walk.end);
-                // The durable position, in this segment or at its end.
-                if (durable / cap == i || durable == ids(i).1)
-                    && durable > ends
-                    && durable % format::RECORD_ALIGN == 0
-                {
-                    {
-                        s.problems.push(Problem {
-                            kind: ProblemKind::BelowDurable,
-                            segment: path(i),
-                            id: ends,
-                            end: durable,
-                            offset: Some(walk.end),
-                            what: format!(
-                                "the records end at id {ends}, below the durable position {durable}: synced messages are missing (truncated, or replaced by an older copy)"
-                            ),
-                        });
-                    }
-                }
-            }
-            s.walks.push((i, walk));
         }
-        Ok(s)
+        s.walks.push((i, walk));
     }
+    Ok(s)
+}
 
-    /// Reads every record of every segment and checks every checksum, and
-    /// checks that the log's segment files are all there, all this log's,
-    /// and nothing else. Returns every problem found, in order; empty if
-    /// the log is consistent. Stores nothing (works on a log opened
-    /// read-only).
-    pub fn verify(&self) -> Result<Vec<Problem>> {
-        Ok(self.survey()?.problems)
-    }
+/// [`Log::verify`](crate::Log::verify).
+pub(crate) fn verify(log: &Arc<Inner>) -> Result<Vec<Problem>> {
+    Ok(survey(log)?.problems)
 }
 
 /// Where `from` goes in the quarantine folder `q`: its own name, or, if
@@ -758,7 +753,7 @@ pub(crate) fn quarantine_copy(q: &Path, from: &Path) -> Result<PathBuf> {
     std::io::copy(&mut src, &mut dst)
         .and_then(|_| dst.sync_all())
         .map_err(|e| LogError::io(&own, "copy into quarantine", e))?;
-    crate::log::sync_dir(q)?;
+    crate::storage::dir::sync_dir(q)?;
     Ok(own)
 }
 
@@ -775,9 +770,9 @@ pub(crate) fn quarantine_move(q: &Path, from: &Path) -> Result<PathBuf> {
         rustix::fs::RenameFlags::NOREPLACE,
     )
     .map_err(|e| LogError::io(from, "move into quarantine", e.into()))?;
-    crate::log::sync_dir(q)?;
+    crate::storage::dir::sync_dir(q)?;
     if let Some(dir) = from.parent() {
-        crate::log::sync_dir(dir)?;
+        crate::storage::dir::sync_dir(dir)?;
     }
     Ok(to)
 }
@@ -798,7 +793,7 @@ pub(crate) fn quarantine_dir(dir: &Path) -> PathBuf {
         rem % 3600 / 60,
         rem % 60,
         std::process::id(),
-        crate::random_u64() % 1_000_000
+        crate::storage::temp::random_u64() % 1_000_000
     ))
 }
 
@@ -829,7 +824,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 pub(crate) fn make_placeholder(inner: &Inner, index: u64) -> Result<()> {
     let cap = inner.header.segment_size;
     let path = inner.dir.join(segment::file_name(index));
-    let tmp = crate::temp::NewFile::create(&inner.dir, &segment::file_name(index))?;
+    let tmp = crate::storage::temp::NewFile::create(&inner.dir, &segment::file_name(index))?;
     let result = (|| -> Result<()> {
         tmp.set_mode(inner.header.file_mode)?;
         let file = tmp.file();
@@ -1033,487 +1028,474 @@ pub(crate) struct Repairs {
     pub(crate) quarantine: Option<PathBuf>,
 }
 
-impl Log {
-    /// Explicit recovery's repair of damaged files (`docs/format.md`
-    /// section 19.3). The caller holds the recovery lock and has found no
-    /// appender alive. With `apply` false, changes nothing and lists what
-    /// it would do.
-    pub(crate) fn repair_damage(&self, apply: bool) -> Result<Repairs> {
-        let inner = &self.inner;
-        let cap = inner.header.segment_size;
-        let path = |i: u64| inner.dir.join(segment::file_name(i));
-        let q = quarantine_dir(&inner.dir);
-        let mut out = Repairs::default();
-        let survey = self.survey()?;
-        out.problems = survey.problems.clone();
-        out.messages = survey.walks.iter().map(|(_, w)| w.messages).sum();
-        let index_of = |p: &Problem| {
-            p.segment
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(segment::parse_name)
-        };
+/// Explicit recovery's repair of damaged files (`docs/format.md`
+/// section 19.3). The caller holds the recovery lock and has found no
+/// appender alive. With `apply` false, changes nothing and lists what
+/// it would do.
+pub(crate) fn repair_damage(log: &Arc<Inner>, apply: bool) -> Result<Repairs> {
+    let inner = log;
+    let cap = inner.header.segment_size;
+    let path = |i: u64| inner.dir.join(segment::file_name(i));
+    let q = quarantine_dir(&inner.dir);
+    let mut out = Repairs::default();
+    let survey = survey(log)?;
+    out.problems = survey.problems.clone();
+    out.messages = survey.walks.iter().map(|(_, w)| w.messages).sum();
+    let index_of = |p: &Problem| {
+        p.segment
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(segment::parse_name)
+    };
 
-        // Files first: what leaves the log, what stands in for what is
-        // lost, what gets its length back.
-        let mut first = survey.first;
-        let mut tail = survey.tail;
-        let mut placeholders = Vec::new();
-        let mut moves: Vec<(u64, String)> = Vec::new();
-        // Segments given back their length: `(index, length before)`.
-        let mut resizes: Vec<(u64, u64)> = Vec::new();
-        let mut past_tail: Vec<u64> = survey.ahead.clone();
-        for p in &survey.problems {
-            let Some(i) = index_of(p) else {
-                return Err(LogError::InvalidArgument {
-                    path: p.segment.clone(),
-                    what: format!("recovery cannot repair this: {p}"),
-                });
-            };
-            match p.kind {
-                ProblemKind::ExtraSegment if i < survey.first => {
-                    moves.push((i, "below the log's first segment".into()));
-                }
-                ProblemKind::ExtraSegment => past_tail.push(i),
-                ProblemKind::MissingSegment => {
-                    let (a, b) = (p.id / cap, (p.end - 1) / cap);
-                    if a == survey.first {
-                        // At the start: the log now starts after them (the
-                        // tail segment, if every segment is missing, gets
-                        // a placeholder).
-                        let to = (b + 1).min(tail);
-                        if to > a {
-                            out.changes.push(Change::FirstSegment {
-                                from: a,
-                                to,
-                                lost_from: p.id,
-                                lost_end: p.end.min(to * cap),
-                            });
-                        }
-                        first = to;
-                        if b == tail {
-                            placeholders.push(tail);
-                        }
-                    } else {
-                        if b - a + 1 > MAX_PLACEHOLDERS {
-                            return Err(LogError::InvalidArgument {
-                                path: p.segment.clone(),
-                                what: format!(
-                                    "recovery will not make {} placeholder segments: {p}",
-                                    b - a + 1
-                                ),
-                            });
-                        }
-                        placeholders.extend(a..=b);
+    // Files first: what leaves the log, what stands in for what is
+    // lost, what gets its length back.
+    let mut first = survey.first;
+    let mut tail = survey.tail;
+    let mut placeholders = Vec::new();
+    let mut moves: Vec<(u64, String)> = Vec::new();
+    // Segments given back their length: `(index, length before)`.
+    let mut resizes: Vec<(u64, u64)> = Vec::new();
+    let mut past_tail: Vec<u64> = survey.ahead.clone();
+    for p in &survey.problems {
+        let Some(i) = index_of(p) else {
+            return Err(LogError::InvalidArgument {
+                path: p.segment.clone(),
+                what: format!("recovery cannot repair this: {p}"),
+            });
+        };
+        match p.kind {
+            ProblemKind::ExtraSegment if i < survey.first => {
+                moves.push((i, "below the log's first segment".into()));
+            }
+            ProblemKind::ExtraSegment => past_tail.push(i),
+            ProblemKind::MissingSegment => {
+                let (a, b) = (p.id / cap, (p.end - 1) / cap);
+                if a == survey.first {
+                    // At the start: the log now starts after them (the
+                    // tail segment, if every segment is missing, gets
+                    // a placeholder).
+                    let to = (b + 1).min(tail);
+                    if to > a {
+                        out.changes.push(Change::FirstSegment {
+                            from: a,
+                            to,
+                            lost_from: p.id,
+                            lost_end: p.end.min(to * cap),
+                        });
                     }
-                }
-                ProblemKind::BadSegment => match file_state(inner, i)? {
-                    FileState::WrongLength { len } => resizes.push((i, len)),
-                    _ => {
-                        moves.push((i, p.what.clone()));
-                        placeholders.push(i);
+                    first = to;
+                    if b == tail {
+                        placeholders.push(tail);
                     }
-                },
-                _ => {}
+                } else {
+                    if b - a + 1 > MAX_PLACEHOLDERS {
+                        return Err(LogError::InvalidArgument {
+                            path: p.segment.clone(),
+                            what: format!(
+                                "recovery will not make {} placeholder segments: {p}",
+                                b - a + 1
+                            ),
+                        });
+                    }
+                    placeholders.extend(a..=b);
+                }
             }
+            ProblemKind::BadSegment => match file_state(inner, i)? {
+                FileState::WrongLength { len } => resizes.push((i, len)),
+                _ => {
+                    moves.push((i, p.what.clone()));
+                    placeholders.push(i);
+                }
+            },
+            _ => {}
         }
-        // Past the tail: a run of valid segments right after it holds
-        // records the control file does not know of: publish them.
-        // Anything else there leaves the log.
-        past_tail.sort_unstable();
-        past_tail.dedup();
-        let mut next = survey.tail + 1;
-        let mut published = survey.tail;
-        for &i in &past_tail {
-            // A placeholder there too: it stands for ids that were the
-            // log's, which must never be handed out again.
-            let valid = matches!(file_state(inner, i)?, FileState::Ok { .. });
-            if i == next && valid && !survey.ahead.contains(&i) {
-                published = i;
-                next += 1;
-            } else if i == next && survey.ahead.contains(&i) {
-                next += 1; // empty, made ahead: part of the run if one follows
-            } else {
-                moves.push((i, "past the log's tail segment".into()));
-            }
+    }
+    // Past the tail: a run of valid segments right after it holds
+    // records the control file does not know of: publish them.
+    // Anything else there leaves the log.
+    past_tail.sort_unstable();
+    past_tail.dedup();
+    let mut next = survey.tail + 1;
+    let mut published = survey.tail;
+    for &i in &past_tail {
+        // A placeholder there too: it stands for ids that were the
+        // log's, which must never be handed out again.
+        let valid = matches!(file_state(inner, i)?, FileState::Ok { .. });
+        if i == next && valid && !survey.ahead.contains(&i) {
+            published = i;
+            next += 1;
+        } else if i == next && survey.ahead.contains(&i) {
+            next += 1; // empty, made ahead: part of the run if one follows
+        } else {
+            moves.push((i, "past the log's tail segment".into()));
         }
-        if published > survey.tail {
-            out.changes.push(Change::TailSegment {
-                from: survey.tail,
-                to: published,
-            });
-            tail = published;
-        }
-        for (i, why) in &moves {
-            out.changes.push(Change::Quarantined {
-                from: path(*i),
-                to: q.join(segment::file_name(*i)),
-                why: why.clone(),
-            });
-        }
-        // Where the records a short file still holds end: from there on,
-        // what the truncation took is reported lost, and padded in the
-        // same step that gives the file its length back.
-        let mut cut_ends: Vec<(u64, u64)> = Vec::new();
-        for &(i, len) in &resizes {
-            out.changes.push(Change::Copied {
-                from: path(i),
-                to: q.join(segment::file_name(i)),
-            });
-            out.changes.push(Change::Resized {
+    }
+    if published > survey.tail {
+        out.changes.push(Change::TailSegment {
+            from: survey.tail,
+            to: published,
+        });
+        tail = published;
+    }
+    for (i, why) in &moves {
+        out.changes.push(Change::Quarantined {
+            from: path(*i),
+            to: q.join(segment::file_name(*i)),
+            why: why.clone(),
+        });
+    }
+    // Where the records a short file still holds end: from there on,
+    // what the truncation took is reported lost, and padded in the
+    // same step that gives the file its length back.
+    let mut cut_ends: Vec<(u64, u64)> = Vec::new();
+    for &(i, len) in &resizes {
+        out.changes.push(Change::Copied {
+            from: path(i),
+            to: q.join(segment::file_name(i)),
+        });
+        out.changes.push(Change::Resized {
+            segment: path(i),
+            from: len,
+            to: cap,
+        });
+        if len < cap {
+            let end = records_end(&path(i), len, cap, inner.header.max_message)?;
+            cut_ends.push((i, end));
+            out.changes.push(Change::Padded {
                 segment: path(i),
-                from: len,
-                to: cap,
-            });
-            if len < cap {
-                let end = records_end(&path(i), len, cap, inner.header.max_message)?;
-                cut_ends.push((i, end));
-                out.changes.push(Change::Padded {
-                    segment: path(i),
-                    id: i * cap + end,
-                    end: (i + 1) * cap,
-                    why: format!("lost when the file was cut to {len} bytes"),
-                });
-            }
-        }
-        placeholders.sort_unstable();
-        placeholders.dedup();
-        for &i in &placeholders {
-            out.changes.push(Change::Placeholder {
-                segment: path(i),
-                id: i * cap + format::SEGMENT_HEADER_LEN,
+                id: i * cap + end,
                 end: (i + 1) * cap,
+                why: format!("lost when the file was cut to {len} bytes"),
             });
         }
-        if apply {
-            for (i, _) in &moves {
-                quarantine_move(&q, &path(*i))?;
-                out.quarantine = Some(q.clone());
-            }
-            for &(i, _) in &resizes {
-                quarantine_copy(&q, &path(i))?;
-                out.quarantine = Some(q.clone());
-                let p = path(i);
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&p)
-                    .map_err(|e| LogError::io(&p, "open", e))?;
-                // A short file: the padding over what the truncation took,
-                // and a full reservation counter, are written before the
-                // file has its length back, so that no survey or reader
-                // ever sees those zeros as an appender's hole, and no
-                // appender reserves there again.
-                if let Some(&(_, end)) = cut_ends.iter().find(|(r, _)| *r == i) {
-                    let pad = Word {
-                        size: (cap - end) as u32,
-                        state: State::Padding,
-                    };
-                    f.write_all_at(&pad.encode().to_le_bytes(), end)
-                        .and_then(|()| {
-                            f.write_all_at(&cap.to_le_bytes(), format::SEGMENT_TAIL_OFFSET)
-                        })
-                        .map_err(|e| LogError::io(&p, "pad", e))?;
-                }
-                f.set_len(cap)
-                    .and_then(|()| f.sync_all())
-                    .map_err(|e| LogError::io(&p, "resize", e))?;
-            }
-            for &i in &placeholders {
-                make_placeholder(inner, i)?;
-            }
-            inner.ctl(|| {
-                inner.first_segment().fetch_max(first, Ordering::AcqRel);
-                inner.tail_segment().fetch_max(tail, Ordering::AcqRel);
-            })?;
-            inner.control.flush()?;
-            crate::log::sync_dir(&inner.dir)?;
+    }
+    placeholders.sort_unstable();
+    placeholders.dedup();
+    for &i in &placeholders {
+        out.changes.push(Change::Placeholder {
+            segment: path(i),
+            id: i * cap + format::SEGMENT_HEADER_LEN,
+            end: (i + 1) * cap,
+        });
+    }
+    if apply {
+        for (i, _) in &moves {
+            quarantine_move(&q, &path(*i))?;
+            out.quarantine = Some(q.clone());
         }
+        for &(i, _) in &resizes {
+            quarantine_copy(&q, &path(i))?;
+            out.quarantine = Some(q.clone());
+            let p = path(i);
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .map_err(|e| LogError::io(&p, "open", e))?;
+            // A short file: the padding over what the truncation took,
+            // and a full reservation counter, are written before the
+            // file has its length back, so that no survey or reader
+            // ever sees those zeros as an appender's hole, and no
+            // appender reserves there again.
+            if let Some(&(_, end)) = cut_ends.iter().find(|(r, _)| *r == i) {
+                let pad = Word {
+                    size: (cap - end) as u32,
+                    state: State::Padding,
+                };
+                f.write_all_at(&pad.encode().to_le_bytes(), end)
+                    .and_then(|()| f.write_all_at(&cap.to_le_bytes(), format::SEGMENT_TAIL_OFFSET))
+                    .map_err(|e| LogError::io(&p, "pad", e))?;
+            }
+            f.set_len(cap)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| LogError::io(&p, "resize", e))?;
+        }
+        for &i in &placeholders {
+            make_placeholder(inner, i)?;
+        }
+        inner.ctl(|| {
+            inner.first_segment().fetch_max(first, Ordering::AcqRel);
+            inner.tail_segment().fetch_max(tail, Ordering::AcqRel);
+        })?;
+        inner.control.flush()?;
+        crate::storage::dir::sync_dir(&inner.dir)?;
+    }
 
-        // Then records, in the segments as they now are (a dry run looks
-        // at them as they are: a resized segment's records are checked
-        // once it has its length back).
-        let survey = if apply { self.survey()? } else { survey };
-        let durable_end = |i: u64| {
-            survey.problems.iter().find_map(|p| {
-                (p.kind == ProblemKind::BelowDurable && index_of(p) == Some(i))
-                    .then(|| (p.offset.unwrap_or(cap), (p.end - i * cap).min(cap)))
-            })
-        };
-        for (i, walk) in &survey.walks {
-            let i = *i;
-            let mut pads: Vec<(u64, u64, String)> = walk.damaged.clone();
-            let mut holes = walk.holes.clone();
-            // Zeros a truncation left (in a segment just given its length
-            // back) are lost records, not a dead appender's hole.
-            if let Some(&(_, len)) = resizes.iter().find(|(r, _)| *r == i) {
-                let cut = len - len % format::RECORD_ALIGN;
-                holes.retain(|&(start, end, _)| {
-                    let lost = end > cut;
-                    if lost {
-                        pads.push((
-                            start,
-                            end,
-                            format!("lost when the file was cut to {len} bytes"),
-                        ));
-                    }
-                    !lost
-                });
-            }
-            if i < survey.tail && walk.end < cap {
-                pads.push((
-                    walk.end,
-                    cap,
-                    "the segment's last records are missing".into(),
-                ));
-            }
-            if let Some((from, to)) = durable_end(i) {
-                if to > from {
+    // Then records, in the segments as they now are (a dry run looks
+    // at them as they are: a resized segment's records are checked
+    // once it has its length back).
+    let survey = if apply { self::survey(log)? } else { survey };
+    let durable_end = |i: u64| {
+        survey.problems.iter().find_map(|p| {
+            (p.kind == ProblemKind::BelowDurable && index_of(p) == Some(i))
+                .then(|| (p.offset.unwrap_or(cap), (p.end - i * cap).min(cap)))
+        })
+    };
+    for (i, walk) in &survey.walks {
+        let i = *i;
+        let mut pads: Vec<(u64, u64, String)> = walk.damaged.clone();
+        let mut holes = walk.holes.clone();
+        // Zeros a truncation left (in a segment just given its length
+        // back) are lost records, not a dead appender's hole.
+        if let Some(&(_, len)) = resizes.iter().find(|(r, _)| *r == i) {
+            let cut = len - len % format::RECORD_ALIGN;
+            holes.retain(|&(start, end, _)| {
+                let lost = end > cut;
+                if lost {
                     pads.push((
-                        from,
-                        to,
-                        "synced messages are missing below the durable position; their ids are never handed out again"
-                            .into(),
+                        start,
+                        end,
+                        format!("lost when the file was cut to {len} bytes"),
                     ));
                 }
+                !lost
+            });
+        }
+        if i < survey.tail && walk.end < cap {
+            pads.push((
+                walk.end,
+                cap,
+                "the segment's last records are missing".into(),
+            ));
+        }
+        if let Some((from, to)) = durable_end(i) {
+            if to > from {
+                pads.push((
+                    from,
+                    to,
+                    "synced messages are missing below the durable position; their ids are never handed out again"
+                        .into(),
+                ));
             }
-            out.holes_padded += holes.len() as u64;
-            let raise_tail = i == survey.tail && walk.end > walk.tail.min(cap);
-            if raise_tail {
-                out.changes.push(Change::TailCounter {
-                    segment: path(i),
-                    from: walk.tail,
-                    to: walk.end,
+        }
+        out.holes_padded += holes.len() as u64;
+        let raise_tail = i == survey.tail && walk.end > walk.tail.min(cap);
+        if raise_tail {
+            out.changes.push(Change::TailCounter {
+                segment: path(i),
+                from: walk.tail,
+                to: walk.end,
+            });
+        }
+        if pads.is_empty() && !raise_tail && (holes.is_empty() || !apply) {
+            continue;
+        }
+        let seg_path = path(i);
+        let copied = resizes.iter().any(|(r, _)| *r == i);
+        if !pads.is_empty() && !copied {
+            out.changes.push(Change::Copied {
+                from: seg_path.clone(),
+                to: q.join(segment::file_name(i)),
+            });
+        }
+        if !pads.is_empty() {
+            for (start, end, why) in &pads {
+                out.changes.push(Change::Padded {
+                    segment: seg_path.clone(),
+                    id: i * cap + start,
+                    end: i * cap + end,
+                    why: why.clone(),
                 });
             }
-            if pads.is_empty() && !raise_tail && (holes.is_empty() || !apply) {
-                continue;
-            }
-            let seg_path = path(i);
-            let copied = resizes.iter().any(|(r, _)| *r == i);
-            if !pads.is_empty() && !copied {
-                out.changes.push(Change::Copied {
-                    from: seg_path.clone(),
-                    to: q.join(segment::file_name(i)),
-                });
-            }
-            if !pads.is_empty() {
-                for (start, end, why) in &pads {
-                    out.changes.push(Change::Padded {
-                        segment: seg_path.clone(),
-                        id: i * cap + start,
-                        end: i * cap + end,
-                        why: why.clone(),
-                    });
-                }
-            }
-            if !apply {
-                continue;
-            }
-            let seg = inner.expected_segment(i)?;
-            if !pads.is_empty() {
-                quarantine_copy(&q, &seg_path)?;
-                out.quarantine = Some(q.clone());
-            }
-            seg.map.guarded(|| -> Result<()> {
-                for &(start, end, word) in &holes {
-                    let pad = Word {
-                        size: (end - start) as u32,
-                        state: State::Padding,
-                    };
-                    let _ = seg.word(start).compare_exchange(
-                        word,
-                        pad.encode(),
-                        Ordering::SeqCst,
-                        Ordering::SeqCst,
-                    );
-                }
-                let mut top = 0;
-                for (start, end, _) in &pads {
-                    let pad = Word {
-                        size: (end - start) as u32,
-                        state: State::Padding,
-                    };
-                    seg.word(*start).store(pad.encode(), Ordering::SeqCst);
-                    top = top.max(*end);
-                }
-                // Appends must start past everything padded, and past
-                // every record.
-                seg.tail().fetch_max(top.max(walk.end), Ordering::AcqRel);
-                Ok(())
-            })??;
-            seg.map.sync_data()?;
         }
-        if apply {
-            inner.wake_now();
-            let after = self.survey()?;
-            out.messages = after.walks.iter().map(|(_, w)| w.messages).sum();
-            out.left = after.problems;
+        if !apply {
+            continue;
         }
-        Ok(out)
+        let seg = inner.expected_segment(i)?;
+        if !pads.is_empty() {
+            quarantine_copy(&q, &seg_path)?;
+            out.quarantine = Some(q.clone());
+        }
+        seg.map.guarded(|| -> Result<()> {
+            for &(start, end, word) in &holes {
+                let pad = Word {
+                    size: (end - start) as u32,
+                    state: State::Padding,
+                };
+                let _ = seg.word(start).compare_exchange(
+                    word,
+                    pad.encode(),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+            }
+            let mut top = 0;
+            for (start, end, _) in &pads {
+                let pad = Word {
+                    size: (end - start) as u32,
+                    state: State::Padding,
+                };
+                seg.word(*start).store(pad.encode(), Ordering::SeqCst);
+                top = top.max(*end);
+            }
+            // Appends must start past everything padded, and past
+            // every record.
+            seg.tail().fetch_max(top.max(walk.end), Ordering::AcqRel);
+            Ok(())
+        })??;
+        seg.map.sync_data()?;
     }
+    if apply {
+        inner.wake_now();
+        let after = self::survey(log)?;
+        out.messages = after.walks.iter().map(|(_, w)| w.messages).sum();
+        out.left = after.problems;
+    }
+    Ok(out)
 }
 
-impl Log {
-    /// Rebuilds a log's missing or unreadable control file from its
-    /// segment files, for explicit recovery: the log's identity and
-    /// segment size come from the segment headers (those of the most
-    /// segments agreeing), its first and tail segments from the files
-    /// present, its file mode from theirs. The largest message becomes
-    /// the largest that fits a segment (the old limit is lost). The old
-    /// control file, if any, moves into quarantine. With `apply` false,
-    /// changes nothing and reports what it would do. Then open the log
-    /// and [`recover`](Log::recover) it to repair the rest.
-    pub fn rebuild_control(dir: impl AsRef<Path>, apply: bool) -> Result<crate::RecoveryReport> {
-        let dir = dir.as_ref();
-        let control_path = dir.join(crate::log::CONTROL_FILE);
-        // Segments by (log id, segment size): (index, file mode) each.
-        type Groups = std::collections::BTreeMap<([u8; 16], u64), Vec<(u64, u32)>>;
-        let mut groups = Groups::new();
-        for i in segment::list(dir)? {
-            let path = dir.join(segment::file_name(i));
-            if let Ok((h, _)) = header_of(&path) {
-                // Placeholders count: they prove their index was the log's.
-                if h.index == i {
-                    use std::os::unix::fs::PermissionsExt;
-                    let mode = std::fs::metadata(&path)
-                        .map(|m| m.permissions().mode() & 0o666)
-                        .unwrap_or(format::DEFAULT_FILE_MODE);
-                    groups
-                        .entry((h.log_id, h.segment_size))
-                        .or_default()
-                        .push((i, mode));
-                }
+/// [`Log::rebuild_control`](crate::Log::rebuild_control).
+pub(crate) fn rebuild_control(dir: impl AsRef<Path>, apply: bool) -> Result<crate::RecoveryReport> {
+    let dir = dir.as_ref();
+    let control_path = dir.join(crate::storage::control::CONTROL_FILE);
+    // Segments by (log id, segment size): (index, file mode) each.
+    type Groups = std::collections::BTreeMap<([u8; 16], u64), Vec<(u64, u32)>>;
+    let mut groups = Groups::new();
+    for i in segment::list(dir)? {
+        let path = dir.join(segment::file_name(i));
+        if let Ok((h, _)) = header_of(&path) {
+            // Placeholders count: they prove their index was the log's.
+            if h.index == i {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&path)
+                    .map(|m| m.permissions().mode() & 0o666)
+                    .unwrap_or(format::DEFAULT_FILE_MODE);
+                groups
+                    .entry((h.log_id, h.segment_size))
+                    .or_default()
+                    .push((i, mode));
             }
         }
-        let Some(((log_id, segment_size), segs)) = groups.into_iter().max_by_key(|(_, v)| v.len())
-        else {
-            return Err(LogError::NotALog {
+    }
+    let Some(((log_id, segment_size), segs)) = groups.into_iter().max_by_key(|(_, v)| v.len())
+    else {
+        return Err(LogError::NotALog {
+            path: dir.to_path_buf(),
+            why: format::HeaderError::Field(
+                "no segment file with a valid header: there is nothing to rebuild the control file from".into(),
+            ),
+        });
+    };
+    let first = segs.first().map(|s| s.0).unwrap_or(0);
+    // The last segment holding anything: one after it, empty, was made
+    // ahead of its roll.
+    let unused = |i: u64| {
+        let Ok(f) = File::open(dir.join(segment::file_name(i))) else {
+            return false;
+        };
+        let (mut tail, mut word) = ([0u8; 8], [0u8; 8]);
+        f.read_exact_at(&mut tail, format::SEGMENT_TAIL_OFFSET)
+            .is_ok()
+            && f.read_exact_at(&mut word, format::SEGMENT_HEADER_LEN)
+                .is_ok()
+            && u64::from_le_bytes(tail) == format::SEGMENT_HEADER_LEN
+            && u64::from_le_bytes(word) == 0
+    };
+    let mut tail = segs.last().map(|s| s.0).unwrap_or(0);
+    if tail > first && unused(tail) {
+        tail -= 1;
+    }
+    let file_mode = segs
+        .first()
+        .map(|s| s.1)
+        .filter(|&m| format::check_file_mode(m).is_ok())
+        .unwrap_or(format::DEFAULT_FILE_MODE);
+    let max_message = (segment_size - format::SEGMENT_HEADER_LEN - format::RECORD_HEADER_LEN)
+        .min(u32::MAX as u64) as u32;
+    let header = format::ControlHeader {
+        segment_size,
+        max_message,
+        log_id,
+        file_mode,
+    };
+    let q = quarantine_dir(dir);
+    let mut report = crate::RecoveryReport {
+        applied: apply,
+        ..Default::default()
+    };
+    let exists = std::fs::symlink_metadata(&control_path).is_ok();
+    report.problems.push(Problem {
+        kind: ProblemKind::BadSegment,
+        segment: control_path.clone(),
+        id: 0,
+        end: 0,
+        offset: None,
+        what: if exists {
+            "the control file is unreadable".into()
+        } else {
+            "the control file is missing".into()
+        },
+    });
+    if exists {
+        report.changes.push(Change::Quarantined {
+            from: control_path.clone(),
+            to: q.join(crate::storage::control::CONTROL_FILE),
+            why: "unreadable".into(),
+        });
+    }
+    report.changes.push(Change::ControlRebuilt {
+        first,
+        tail,
+        segment_size,
+        max_message,
+    });
+    if !apply {
+        return Ok(report);
+    }
+    // No appender may work on the log meanwhile: with no control file
+    // it would look dead to everyone (its slot word is gone), and a
+    // reader of the new control file would pad over its record. The
+    // lock file outlives the control file: hold the recovery byte
+    // (appenders join only under it) and find every slot free.
+    let lock_path = dir.join(crate::storage::locks::LOCK_FILE);
+    let lock = crate::storage::locks::LockFile::ensure(&lock_path, file_mode)?;
+    let lock_error = |e| LogError::io(&lock_path, "lock", e);
+    lock.lock_wait(format::RECOVERY_LOCK_BYTE)
+        .map_err(lock_error)?;
+    for slot in 0..format::SLOTS {
+        if !lock.try_lock(slot).map_err(lock_error)? {
+            return Err(LogError::InvalidArgument {
                 path: dir.to_path_buf(),
-                why: format::HeaderError::Field(
-                    "no segment file with a valid header: there is nothing to rebuild the control file from".into(),
+                what: format!(
+                    "an appender is alive (it holds slot {slot} of {}): stop every appender before the control file is rebuilt",
+                    lock_path.display()
                 ),
             });
-        };
-        let first = segs.first().map(|s| s.0).unwrap_or(0);
-        // The last segment holding anything: one after it, empty, was made
-        // ahead of its roll.
-        let unused = |i: u64| {
-            let Ok(f) = File::open(dir.join(segment::file_name(i))) else {
-                return false;
-            };
-            let (mut tail, mut word) = ([0u8; 8], [0u8; 8]);
-            f.read_exact_at(&mut tail, format::SEGMENT_TAIL_OFFSET)
-                .is_ok()
-                && f.read_exact_at(&mut word, format::SEGMENT_HEADER_LEN)
-                    .is_ok()
-                && u64::from_le_bytes(tail) == format::SEGMENT_HEADER_LEN
-                && u64::from_le_bytes(word) == 0
-        };
-        let mut tail = segs.last().map(|s| s.0).unwrap_or(0);
-        if tail > first && unused(tail) {
-            tail -= 1;
         }
-        let file_mode = segs
-            .first()
-            .map(|s| s.1)
-            .filter(|&m| format::check_file_mode(m).is_ok())
-            .unwrap_or(format::DEFAULT_FILE_MODE);
-        let max_message = (segment_size - format::SEGMENT_HEADER_LEN - format::RECORD_HEADER_LEN)
-            .min(u32::MAX as u64) as u32;
-        let header = format::ControlHeader {
-            segment_size,
-            max_message,
-            log_id,
-            file_mode,
-        };
-        let q = quarantine_dir(dir);
-        let mut report = crate::RecoveryReport {
-            applied: apply,
-            ..Default::default()
-        };
-        let exists = std::fs::symlink_metadata(&control_path).is_ok();
-        report.problems.push(Problem {
-            kind: ProblemKind::BadSegment,
-            segment: control_path.clone(),
-            id: 0,
-            end: 0,
-            offset: None,
-            what: if exists {
-                "the control file is unreadable".into()
-            } else {
-                "the control file is missing".into()
-            },
-        });
-        if exists {
-            report.changes.push(Change::Quarantined {
-                from: control_path.clone(),
-                to: q.join(crate::log::CONTROL_FILE),
-                why: "unreadable".into(),
-            });
-        }
-        report.changes.push(Change::ControlRebuilt {
-            first,
-            tail,
-            segment_size,
-            max_message,
-        });
-        if !apply {
-            return Ok(report);
-        }
-        // No appender may work on the log meanwhile: with no control file
-        // it would look dead to everyone (its slot word is gone), and a
-        // reader of the new control file would pad over its record. The
-        // lock file outlives the control file: hold the recovery byte
-        // (appenders join only under it) and find every slot free.
-        let lock_path = dir.join(crate::log::LOCK_FILE);
-        let lock = crate::log::ensure_lock_file(&lock_path, file_mode)?;
-        let lock_error = |e| LogError::io(&lock_path, "lock", e);
-        crate::slots::lock_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(lock_error)?;
-        for slot in 0..format::SLOTS {
-            if !crate::slots::try_lock(&lock, slot).map_err(lock_error)? {
-                return Err(LogError::InvalidArgument {
-                    path: dir.to_path_buf(),
-                    what: format!(
-                        "an appender is alive (it holds slot {slot} of {}): stop every appender before the control file is rebuilt",
-                        lock_path.display()
-                    ),
-                });
-            }
-            let _ = crate::slots::unlock(&lock, slot);
-        }
-        if exists {
-            quarantine_move(&q, &control_path)?;
-            report.quarantine = Some(q);
-        }
-        // Everything present is on disk before the control file says the
-        // log holds it.
-        for (i, _) in &segs {
-            let p = dir.join(segment::file_name(*i));
-            File::open(&p)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| LogError::io(&p, "fsync", e))?;
-        }
-        let tmp = crate::temp::NewFile::create(dir, crate::log::CONTROL_FILE)?;
-        let made = (|| -> Result<()> {
-            tmp.set_mode(file_mode)?;
-            let map = tmp.map(format::CONTROL_LEN)?;
-            map.write_at(0, &header.encode())?;
-            map.write_at(format::CONTROL_BOOT_ID, &crate::recovery::boot_id())?;
-            map.atomic_u64(format::CONTROL_DURABLE)?.store(
-                first * segment_size + format::SEGMENT_HEADER_LEN,
-                Ordering::Release,
-            );
-            map.atomic_u64(format::CONTROL_FIRST_SEGMENT)?
-                .store(first, Ordering::Release);
-            map.atomic_u64(format::CONTROL_TAIL_SEGMENT)?
-                .store(tail, Ordering::Release);
-            map.sync_data()?;
-            tmp.link(&control_path)
-                .map_err(|e| LogError::io(&control_path, "link", e))
-        })();
-        drop(tmp);
-        made?;
-        crate::log::sync_dir(dir)?;
-        Ok(report)
+        let _ = lock.unlock(slot);
     }
+    if exists {
+        quarantine_move(&q, &control_path)?;
+        report.quarantine = Some(q);
+    }
+    // Everything present is on disk before the control file says the
+    // log holds it.
+    for (i, _) in &segs {
+        let p = dir.join(segment::file_name(*i));
+        File::open(&p)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| LogError::io(&p, "fsync", e))?;
+    }
+    let tmp = crate::storage::temp::NewFile::create(dir, crate::storage::control::CONTROL_FILE)?;
+    let made = (|| -> Result<()> {
+        tmp.set_mode(file_mode)?;
+        let map = tmp.map(format::CONTROL_LEN)?;
+        map.write_at(0, &header.encode())?;
+        map.write_at(format::CONTROL_BOOT_ID, &crate::ops::recovery::boot_id())?;
+        map.atomic_u64(format::CONTROL_DURABLE)?.store(
+            first * segment_size + format::SEGMENT_HEADER_LEN,
+            Ordering::Release,
+        );
+        map.atomic_u64(format::CONTROL_FIRST_SEGMENT)?
+            .store(first, Ordering::Release);
+        map.atomic_u64(format::CONTROL_TAIL_SEGMENT)?
+            .store(tail, Ordering::Release);
+        map.sync_data()?;
+        tmp.link(&control_path)
+            .map_err(|e| LogError::io(&control_path, "link", e))
+    })();
+    drop(tmp);
+    made?;
+    crate::storage::dir::sync_dir(dir)?;
+    Ok(report)
 }

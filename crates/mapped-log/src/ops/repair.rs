@@ -7,18 +7,17 @@
 //!   repairer then holds that lock itself while it repairs, so the slot
 //!   cannot be reused meanwhile.
 //! - A record is repaired only by compare-and-swap from the exact state the
-//!   dead appender left (all-zero, or `Writing` by that slot in logs written
-//!   by earlier builds), so a repair that loses a race changes nothing.
-
-use std::fs::File;
+//!   dead appender left (all-zero, or `Writing` by that slot, which only
+//!   format version 1 wrote), so a repair that loses a race changes nothing.
 
 use crate::error::{LogError, Result};
 use crate::format;
-use crate::log::Inner;
+use crate::format::SlotState;
 pub(crate) use crate::protocol::Gap;
 use crate::protocol::{self, AtomicU64, Ordering, Slots};
-use crate::segment::Segment;
-use crate::slots::{self, SlotState};
+use crate::storage::control::Inner;
+use crate::storage::locks::LockFile;
+use crate::storage::segment::Segment;
 
 /// The appender slots as the protocol sees them, with proofs of death
 /// taken through a lock-file descriptor of this repair's own.
@@ -35,13 +34,13 @@ pub(crate) struct Prober<'a> {
 /// How a [`Prober`] proves death.
 enum Probe {
     /// By taking the dead owner's lock (held until `release`).
-    Take(File),
+    Take(LockFile),
     /// For a reader that may not write the log: by asking the kernel
     /// whether anyone holds the lock (`F_OFD_GETLK`), taking nothing. With
     /// no lock file, no appender ever held a slot. Its verdicts are
     /// observations: a repairer may take a dead slot (and repair its
     /// record) right after.
-    Observe(Option<File>),
+    Observe(Option<LockFile>),
 }
 
 impl<'a> Prober<'a> {
@@ -61,7 +60,11 @@ impl<'a> Prober<'a> {
     }
 
     fn lock_error(&self, e: std::io::Error) -> LogError {
-        LogError::io(self.inner.dir.join(crate::log::LOCK_FILE), "lock", e)
+        LogError::io(
+            self.inner.dir.join(crate::storage::locks::LOCK_FILE),
+            "lock",
+            e,
+        )
     }
 }
 
@@ -82,24 +85,24 @@ impl Slots for Prober<'_> {
 
     fn probe_dead(&self, j: u32) -> Result<bool> {
         match &self.how {
-            Probe::Take(f) => slots::try_lock(f, j),
+            Probe::Take(f) => f.try_lock(j),
             Probe::Observe(None) => Ok(true),
-            Probe::Observe(Some(f)) => slots::held(f, j).map(|held| !held),
+            Probe::Observe(Some(f)) => f.held(j).map(|held| !held),
         }
         .map_err(|e| self.lock_error(e))
     }
 
     fn release(&self, j: u32) {
         if let Probe::Take(f) = &self.how {
-            let _ = slots::unlock(f, j);
+            let _ = f.unlock(j);
         }
     }
 }
 
 /// For a reader that may not write the log, stuck at `offset`: whether the
 /// record there is a dead appender's, which it cannot repair itself. A
-/// `Writing` record (`writing`: its slot and header word, from logs of
-/// earlier builds) is dead when its slot's lock is free and the word is
+/// `Writing` record (`writing`: its slot and header word, which only
+/// format version 1 wrote) is dead when its slot's lock is free and the word is
 /// unchanged; a zero word below the tail, when [`protocol::gap_end`] finds
 /// no live appender that may own it and the word is still zero (where
 /// `pad_gap`'s compare-and-swap from 0 would fail, the record was

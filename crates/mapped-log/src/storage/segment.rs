@@ -8,7 +8,7 @@ use mapped::{MapOptions, Mapping, Mode};
 
 use crate::error::{LogError, Result};
 use crate::format::{self, SegmentHeader};
-use crate::temp::NewFile;
+use crate::storage::temp::NewFile;
 
 /// The file name of segment `index`.
 pub(crate) fn file_name(index: u64) -> String {
@@ -113,7 +113,7 @@ impl Segment {
     pub(crate) fn create(dir: &Path, index: u64, ctl: &format::ControlHeader) -> Result<bool> {
         let made = Segment::create_with(dir, index, ctl, ROLL_WAIT)?;
         if !made {
-            crate::log::sync_dir(dir)?;
+            crate::storage::dir::sync_dir(dir)?;
         }
         Ok(made)
     }
@@ -140,11 +140,11 @@ impl Segment {
         if path.exists() {
             return Ok(false);
         }
-        let lock_path = dir.join(crate::log::LOCK_FILE);
-        let lock = crate::log::open_lock_file(&lock_path)?;
+        let lock_path = dir.join(crate::storage::locks::LOCK_FILE);
+        let lock = crate::storage::locks::LockFile::open(&lock_path)?;
         let started = Instant::now();
         loop {
-            match crate::slots::try_lock(&lock, format::ROLL_LOCK_BYTE) {
+            match lock.try_lock(format::ROLL_LOCK_BYTE) {
                 Ok(true) => break,
                 Ok(false) => {}
                 Err(e) => return Err(LogError::io(&lock_path, "lock", e)),
@@ -184,7 +184,7 @@ impl Segment {
             map.sync_data()?;
             match tmp.link(&path) {
                 Ok(()) => {
-                    crate::log::sync_dir(dir)?;
+                    crate::storage::dir::sync_dir(dir)?;
                     Ok(true)
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
@@ -215,7 +215,7 @@ impl Segment {
     }
 
     fn atomic(&self, offset: u64) -> &AtomicU64 {
-        crate::words::u64_at(&self.map, offset)
+        crate::storage::words::u64_at(&self.map, offset)
     }
 
     /// The id of the record at `offset`.
@@ -280,11 +280,18 @@ mod tests {
 
     /// A log in a temporary directory, and the roll lock held by an open
     /// file description of our own, as another creator would hold it.
-    fn held() -> (tempfile::TempDir, format::ControlHeader, std::fs::File) {
-        let (dir, log) = crate::log::temp_log(1 << 20);
-        let lock = crate::log::open_lock_file(&log.dir().join(crate::log::LOCK_FILE)).unwrap();
-        assert!(crate::slots::try_lock(&lock, format::ROLL_LOCK_BYTE).unwrap());
-        (dir, log.inner.header, lock)
+    fn held() -> (
+        tempfile::TempDir,
+        format::ControlHeader,
+        crate::storage::locks::LockFile,
+    ) {
+        let (dir, log) = crate::testing::temp_log(1 << 20);
+        let lock = crate::storage::locks::LockFile::open(
+            &log.dir().join(crate::storage::locks::LOCK_FILE),
+        )
+        .unwrap();
+        assert!(lock.try_lock(format::ROLL_LOCK_BYTE).unwrap());
+        (dir, log.header, lock)
     }
 
     fn entries(dir: &Path) -> Vec<String> {

@@ -9,8 +9,8 @@
 //! Each test is a function generic over [`Harness`]; the macro at the end
 //! instantiates it for both.
 
-use super::*;
-use crate::slots::SlotState;
+use crate::format::{self, SlotState};
+use crate::protocol::*;
 
 /// One segment and a few appender slots, in one implementation or the
 /// other. Every slot starts live (its owner holds its lock) and idle.
@@ -204,41 +204,42 @@ macro_rules! conformance {
     ($harness:ty) => {
         #[test]
         fn appends_are_read_in_order() {
-            super::appends_are_read_in_order::<$harness>();
+            crate::conformance::appends_are_read_in_order::<$harness>();
         }
         #[test]
         fn an_abandoned_claim_becomes_padding() {
-            super::an_abandoned_claim_becomes_padding::<$harness>();
+            crate::conformance::an_abandoned_claim_becomes_padding::<$harness>();
         }
         #[test]
         fn a_crossing_reservation_pads_to_the_end() {
-            super::a_crossing_reservation_pads_to_the_end::<$harness>();
+            crate::conformance::a_crossing_reservation_pads_to_the_end::<$harness>();
         }
         #[test]
         fn a_takeover_beside_a_reserving_appender_pads_exactly() {
-            super::a_takeover_beside_a_reserving_appender_pads_exactly::<$harness>();
+            crate::conformance::a_takeover_beside_a_reserving_appender_pads_exactly::<$harness>();
         }
         #[test]
         fn a_reader_pads_a_dead_record_exactly() {
-            super::a_reader_pads_a_dead_record_exactly::<$harness>();
+            crate::conformance::a_reader_pads_a_dead_record_exactly::<$harness>();
         }
         #[test]
         fn a_dead_reservation_is_padded_up_to_the_next_record() {
-            super::a_dead_reservation_is_padded_up_to_the_next_record::<$harness>();
+            crate::conformance::a_dead_reservation_is_padded_up_to_the_next_record::<$harness>();
         }
         #[test]
         fn a_live_holding_is_never_padded() {
-            super::a_live_holding_is_never_padded::<$harness>();
+            crate::conformance::a_live_holding_is_never_padded::<$harness>();
         }
     };
 }
 
 /// The model: the words the loom models and property tests check.
 mod model {
-    use super::super::model::{Seg, Table};
-    use super::*;
+    use super::Harness;
+    use crate::protocol::AtomicU32;
+    use crate::protocol::model::{Seg, Table};
 
-    pub(in super::super) struct Model {
+    pub(super) struct Model {
         seg: Seg,
         table: Table,
         waiters: AtomicU32,
@@ -278,23 +279,27 @@ mod model {
 /// shared; each live slot's lock held through a lock-file description of
 /// its own, released at death as the kernel releases a dead process's.
 mod storage {
-    use super::*;
-    use crate::segment::Segment;
+    use std::sync::Arc;
 
-    pub(in super::super) struct Storage {
+    use super::Harness;
+    use crate::protocol::{AtomicU32, AtomicU64, Slots};
+    use crate::storage::control::Inner;
+    use crate::storage::segment::Segment;
+
+    pub(super) struct Storage {
         seg: Segment,
         slots: RealSlots,
         /// One lock-file description per live slot, holding its byte.
-        owners: Vec<Option<std::fs::File>>,
+        owners: Vec<Option<crate::storage::locks::LockFile>>,
         _dir: tempfile::TempDir,
     }
 
     /// The control file's slots, with deaths proved by the locks, as a
     /// repairer's `Prober` proves them: through a lock-file description
     /// of its own, taking a dead slot's lock.
-    pub(in super::super) struct RealSlots {
-        log: crate::Log,
-        lock: std::fs::File,
+    pub(super) struct RealSlots {
+        log: Arc<Inner>,
+        lock: crate::storage::locks::LockFile,
         count: u32,
     }
 
@@ -304,17 +309,18 @@ mod storage {
             self.count
         }
         fn word(&self, j: u32) -> &AtomicU64 {
-            self.log.inner.slot(j)
+            self.log.slot(j)
         }
         fn size(&self, j: u32) -> &AtomicU64 {
-            self.log.inner.slot_size(j)
+            self.log.slot_size(j)
         }
         fn probe_dead(&self, j: u32) -> Result<bool, crate::LogError> {
-            crate::slots::try_lock(&self.lock, j)
+            self.lock
+                .try_lock(j)
                 .map_err(|e| crate::LogError::io(self.log.dir(), "lock", e))
         }
         fn release(&self, j: u32) {
-            let _ = crate::slots::unlock(&self.lock, j);
+            let _ = self.lock.unlock(j);
         }
     }
 
@@ -322,16 +328,16 @@ mod storage {
         type W = Segment;
         type S = RealSlots;
         fn new(cap: u64, slots: u32) -> Storage {
-            let (dir, log) = crate::log::temp_log(cap);
-            let seg = log.inner.open_segment(0).unwrap().expect("segment 0");
+            let (dir, log) = crate::testing::temp_log(cap);
+            let seg = log.open_segment(0).unwrap().expect("segment 0");
             let owners = (0..slots)
                 .map(|j| {
-                    let f = log.inner.lock_file().unwrap();
-                    assert!(crate::slots::try_lock(&f, j).unwrap());
+                    let f = log.lock_file().unwrap();
+                    assert!(f.try_lock(j).unwrap());
                     Some(f)
                 })
                 .collect();
-            let lock = log.inner.lock_file().unwrap();
+            let lock = log.lock_file().unwrap();
             Storage {
                 seg,
                 slots: RealSlots {
@@ -359,7 +365,7 @@ mod storage {
             assert!(self.slots.probe_dead(j).unwrap(), "slot {j} is not dead");
         }
         fn waiters(&self) -> &AtomicU32 {
-            self.slots.log.inner.waiters()
+            self.slots.log.waiters()
         }
     }
 

@@ -51,7 +51,7 @@ impl Temp {
             let path = dir.join(format!(
                 ".{stem}.tmp-{}-{}",
                 std::process::id(),
-                crate::random_u64()
+                crate::storage::temp::random_u64()
             ));
             let file = File::options()
                 .read(true)
@@ -149,7 +149,7 @@ impl NewFile {
 
     /// Gives the file the log's permission bits (it is made 0600).
     pub(crate) fn set_mode(&self, mode: u32) -> Result<()> {
-        crate::log::set_file_mode(self.file(), &self.describe(), mode)
+        crate::storage::dir::set_file_mode(self.file(), &self.describe(), mode)
     }
 
     /// Makes the file `len` bytes long, every block reserved, and maps it
@@ -264,7 +264,7 @@ fn sweep(dir: &Path) -> Leftovers {
     if found.files > 0 {
         // The removals are made durable with the directory's next sync
         // otherwise; nothing depends on them.
-        let _ = crate::log::sync_dir(dir);
+        let _ = crate::storage::dir::sync_dir(dir);
     }
     found
 }
@@ -318,6 +318,21 @@ fn visit(dir: &Path, remove: bool) -> Result<Leftovers> {
         }
     }
     Ok(found)
+}
+
+/// A random number, for temporary file names and log identities: std's
+/// hasher keys are drawn from the OS's random source once per process and
+/// advanced per call, so each call differs.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
 }
 
 #[cfg(test)]

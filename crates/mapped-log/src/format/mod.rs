@@ -6,6 +6,11 @@
 //! Every value decoded here may have been written by a buggy or hostile
 //! process: decoding validates and returns an error rather than trusting it.
 
+pub(crate) mod crc;
+mod slot;
+
+pub(crate) use slot::SlotState;
+
 /// Magic number at the start of the control file.
 pub const CONTROL_MAGIC: [u8; 8] = *b"MLOGCTL\0";
 /// Magic number at the start of each segment file.
@@ -191,7 +196,7 @@ pub fn record_size(len: u32) -> u64 {
 /// The checksum of a payload: CRC32C (Castagnoli) over the payload length,
 /// as 4 little-endian bytes, then the payload.
 pub fn checksum(payload: &[u8]) -> u32 {
-    crate::crc::crc32c_prefixed(payload.len() as u32, payload)
+    crc::crc32c_prefixed(payload.len() as u32, payload)
 }
 
 /// The second header word: payload length (bits 0..32) and checksum (bits

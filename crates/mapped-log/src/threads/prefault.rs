@@ -35,7 +35,7 @@ use std::thread::JoinHandle;
 
 use rustix::thread::CpuSet;
 
-use crate::segment::Segment;
+use crate::storage::segment::Segment;
 
 /// Bytes kept populated past the appender's last record.
 pub(crate) const AHEAD: u64 = 4 << 20;
@@ -207,8 +207,8 @@ mod tests {
 
     #[test]
     fn the_helper_populates_the_window_and_stops_on_drop() {
-        let (_dir, log) = crate::log::temp_log(64 << 20);
-        let seg = Arc::new(log.inner.open_segment(0).unwrap().unwrap());
+        let (_dir, log) = crate::testing::temp_log(64 << 20);
+        let seg = Arc::new(log.open_segment(0).unwrap().unwrap());
         // An appender's last record ends 40 MiB in: the window past it.
         let end = 40 << 20;
         let window = |seg: &Segment| {

@@ -27,7 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::format;
-use crate::segment::Segment;
+use crate::storage::control::Inner;
+use crate::storage::segment::Segment;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -94,7 +95,7 @@ pub(crate) struct MakeAhead {
 impl MakeAhead {
     /// After an append whose record ends at `end` of `seg`.
     #[inline]
-    pub(crate) fn appended(&mut self, log: &crate::Log, seg: &Segment, end: u64) {
+    pub(crate) fn appended(&mut self, log: &Arc<Inner>, seg: &Segment, end: u64) {
         if end < seg.size() / 2 {
             return;
         }
@@ -116,7 +117,7 @@ impl MakeAhead {
     }
 
     #[cold]
-    fn ask(&mut self, log: &crate::Log, next: u64) {
+    fn ask(&mut self, log: &Arc<Inner>, next: u64) {
         self.attempts += 1;
         self.jobs.retain(|j| !j.done());
         if let Some(job) = make_ahead(log.clone(), next) {
@@ -141,7 +142,7 @@ impl Drop for MakeAhead {
 /// Makes segment `index` ahead of its roll, on the background thread;
 /// never here (that would put the work back on the append path). `None`
 /// if there is no thread. An error is left for the roller to meet.
-fn make_ahead(log: crate::Log, index: u64) -> Option<Arc<Ahead>> {
+fn make_ahead(log: Arc<Inner>, index: u64) -> Option<Arc<Ahead>> {
     let ahead = Arc::new(Ahead::default());
     let handle = ahead.clone();
     let job = move || {
@@ -158,7 +159,7 @@ fn make_ahead(log: crate::Log, index: u64) -> Option<Arc<Ahead>> {
         if handle.cancelled.load(Ordering::SeqCst) {
             return;
         }
-        let Some(_running) = crate::fork::job_begin() else {
+        let Some(_running) = crate::threads::fork::job_begin() else {
             handle.retry.store(true, Ordering::Relaxed);
             return;
         };
@@ -179,12 +180,12 @@ enum Made {
     NotNow,
 }
 
-fn make(log: &crate::Log, index: u64) -> Made {
-    let inner = &log.inner;
+fn make(log: &Arc<Inner>, index: u64) -> Made {
+    let inner = log;
     let Ok(lock) = inner.lock_file() else {
         return Made::Done;
     };
-    match crate::slots::try_lock_shared(&lock, format::RECOVERY_LOCK_BYTE) {
+    match lock.try_lock_shared(format::RECOVERY_LOCK_BYTE) {
         Ok(true) => {}
         Ok(false) => return Made::NotNow, // a recovery is running
         Err(_) => return Made::Done,
@@ -201,7 +202,7 @@ fn make(log: &crate::Log, index: u64) -> Made {
 fn run(job: Job) -> Result<(), Job> {
     type Sender = std::sync::mpsc::Sender<Job>;
     static THREAD: Mutex<Option<(u64, Sender)>> = Mutex::new(None);
-    let generation = crate::fork::generation();
+    let generation = crate::threads::fork::generation();
     // Only ever held for a moment: a process that never forked waits for
     // it. A forked child may find it held by a thread its parent had:
     // there, try a while, then give up.
@@ -270,28 +271,30 @@ mod tests {
 
     #[test]
     fn the_next_segment_is_asked_for_once_past_the_middle() {
-        let (_dir, log) = crate::log::temp_log(16 << 20);
-        let seg = log.inner.open_segment(0).unwrap().unwrap();
+        let (_dir, log) = crate::testing::temp_log(16 << 20);
+        let seg = log.open_segment(0).unwrap().unwrap();
         let mut ahead = MakeAhead::default();
         ahead.appended(&log, &seg, (8 << 20) - 8);
         assert_eq!(ahead.asked, None);
         drain();
-        assert_eq!(log.segments().unwrap(), [0]);
+        assert_eq!(crate::storage::segment::list(log.dir()).unwrap(), [0]);
         ahead.appended(&log, &seg, 8 << 20);
         assert_eq!(ahead.asked, Some(1));
-        wait_for("segment 1 never made", || log.segments().unwrap() == [0, 1]);
+        wait_for("segment 1 never made", || {
+            crate::storage::segment::list(log.dir()).unwrap() == [0, 1]
+        });
         // Made, not published: appenders are still in segment 0.
-        assert_eq!(log.inner.tail_segment().load(Ordering::Acquire), 0);
+        assert_eq!(log.tail_segment().load(Ordering::Acquire), 0);
         // Asked once: removed, it is not made again for segment 0.
-        std::fs::remove_file(log.dir().join(crate::segment::file_name(1))).unwrap();
+        std::fs::remove_file(log.dir().join(crate::storage::segment::file_name(1))).unwrap();
         ahead.appended(&log, &seg, 12 << 20);
         drain();
-        assert_eq!(log.segments().unwrap(), [0]);
+        assert_eq!(crate::storage::segment::list(log.dir()).unwrap(), [0]);
     }
     #[test]
     fn a_dropped_requester_cancels_every_job_it_queued() {
-        let (_dir, log) = crate::log::temp_log(16 << 20);
-        let seg = log.inner.open_segment(0).unwrap().unwrap();
+        let (_dir, log) = crate::testing::temp_log(16 << 20);
+        let seg = log.open_segment(0).unwrap().unwrap();
         // Hold the thread (until `go` is sent or dropped), so that the
         // jobs queue up behind it.
         let (go, held) = std::sync::mpsc::channel::<()>();
@@ -307,25 +310,29 @@ mod tests {
         drop(ahead); // neither job has started: no wait
         go.send(()).unwrap();
         drain();
-        assert_eq!(log.segments().unwrap(), [0], "a cancelled job ran");
+        assert_eq!(
+            crate::storage::segment::list(log.dir()).unwrap(),
+            [0],
+            "a cancelled job ran"
+        );
     }
     #[test]
     fn a_job_that_met_a_recovery_is_asked_for_again() {
-        let (_dir, log) = crate::log::temp_log(16 << 20);
-        let seg = log.inner.open_segment(0).unwrap().unwrap();
+        let (_dir, log) = crate::testing::temp_log(16 << 20);
+        let seg = log.open_segment(0).unwrap().unwrap();
         // A "recovery": the recovery byte held exclusively.
-        let recovery = log.inner.lock_file().unwrap();
-        assert!(crate::slots::try_lock(&recovery, format::RECOVERY_LOCK_BYTE).unwrap());
+        let recovery = log.lock_file().unwrap();
+        assert!(recovery.try_lock(format::RECOVERY_LOCK_BYTE).unwrap());
         let mut ahead = MakeAhead::default();
         ahead.appended(&log, &seg, 8 << 20);
         drain();
-        assert_eq!(log.segments().unwrap(), [0]);
+        assert_eq!(crate::storage::segment::list(log.dir()).unwrap(), [0]);
         assert!(ahead.jobs.last().unwrap().retry());
         // Over: the next append past the middle asks again.
         drop(recovery);
         ahead.appended(&log, &seg, (8 << 20) + 64);
         drain();
-        assert_eq!(log.segments().unwrap(), [0, 1]);
+        assert_eq!(crate::storage::segment::list(log.dir()).unwrap(), [0, 1]);
         assert_eq!(ahead.attempts, 2);
     }
 }

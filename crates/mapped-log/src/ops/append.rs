@@ -16,8 +16,8 @@
 //! The header is written once, at the commit: while the record is being
 //! written, the slot says who owns it. A reader spinning on the header
 //! therefore pulls its cache line away from the appender once, not twice.
-//! (Logs written by earlier builds may hold `Writing` headers; readers and
-//! repairs still handle them.)
+//! (Format version 1 wrote a `Writing` header first; readers and repairs
+//! still accept one, as an unfinished record.)
 
 #![allow(unsafe_code)]
 
@@ -26,13 +26,13 @@ use std::sync::{Arc, mpsc};
 
 use crate::error::{LogError, Result};
 use crate::format;
-use crate::log::{Log, open_lock_file};
-use crate::prefault::Prefault;
+use crate::log::Log;
+use crate::ops::repair;
+use crate::ops::sync::Durability;
 use crate::protocol::{self, Reserve};
-use crate::repair;
-use crate::segment::Segment;
-use crate::slots;
-use crate::sync::Durability;
+use crate::storage::locks::LockFile;
+use crate::storage::segment::Segment;
+use crate::threads::prefault::Prefault;
 
 /// A handle that appends to a log. Each holds one of the log's appender
 /// slots, proved alive by a lock the kernel releases when the process dies.
@@ -42,7 +42,7 @@ pub struct Appender {
     log: Log,
     slot: u32,
     /// Our own open file description of the lock file, holding byte `slot`.
-    lock: std::fs::File,
+    lock: LockFile,
     seg: Option<Arc<Segment>>,
     durability: Durability,
     background: Option<Background>,
@@ -53,14 +53,14 @@ pub struct Appender {
     /// Where the helper runs, if not where the appender may.
     prefault_cpus: Option<rustix::thread::CpuSet>,
     /// Has the next segment made ahead of the roll (any durability).
-    ahead: crate::background::MakeAhead,
+    ahead: crate::threads::background::MakeAhead,
     /// The process's fork generation when made (see `fork.rs`).
     forks: u64,
 }
 
 impl Drop for Appender {
     fn drop(&mut self) {
-        if crate::fork::forked_since(self.forks) {
+        if crate::threads::fork::forked_since(self.forks) {
             // In a forked child the helper threads do not exist: joining
             // them would wait for ever. Their memory is the parent's copy.
             std::mem::forget(self.background.take());
@@ -90,17 +90,18 @@ impl Appender {
     /// Takes a free appender slot of `log`, first finishing whatever a dead
     /// previous owner of the slot left unfinished.
     pub fn new(log: &Log) -> Result<Appender> {
-        let forks = crate::fork::generation();
+        let forks = crate::threads::fork::generation();
         let inner = &log.inner;
         inner.writable("an appender")?;
-        let lock_path = inner.dir.join(crate::log::LOCK_FILE);
-        let lock = open_lock_file(&lock_path)?;
+        let lock_path = inner.dir.join(crate::storage::locks::LOCK_FILE);
+        let lock = LockFile::open(&lock_path)?;
         let io = |e| LogError::io(&lock_path, "lock", e);
         // Recovery holds this byte exclusively while it decides that no
         // appender is alive and cuts the log: join only outside it.
-        slots::lock_shared_wait(&lock, format::RECOVERY_LOCK_BYTE).map_err(io)?;
+        lock.lock_shared_wait(format::RECOVERY_LOCK_BYTE)
+            .map_err(io)?;
         let taken = inner.ctl(|| Self::take_slot(inner, &lock)).and_then(|r| r);
-        let _ = slots::unlock(&lock, format::RECOVERY_LOCK_BYTE);
+        let _ = lock.unlock(format::RECOVERY_LOCK_BYTE);
         let slot = taken?;
         Ok(Appender {
             log: log.clone(),
@@ -120,29 +121,32 @@ impl Appender {
     /// Fails in a child forked after this appender was made.
     #[inline]
     fn check_process(&self) -> Result<()> {
-        if crate::fork::forked_since(self.forks) {
+        if crate::threads::fork::forked_since(self.forks) {
             return Err(LogError::Forked {
                 path: self.log.dir().to_path_buf(),
-                what: "appender",
+                handle: crate::error::Handle::Appender,
             });
         }
         Ok(())
     }
 
     /// Finds a free slot, locks it, and repairs what its last owner left.
-    fn take_slot(inner: &crate::log::Inner, lock: &std::fs::File) -> Result<u32> {
-        let lock_path = inner.dir.join(crate::log::LOCK_FILE);
+    fn take_slot(inner: &crate::storage::control::Inner, lock: &LockFile) -> Result<u32> {
+        let lock_path = inner.dir.join(crate::storage::locks::LOCK_FILE);
         for slot in 0..format::SLOTS {
-            if slots::try_lock(lock, slot).map_err(|e| LogError::io(&lock_path, "lock", e))? {
+            if lock
+                .try_lock(slot)
+                .map_err(|e| LogError::io(&lock_path, "lock", e))?
+            {
                 match repair::repair_slot(inner, slot) {
                     Ok(true) => return Ok(slot),
                     // Its dead owner's record cannot be padded yet: leave
                     // the slot, and what it knows, to a later repair.
                     Ok(false) => {
-                        let _ = slots::unlock(lock, slot);
+                        let _ = lock.unlock(slot);
                     }
                     Err(e) => {
-                        let _ = slots::unlock(lock, slot);
+                        let _ = lock.unlock(slot);
                         return Err(e);
                     }
                 }
@@ -205,7 +209,7 @@ impl Appender {
         if self.durability == Durability::None {
             return Ok(());
         }
-        self.log.inner.check_sync_failure()
+        crate::ops::sync::check_sync_failure(&self.log.inner)
     }
 
     /// The log this appender writes to.
@@ -347,7 +351,7 @@ impl Appender {
     /// (make-ahead, prefault). For `append` and `Claim::commit` alike.
     fn committed(&mut self, id: u64, size: u64) -> Result<()> {
         if self.durability == Durability::Sync {
-            self.log.sync_to(id + size, &self.lock)?;
+            crate::ops::sync::sync_to(&self.log.inner, id + size, &self.lock)?;
         }
         self.appended((id + size) % self.log.segment_size());
         Ok(())
@@ -399,7 +403,7 @@ impl Appender {
             let seg = inner.expected_segment(index)?;
             // The old mapping is unmapped off this path.
             if let Some(old) = self.seg.replace(Arc::new(seg)) {
-                crate::background::retire(old);
+                crate::threads::background::retire(old);
             }
         }
         Ok(())
@@ -413,7 +417,7 @@ impl Appender {
     /// write the populated zero pages out ahead of the records.
     pub fn set_prefault(&mut self, on: bool) {
         self.prefault_on = on;
-        if !on && !crate::fork::forked_since(self.forks) {
+        if !on && !crate::threads::fork::forked_since(self.forks) {
             self.prefault = None;
         }
     }
@@ -456,7 +460,7 @@ impl Appender {
             }
         };
         self.prefault_cpus = set;
-        if !crate::fork::forked_since(self.forks) {
+        if !crate::threads::fork::forked_since(self.forks) {
             self.prefault = None;
         }
         Ok(())
@@ -468,7 +472,7 @@ impl Appender {
         let Some(seg) = self.seg.as_ref() else {
             return;
         };
-        self.ahead.appended(&self.log, seg, end);
+        self.ahead.appended(&self.log.inner, seg, end);
         if !self.prefault_on || self.durability != Durability::None {
             return;
         }
@@ -494,7 +498,7 @@ impl Appender {
     fn reserve_then<R>(
         &mut self,
         size: u64,
-        mut then: impl FnMut(&crate::log::Inner, u32, &Segment, u64) -> R,
+        mut then: impl FnMut(&crate::storage::control::Inner, u32, &Segment, u64) -> R,
     ) -> Result<R> {
         let slot = self.slot;
         loop {
@@ -566,7 +570,7 @@ impl Appender {
                 ));
             }
         }
-        crate::segment::Segment::create(&inner.dir, index + 1, &inner.header)?;
+        crate::storage::segment::Segment::create(&inner.dir, index + 1, &inner.header)?;
         inner.ctl(|| {
             let _ = inner.tail_segment().compare_exchange(
                 index,
@@ -583,7 +587,7 @@ impl Appender {
 /// reserved record at `pos`, then [`publish`]es it. Returns its id.
 #[inline]
 fn write_and_publish(
-    inner: &crate::log::Inner,
+    inner: &crate::storage::control::Inner,
     seg: &Segment,
     slot: u32,
     pos: u64,
@@ -612,7 +616,13 @@ fn write_and_publish(
 /// A reservation given up: the record at `pos` of `size` bytes becomes
 /// padding, and the slot goes idle. Runs inside guarded accesses to both
 /// files.
-fn abandon_reserved(inner: &crate::log::Inner, seg: &Segment, slot: u32, pos: u64, size: u64) {
+fn abandon_reserved(
+    inner: &crate::storage::control::Inner,
+    seg: &Segment,
+    slot: u32,
+    pos: u64,
+    size: u64,
+) {
     protocol::abandon(seg, pos, size as u32);
     if protocol::release_slot(inner.slot(slot), inner.waiters()) {
         inner.wake_now();
@@ -625,7 +635,7 @@ fn abandon_reserved(inner: &crate::log::Inner, seg: &Segment, slot: u32, pos: u6
 /// for `append` and `Claim::commit`. Returns the record's id.
 #[inline]
 fn publish(
-    inner: &crate::log::Inner,
+    inner: &crate::storage::control::Inner,
     seg: &Segment,
     slot: u32,
     pos: u64,
