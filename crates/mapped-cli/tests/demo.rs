@@ -52,6 +52,12 @@ fn demo_runs_every_section() {
     );
     assert!(stdout.contains("poisoned"), "{stdout}");
     assert!(stdout.contains("reopened: 100 bytes mapped"), "{stdout}");
+    // The JetStream round trip, or how to get the server.
+    assert!(
+        stdout.contains("$ mapped log tail there --format json")
+            || stdout.contains("no nats-server on the PATH"),
+        "{stdout}"
+    );
     // The temporary directory is gone.
     assert!(stdout.contains("has been removed"), "{stdout}");
 }

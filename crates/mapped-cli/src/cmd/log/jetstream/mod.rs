@@ -124,6 +124,7 @@ fn print_event(role: &str, json: bool, e: &Event) {
                 l.sequence,
                 l.total
             ),
+            Event::Resumed { sequence: 0, .. } => format!("{role}: starting at the beginning"),
             Event::Resumed { sequence, id } => format!(
                 "{role}: resuming after stream sequence {sequence}{}",
                 id.map_or(String::new(), |i| format!(" (message {i})"))
