@@ -25,17 +25,15 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::Stream;
 use async_nats::jetstream::{self, publish::PublishAck};
 use bytes::Bytes;
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use futures_util::stream::FuturesOrdered;
-use futures_util::{FutureExt, StreamExt};
 use mapped_log::{Log, LogError, Start, format};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -136,20 +134,24 @@ struct Out {
     payload: Bytes,
 }
 
-/// What the reading thread sends.
-enum Item {
-    Batch(Vec<Out>),
-    /// Nothing more to read for now (sent once, in `once` mode, and then
-    /// the thread stops).
+/// What the reading thread hands the acknowledging task.
+enum Sent {
+    /// A message published, awaiting its acknowledgement.
+    Published(InFlight),
+    /// Nothing more to read (`once`); the thread has stopped.
     CaughtUp,
+    /// The thread stopped: why.
+    Stopped(Failure),
 }
 
-/// A message awaiting its acknowledgement.
-struct Pending {
+/// A message published, awaiting its acknowledgement.
+struct InFlight {
     id: u64,
     end: u64,
     sequence: u64,
-    bytes: usize,
+    ack: BoxFuture<'static, Result<PublishAck, PublishError>>,
+    /// Its bytes' share of the window, given back when it is dropped.
+    _bytes: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Where the stream stands: the last sequence, and the last exported
@@ -402,115 +404,107 @@ impl Run {
         Ok(())
     }
 
-    /// Reads the log from `start` in a thread and publishes, pipelined.
+    /// Reads the log from `start` and publishes in a thread of its own
+    /// (nothing between a message's append and its publish but that
+    /// thread's wake-up), and takes the acknowledgements here, in order.
     async fn publish_from(&mut self, start: Start, position: Position) -> Result<(), Failure> {
         let o = self.options.clone();
-        let (tx, mut rx) = mpsc::channel::<Item>(16);
-        let quit = Arc::new(AtomicBool::new(false));
-        let reading = {
-            let (log, quit) = (self.log.clone(), quit.clone());
-            let (durability, once) = (o.durability, o.once);
-            tokio::task::spawn_blocking(move || read_log(&log, start, durability, once, &tx, &quit))
+        let (tx, mut rx) = mpsc::unbounded_channel::<Sent>();
+        let quit = CancellationToken::new();
+        // A context of its own per session: the window of an earlier
+        // session (acknowledgements that will never come) is not this one's.
+        let js = jetstream::ContextBuilder::new()
+            .timeout(o.ack_timeout)
+            .max_ack_inflight(o.window)
+            .backpressure_on_inflight(true)
+            .build(self.client.clone());
+        let publisher = Publisher {
+            handle: tokio::runtime::Handle::current(),
+            js,
+            subject: o.subject.clone(),
+            origin: Origin {
+                log_id: self.log.log_id(),
+                id: 0,
+                segment_size: self.log.segment_size(),
+                max_message: self.log.max_message(),
+            },
+            max_payload: self.client.server_info().max_payload,
+            last_sequence: position.sequence,
+            // Bytes in flight, by the KiB.
+            bytes: Arc::new(tokio::sync::Semaphore::new(
+                o.window_bytes.div_ceil(1024).max(1),
+            )),
+            quit: quit.clone(),
         };
-        // Stops the reading thread however this function ends.
-        let _guard = QuitOnDrop(quit.clone());
-        let max_payload = self.client.server_info().max_payload;
-        let log_id = self.log.log_id();
-        let (segment_size, max_message) = (self.log.segment_size(), self.log.max_message());
-        let mut acks: FuturesOrdered<BoxFuture<'static, Result<PublishAck, _>>> =
-            FuturesOrdered::new();
-        let mut pending: VecDeque<Pending> = VecDeque::new();
-        let mut in_flight_bytes = 0usize;
-        let mut last_sequence = position.sequence;
+        let reading = {
+            let log = self.log.clone();
+            let (durability, once) = (o.durability, o.once);
+            tokio::task::spawn_blocking(move || {
+                read_and_publish(&log, start, durability, once, publisher, &tx)
+            })
+        };
+        // Stops the thread however this function ends.
+        let _guard = quit.clone().drop_guard();
+        let mut pending: VecDeque<InFlight> = VecDeque::new();
         let mut acked_end = position.last.map(|(_, end)| end);
-        let mut draining = false; // stop reading; finish what is in flight
+        let mut reader_done = false;
+        let mut stopping = false;
         let mut fatal: Option<JetStreamError> = None;
         let mut save_tick = tokio::time::interval(Duration::from_millis(100));
         let mut report_tick =
             tokio::time::interval(o.report_every.unwrap_or(Duration::from_secs(3600)));
         report_tick.tick().await;
-        let mut queue: VecDeque<Out> = VecDeque::new();
-        let mut reader_done = false;
         let mut saving: Option<tokio::task::JoinHandle<Result<(), LogError>>> = None;
         let (mut first_publish, mut last_ack) = (None::<Instant>, None::<Instant>);
+        // What the thread sends: a published message, or its end.
+        let mut take = |item: Option<Sent>,
+                        pending: &mut VecDeque<InFlight>,
+                        reader_done: &mut bool|
+         -> Result<(), Failure> {
+            match item {
+                Some(Sent::Published(f)) => {
+                    first_publish.get_or_insert_with(Instant::now);
+                    pending.push_back(f);
+                }
+                Some(Sent::CaughtUp) | None => *reader_done = true,
+                Some(Sent::Stopped(Failure::Fatal(e))) => {
+                    // After the acknowledgements of what went before.
+                    *reader_done = true;
+                    fatal = Some(e);
+                }
+                Some(Sent::Stopped(retry)) => return Err(retry),
+            }
+            Ok(())
+        };
         loop {
-            if draining && acks.is_empty() {
-                break;
-            }
-            // Publish what is read, as far as the window allows.
-            while !draining && pending.len() < o.window && in_flight_bytes < o.window_bytes {
-                let Some(m) = queue.pop_front() else { break };
-                let origin = Origin {
-                    log_id,
-                    id: m.id,
-                    segment_size,
-                    max_message,
-                };
-                let size = m.payload.len() + origin.header_len();
-                if size > max_payload {
-                    fatal = Some(JetStreamError::TooLarge {
-                        id: m.id,
-                        size,
-                        max_payload,
-                    });
-                    draining = true;
-                    break;
-                }
-                let sequence = last_sequence + 1;
-                let bytes = m.payload.len();
-                let publish = PublishMessage::build()
-                    .headers(origin.headers())
-                    .expected_last_sequence(last_sequence)
-                    .payload(m.payload);
-                first_publish.get_or_insert_with(Instant::now);
-                let ack: PublishAckFuture = self
-                    .js
-                    .send_publish(o.subject.clone(), publish)
-                    .await
-                    .map_err(|e| Failure::Retry(format!("publish message {}: {e}", m.id)))?;
-                acks.push_back(Box::pin(ack.into_future()));
-                pending.push_back(Pending {
-                    id: m.id,
-                    end: m.end,
-                    sequence,
-                    bytes,
-                });
-                in_flight_bytes += bytes;
-                last_sequence = sequence;
-            }
-            if draining && acks.is_empty() {
-                break;
-            }
-            let can_read = !draining && !reader_done && queue.is_empty();
-            // Read what is ready before looking at the acknowledgements:
-            // polled early, an acknowledgement not yet arrived arms a timer
-            // (its timeout), which costs more than waiting for it to be
-            // there, as a bare publisher that awaits only when its window
-            // is full does.
-            if can_read && pending.len() < o.window {
+            // Everything the thread has published, without waiting.
+            while !reader_done {
                 match rx.try_recv() {
-                    Ok(Item::Batch(b)) => {
-                        queue.extend(b);
-                        continue;
-                    }
-                    Ok(Item::CaughtUp) | Err(mpsc::error::TryRecvError::Disconnected) => {
-                        reader_done = true;
-                        draining = true;
-                        continue;
-                    }
-                    Err(mpsc::error::TryRecvError::Empty) => {}
+                    Ok(item) => take(Some(item), &mut pending, &mut reader_done)?,
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => reader_done = true,
                 }
+            }
+            if reader_done && pending.is_empty() {
+                break;
             }
             tokio::select! {
                 biased;
-                _ = self.stop.cancelled(), if !draining => draining = true,
-                ack = acks.next(), if !acks.is_empty() => {
-                    // This one, and every other already there (one turn
-                    // of the loop for many acknowledgements).
-                    let mut next = ack;
+                _ = self.stop.cancelled(), if !stopping => {
+                    // The thread stops before its next publish; what it
+                    // published is still taken, and acknowledged.
+                    stopping = true;
+                    quit.cancel();
+                }
+                ack = std::future::poll_fn(|cx| {
+                    pending.front_mut().expect("not empty").ack.as_mut().poll(cx)
+                }), if !pending.is_empty() => {
+                    // In order, this one and every next one already there:
+                    // the one at the front alone waits (and arms its
+                    // timeout's timer).
+                    let mut next = Some(ack);
                     while let Some(ack) = next {
-                        let p = pending.pop_front().expect("one pending per ack");
-                        in_flight_bytes -= p.bytes;
+                        let p = pending.pop_front().expect("one per acknowledgement");
                         let failure = match ack {
                             Ok(a) if a.sequence == p.sequence => {
                                 acked_end = Some(p.end);
@@ -527,6 +521,7 @@ impl Run {
                             Err(e) => Some(publish_failure(&o.stream, p.id, e)),
                         };
                         if let Some(failure) = failure {
+                            quit.cancel();
                             // Keep what was acknowledged before it.
                             if let Some(t) = saving.take() {
                                 t.await.expect("save task")?;
@@ -537,21 +532,10 @@ impl Run {
                             }
                             return Err(failure);
                         }
-                        next = acks.next().now_or_never().flatten();
+                        next = pending.front_mut().and_then(|f| f.ack.as_mut().now_or_never());
                     }
                 }
-                item = rx.recv(), if can_read => match item {
-                    Some(Item::Batch(b)) => queue.extend(b),
-                    Some(Item::CaughtUp) => {
-                        reader_done = true;
-                        draining = true;
-                    }
-                    None => {
-                        // The thread ended: an error, or it was told to.
-                        reader_done = true;
-                        draining = true;
-                    }
-                },
+                item = rx.recv(), if !reader_done => take(item, &mut pending, &mut reader_done)?,
                 _ = save_tick.tick() => {
                     // In the background: the publishing goes on meanwhile
                     // (a save is an fdatasync, a rename and a directory
@@ -570,7 +554,7 @@ impl Run {
                     }
                 }
                 _ = report_tick.tick(), if o.report_every.is_some() => {
-                    self.report(acked_end, pending.len() + queue.len()).await?;
+                    self.report(acked_end, pending.len()).await?;
                 }
             }
         }
@@ -584,13 +568,12 @@ impl Run {
             self.saved = None;
             self.save(end).await?;
         }
-        quit.store(true, Ordering::Relaxed);
+        quit.cancel();
         drop(rx);
-        let read = reading.await.expect("reading task");
+        reading.await.expect("reading task");
         if let Some(e) = fatal {
             return Err(Failure::Fatal(e));
         }
-        read.map_err(Failure::from)?;
         Ok(())
     }
 
@@ -632,15 +615,6 @@ pub(crate) fn behind(log: &Log, from: Option<u64>) -> Result<(u64, u64), LogErro
     Ok((n, end.saturating_sub(begin)))
 }
 
-/// Stops the reading thread when dropped.
-struct QuitOnDrop(Arc<AtomicBool>);
-
-impl Drop for QuitOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 /// What a failed publish means.
 fn publish_failure(
     stream: &str,
@@ -676,95 +650,179 @@ fn publish_failure(
     }
 }
 
-/// Batches of messages handed to the publisher at most.
+/// Messages read before the durability check at most.
 const BATCH: usize = 512;
 const BATCH_BYTES: usize = 1 << 20;
 
+/// What the reading thread needs to publish.
+struct Publisher {
+    handle: tokio::runtime::Handle,
+    js: jetstream::Context,
+    subject: String,
+    /// The log's part of every message's origin.
+    origin: Origin,
+    max_payload: usize,
+    /// The sequence the last message published got (or will get).
+    last_sequence: u64,
+    /// Payload bytes in flight, by the KiB: taken at publish, given back
+    /// at the acknowledgement.
+    bytes: Arc<tokio::sync::Semaphore>,
+    /// Cancelled to stop the thread (before its next publish).
+    quit: CancellationToken,
+}
+
+impl Publisher {
+    /// Publishes one message, conditional on its predecessor's sequence;
+    /// `None` if told to quit meanwhile.
+    fn publish(&mut self, m: Out) -> Option<Result<InFlight, Failure>> {
+        let origin = Origin {
+            id: m.id,
+            ..self.origin
+        };
+        let size = m.payload.len() + origin.header_len();
+        if size > self.max_payload {
+            return Some(Err(Failure::Fatal(JetStreamError::TooLarge {
+                id: m.id,
+                size,
+                max_payload: self.max_payload,
+            })));
+        }
+        let kib = u32::try_from(m.payload.len().div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        let kib = kib.min(self.bytes.available_permits().max(1) as u32);
+        let publish = PublishMessage::build()
+            .headers(origin.headers())
+            .expected_last_sequence(self.last_sequence)
+            .payload(m.payload);
+        let (js, subject, bytes, quit) = (&self.js, &self.subject, &self.bytes, &self.quit);
+        let sent = self.handle.block_on(async {
+            tokio::select! {
+                biased;
+                _ = quit.cancelled() => None,
+                sent = async {
+                    let permit = bytes.clone().acquire_many_owned(kib).await.expect("open");
+                    let ack = js.send_publish(subject.clone(), publish).await;
+                    (permit, ack)
+                } => Some(sent),
+            }
+        })?;
+        let (permit, ack) = sent;
+        Some(match ack {
+            Ok(ack) => {
+                self.last_sequence += 1;
+                Ok(InFlight {
+                    id: m.id,
+                    end: m.end,
+                    sequence: self.last_sequence,
+                    ack: Box::pin(ack.into_future()),
+                    _bytes: permit,
+                })
+            }
+            Err(e) => Err(Failure::Retry(format!("publish message {}: {e}", m.id))),
+        })
+    }
+}
+
 /// The reading thread: reads the log from `start`, waits for (or makes)
-/// durability as `durability` says, and sends batches until `quit`, the
-/// channel closes, or (`once`) it has caught up.
-fn read_log(
+/// durability as `durability` says, publishes, and hands each publish to
+/// the acknowledging task, until told to quit, the task is gone, a
+/// failure, or (`once`) it has caught up.
+fn read_and_publish(
     log: &Log,
     start: Start,
     durability: ExportDurability,
     once: bool,
-    tx: &mpsc::Sender<Item>,
-    quit: &AtomicBool,
-) -> Result<(), LogError> {
-    let mut reader = log.reader(start)?;
-    loop {
-        if quit.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let mut batch = Vec::new();
-        let mut bytes = 0;
-        // The first message waits (not with `once`, which stops at the
-        // first look that finds nothing); the rest of the batch is what is
-        // there.
-        let mut wait = (!once).then_some(Duration::from_millis(50));
-        while batch.len() < BATCH && bytes < BATCH_BYTES {
-            let msg = match wait.take() {
-                Some(t) => reader.next(Some(t))?,
-                None => reader.try_next()?,
-            };
-            let Some(m) = msg else { break };
-            // Copied into a buffer of its own, which becomes the payload
-            // to publish without another copy.
-            let mut buf = Vec::new();
-            m.copy_to(&mut buf)?;
-            let id = m.id();
-            bytes += buf.len();
-            batch.push(Out {
-                id,
-                end: id + format::record_size(buf.len() as u32),
-                payload: Bytes::from(buf),
-            });
-        }
-        let Some(last) = batch.last() else {
-            if once {
-                let _ = tx.blocking_send(Item::CaughtUp);
+    mut publisher: Publisher,
+    tx: &mpsc::UnboundedSender<Sent>,
+) {
+    let quit = publisher.quit.clone();
+    let result = (|| -> Result<(), Failure> {
+        let mut reader = log.reader(start)?;
+        loop {
+            if quit.is_cancelled() {
                 return Ok(());
             }
-            continue;
-        };
-        let end = last.end;
-        match durability {
-            ExportDurability::Unsynced => {}
-            ExportDurability::Sync => {
-                while log.durable_position() < end && !quit.load(Ordering::Relaxed) {
-                    if log.sync()? < end {
-                        // An earlier record is unfinished (it cannot be:
-                        // the reader passed it), or another sync raced.
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            // The first message waits (not with `once`, which stops at
+            // the first look that finds nothing); the rest of the batch is
+            // what is there.
+            let mut wait = (!once).then_some(Duration::from_millis(50));
+            while batch.len() < BATCH && bytes < BATCH_BYTES {
+                let msg = match wait.take() {
+                    Some(t) => reader.next(Some(t))?,
+                    None => reader.try_next()?,
+                };
+                let Some(m) = msg else { break };
+                // Copied into a buffer of its own (checked against its
+                // checksum), which becomes the payload without another copy.
+                let mut buf = Vec::new();
+                m.copy_to(&mut buf)?;
+                let id = m.id();
+                bytes += buf.len();
+                batch.push(Out {
+                    id,
+                    end: id + format::record_size(buf.len() as u32),
+                    payload: Bytes::from(buf),
+                });
+            }
+            let Some(end) = batch.last().map(|m| m.end) else {
+                if once {
+                    let _ = tx.send(Sent::CaughtUp);
+                    return Ok(());
+                }
+                continue;
+            };
+            // Publishes `msgs`; false if the thread is to stop.
+            let mut publish = |msgs: Vec<Out>| -> Result<bool, Failure> {
+                for m in msgs {
+                    match publisher.publish(m) {
+                        None => return Ok(false),
+                        Some(Ok(f)) => {
+                            if tx.send(Sent::Published(f)).is_err() {
+                                return Ok(false);
+                            }
+                        }
+                        Some(Err(e)) => return Err(e),
+                    }
+                }
+                Ok(true)
+            };
+            match durability {
+                ExportDurability::Unsynced => {}
+                ExportDurability::Sync => {
+                    while log.durable_position() < end && !quit.is_cancelled() {
+                        if log.sync()? < end {
+                            // An earlier record is unfinished (it cannot
+                            // be: the reader passed it), or another sync
+                            // raced.
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                    }
+                }
+                ExportDurability::WaitForSync => {
+                    // Publish the durable part at once; wait for the rest.
+                    // The durable position is moved by other processes'
+                    // syncs, which notify no one: look every 2 ms.
+                    loop {
+                        let durable = log.durable_position();
+                        let n = batch.partition_point(|m| m.end <= durable);
+                        if n == batch.len() || quit.is_cancelled() {
+                            break;
+                        }
+                        let rest = batch.split_off(n);
+                        if !publish(std::mem::replace(&mut batch, rest))? {
+                            return Ok(());
+                        }
                         std::thread::sleep(Duration::from_millis(2));
                     }
                 }
             }
-            ExportDurability::WaitForSync => {
-                // Hand on the durable part at once; wait for the rest.
-                // The durable position is moved by other processes'
-                // syncs, which notify no one: look every 2 ms.
-                loop {
-                    let durable = log.durable_position();
-                    let n = batch.partition_point(|m| m.end <= durable);
-                    if n == batch.len() {
-                        break;
-                    }
-                    if n > 0 {
-                        let rest = batch.split_off(n);
-                        if tx.blocking_send(Item::Batch(batch)).is_err() {
-                            return Ok(());
-                        }
-                        batch = rest;
-                    }
-                    if quit.load(Ordering::Relaxed) {
-                        return Ok(());
-                    }
-                    std::thread::sleep(Duration::from_millis(2));
-                }
+            if quit.is_cancelled() || !publish(batch)? {
+                return Ok(());
             }
         }
-        if quit.load(Ordering::Relaxed) || tx.blocking_send(Item::Batch(batch)).is_err() {
-            return Ok(());
-        }
+    })();
+    if let Err(f) = result {
+        let _ = tx.send(Sent::Stopped(f));
     }
 }
