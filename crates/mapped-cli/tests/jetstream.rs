@@ -605,3 +605,118 @@ fn bench_jetstream_measures_every_comparison_or_says_how_to_get_the_server() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["rows"].as_array().unwrap().len(), 5);
 }
+
+/// Runs openssl with `args` in `dir`, panicking with its output if it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl (CI installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        common::text(&out.stderr)
+    );
+}
+
+#[test]
+fn tls_verifies_the_server_with_the_ca_given() {
+    let Some(bin) = nats_server_for_test("tls") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    // A CA, and a certificate for 127.0.0.1 that it signed.
+    openssl(
+        w,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=mapped test CA",
+        ],
+    );
+    openssl(
+        w,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(w.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        w,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let conf = w.join("server.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "tls {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
+            w.join("server.pem").display(),
+            w.join("server.key").display()
+        ),
+    )
+    .unwrap();
+    let server = NatsServer::start_with(&bin, &["-c", conf.to_str().unwrap()]).unwrap();
+    let a = w.join("a");
+    let log = Log::create(&a, small()).unwrap();
+    Appender::new(&log).unwrap().append(b"over TLS").unwrap();
+    let (a_s, url) = (a.to_str().unwrap(), server.url());
+    // Without the CA: the server's certificate is refused, at once.
+    let out = common::mapped(w, &export_args(a_s, &url, &["--once"]));
+    common::assert_fails(
+        &out,
+        &["TLS with the NATS server", "certificate", "--tls-ca"],
+    );
+    let ca = w.join("ca.pem");
+    let out = common::mapped(
+        w,
+        &export_args(a_s, &url, &["--once", "--tls-ca", ca.to_str().unwrap()]),
+    );
+    common::ok(&out);
+    let out = common::mapped(
+        w,
+        &replicate_args(
+            w.join("b").to_str().unwrap(),
+            &url,
+            &["--once", "--tls-ca", ca.to_str().unwrap()],
+        ),
+    );
+    common::ok(&out);
+    assert!(log_messages(&w.join("b")) == log_messages(&a));
+}

@@ -126,6 +126,11 @@ impl Connection {
                     return Err(JetStreamError::Auth { servers, detail });
                 }
                 ConnectErrorKind::Tls => return Err(JetStreamError::Tls { servers, detail }),
+                // A certificate the client refuses comes as an I/O error:
+                // retrying will not mend it.
+                ConnectErrorKind::Io if detail.contains("certificate") => {
+                    return Err(JetStreamError::Tls { servers, detail });
+                }
                 ConnectErrorKind::ServerParse => {
                     return Err(JetStreamError::Nats {
                         op: format!("server address {servers}"),
