@@ -25,7 +25,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use hdrhistogram::Histogram;
-use mapped_log::{Appender, Log, LogOptions, Start};
+use mapped_log::{Appender, Log, LogOptions, Start, WaitStrategy};
 use tokio_util::sync::CancellationToken;
 
 use crate::headers::Origin;
@@ -181,13 +181,26 @@ pub fn run(binary: &Path, options: &BenchOptions, progress: &dyn Fn(&str)) -> Be
     }
     progress("latency, bare publish -> consume");
     let bare = rt.block_on(bare_latency(&url, lat_n))?;
-    for durability in [ExportDurability::Sync, ExportDurability::Unsynced] {
-        let name = match durability {
-            ExportDurability::Sync => "sync (default)",
-            _ => "unsynced",
-        };
+    let spin = WaitStrategy::SpinThenSleep(Duration::from_millis(5));
+    for (durability, wait, name) in [
+        (
+            ExportDurability::Sync,
+            WaitStrategy::default(),
+            "sync (default)",
+        ),
+        (
+            ExportDurability::Unsynced,
+            WaitStrategy::default(),
+            "unsynced",
+        ),
+        (
+            ExportDurability::Unsynced,
+            spin,
+            "unsynced, readers spinning 5 ms before they sleep",
+        ),
+    ] {
         progress(&format!("latency, append on A -> replica B, export {name}"));
-        let ours = latency(&rt, &url, tmp.path(), durability, lat_n)?;
+        let ours = latency(&rt, &url, tmp.path(), durability, wait, lat_n)?;
         let (o, b) = (ours.value_at_quantile(0.5), bare.value_at_quantile(0.5));
         let ratio = o as f64 / b as f64;
         rows.push(Row {
@@ -409,11 +422,13 @@ fn latency(
     url: &str,
     work: &Path,
     durability: ExportDurability,
+    wait: WaitStrategy,
     n: usize,
 ) -> BenchResult<Histogram<u64>> {
-    let tag = match durability {
-        ExportDurability::Sync => "sync",
-        _ => "unsynced",
+    let tag = match (durability, wait == WaitStrategy::default()) {
+        (ExportDurability::Sync, _) => "sync",
+        (_, true) => "unsynced",
+        _ => "spin",
     };
     let (a, b) = (
         work.join(format!("lat-a-{tag}")),
@@ -428,6 +443,7 @@ fn latency(
     eo.create = Some(CreateStream::default());
     eo.durability = durability;
     eo.report_every = None;
+    eo.wait = wait;
     let mut ro = ReplicaOptions::new(&stream_name);
     ro.report_every = None;
     let exporter = {
@@ -467,6 +483,7 @@ fn latency(
         let (sent, done) = (sent.clone(), done.clone());
         std::thread::spawn(move || -> BenchResult<Histogram<u64>> {
             let mut r = copy.reader(Start::Beginning).map_err(s)?;
+            r.set_wait_strategy(wait);
             let mut h = histogram();
             let mut got = 0;
             while got < n && !done.load(Ordering::Relaxed) {

@@ -34,7 +34,7 @@ use async_nats::jetstream::{self, publish::PublishAck};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use mapped_log::{Log, LogError, Start, format};
+use mapped_log::{Log, LogError, Start, WaitStrategy, format};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -91,6 +91,10 @@ pub struct ExportOptions {
     /// Stop once every message that was in the log when the export caught
     /// up is acknowledged, instead of waiting for more.
     pub once: bool,
+    /// How the reading thread waits for new messages: the log's default
+    /// spins 50 µs, then sleeps until an appender wakes it; spinning
+    /// longer saves that wake-up's latency at the cost of a busy core.
+    pub wait: WaitStrategy,
 }
 
 impl ExportOptions {
@@ -108,6 +112,7 @@ impl ExportOptions {
             report_every: Some(Duration::from_secs(10)),
             ack_timeout: Duration::from_secs(10),
             once: false,
+            wait: WaitStrategy::default(),
         }
     }
 }
@@ -438,9 +443,9 @@ impl Run {
         };
         let reading = {
             let log = self.log.clone();
-            let (durability, once) = (o.durability, o.once);
+            let (durability, once, wait) = (o.durability, o.once, o.wait);
             tokio::task::spawn_blocking(move || {
-                read_and_publish(&log, start, durability, once, publisher, &tx)
+                read_and_publish(&log, start, durability, once, wait, publisher, &tx)
             })
         };
         // Stops the thread however this function ends.
@@ -731,12 +736,14 @@ fn read_and_publish(
     start: Start,
     durability: ExportDurability,
     once: bool,
+    wait: WaitStrategy,
     mut publisher: Publisher,
     tx: &mpsc::UnboundedSender<Sent>,
 ) {
     let quit = publisher.quit.clone();
     let result = (|| -> Result<(), Failure> {
         let mut reader = log.reader(start)?;
+        reader.set_wait_strategy(wait);
         loop {
             if quit.is_cancelled() {
                 return Ok(());

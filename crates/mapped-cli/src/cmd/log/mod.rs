@@ -42,8 +42,8 @@ enum LogCommand {
     Verify(verify::VerifyArgs),
     Recover(recover::RecoverArgs),
     Retain(retain::RetainArgs),
-    Export(jetstream::export::ExportArgs),
-    Replicate(jetstream::replicate::ReplicateArgs),
+    Export(Box<jetstream::export::ExportArgs>),
+    Replicate(Box<jetstream::replicate::ReplicateArgs>),
 }
 
 /// Runs `mapped log ...`.
