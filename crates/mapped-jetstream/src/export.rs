@@ -141,8 +141,8 @@ struct Out {
 
 /// What the reading thread hands the acknowledging task.
 enum Sent {
-    /// A message published, awaiting its acknowledgement.
-    Published(InFlight),
+    /// Messages published, awaiting their acknowledgements.
+    Published(Vec<InFlight>),
     /// Nothing more to read (`once`); the thread has stopped.
     CaughtUp,
     /// The thread stopped: why.
@@ -423,6 +423,7 @@ impl Run {
             .max_ack_inflight(o.window)
             .backpressure_on_inflight(true)
             .build(self.client.clone());
+        let window_kib = u32::try_from(o.window_bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
         let publisher = Publisher {
             handle: tokio::runtime::Handle::current(),
             js,
@@ -436,9 +437,9 @@ impl Run {
             max_payload: self.client.server_info().max_payload,
             last_sequence: position.sequence,
             // Bytes in flight, by the KiB.
-            bytes: Arc::new(tokio::sync::Semaphore::new(
-                o.window_bytes.div_ceil(1024).max(1),
-            )),
+            bytes: Arc::new(tokio::sync::Semaphore::new(window_kib as usize)),
+            window_kib,
+            chunk: (o.window / 2).clamp(1, 64),
             quit: quit.clone(),
         };
         let reading = {
@@ -469,7 +470,7 @@ impl Run {
             match item {
                 Some(Sent::Published(f)) => {
                     first_publish.get_or_insert_with(Instant::now);
-                    pending.push_back(f);
+                    pending.extend(f);
                 }
                 Some(Sent::CaughtUp) | None => *reader_done = true,
                 Some(Sent::Stopped(Failure::Fatal(e))) => {
@@ -672,57 +673,99 @@ struct Publisher {
     /// Payload bytes in flight, by the KiB: taken at publish, given back
     /// at the acknowledgement.
     bytes: Arc<tokio::sync::Semaphore>,
+    /// The window in KiB (a larger message takes it all).
+    window_kib: u32,
+    /// Messages handed to the acknowledging task at a time.
+    chunk: usize,
     /// Cancelled to stop the thread (before its next publish).
     quit: CancellationToken,
 }
 
 impl Publisher {
-    /// Publishes one message, conditional on its predecessor's sequence;
-    /// `None` if told to quit meanwhile.
-    fn publish(&mut self, m: Out) -> Option<Result<InFlight, Failure>> {
-        let origin = Origin {
-            id: m.id,
-            ..self.origin
-        };
-        let size = m.payload.len() + origin.header_len();
-        if size > self.max_payload {
-            return Some(Err(Failure::Fatal(JetStreamError::TooLarge {
-                id: m.id,
-                size,
-                max_payload: self.max_payload,
-            })));
-        }
-        let kib = u32::try_from(m.payload.len().div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-        let kib = kib.min(self.bytes.available_permits().max(1) as u32);
-        let publish = PublishMessage::build()
-            .headers(origin.headers())
-            .expected_last_sequence(self.last_sequence)
-            .payload(m.payload);
-        let (js, subject, bytes, quit) = (&self.js, &self.subject, &self.bytes, &self.quit);
-        let sent = self.handle.block_on(async {
-            tokio::select! {
-                biased;
-                _ = quit.cancelled() => None,
-                sent = async {
-                    let permit = bytes.clone().acquire_many_owned(kib).await.expect("open");
-                    let ack = js.send_publish(subject.clone(), publish).await;
-                    (permit, ack)
-                } => Some(sent),
-            }
-        })?;
-        let (permit, ack) = sent;
-        Some(match ack {
-            Ok(ack) => {
-                self.last_sequence += 1;
-                Ok(InFlight {
+    /// Publishes `msgs`, each conditional on its predecessor's sequence,
+    /// all in one entry into the runtime, and hands them to the
+    /// acknowledging task a few at a time (never more than half the
+    /// window held here, so that a full window always has
+    /// acknowledgements someone awaits). `Ok(false)`: told to stop.
+    fn publish_all(
+        &mut self,
+        msgs: Vec<Out>,
+        tx: &mpsc::UnboundedSender<Sent>,
+    ) -> Result<bool, Failure> {
+        let handle = self.handle.clone();
+        handle.block_on(async {
+            let mut out: Vec<InFlight> = Vec::with_capacity(self.chunk);
+            let flush = |out: &mut Vec<InFlight>| {
+                out.is_empty() || tx.send(Sent::Published(std::mem::take(out))).is_ok()
+            };
+            for m in msgs {
+                if self.quit.is_cancelled() {
+                    flush(&mut out);
+                    return Ok(false);
+                }
+                let origin = Origin {
                     id: m.id,
-                    end: m.end,
-                    sequence: self.last_sequence,
-                    ack: Box::pin(ack.into_future()),
-                    _bytes: permit,
-                })
+                    ..self.origin
+                };
+                let size = m.payload.len() + origin.header_len();
+                if size > self.max_payload {
+                    flush(&mut out);
+                    return Err(Failure::Fatal(JetStreamError::TooLarge {
+                        id: m.id,
+                        size,
+                        max_payload: self.max_payload,
+                    }));
+                }
+                let kib = u32::try_from(m.payload.len().div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+                let kib = kib.min(self.window_kib);
+                let publish = PublishMessage::build()
+                    .headers(origin.headers())
+                    .expected_last_sequence(self.last_sequence)
+                    .payload(m.payload);
+                let sent = tokio::select! {
+                    // The publish first: when it is ready at once (the
+                    // window has room), the quit future is never polled.
+                    biased;
+                    sent = async {
+                        let permit = match self.bytes.clone().try_acquire_many_owned(kib) {
+                            Ok(p) => p,
+                            Err(_) => {
+                                // Full: what is held here must be awaited
+                                // by the task before room comes back.
+                                flush(&mut out);
+                                self.bytes.clone().acquire_many_owned(kib).await.expect("open")
+                            }
+                        };
+                        let ack = self.js.send_publish(self.subject.clone(), publish).await;
+                        (permit, ack)
+                    } => Some(sent),
+                    _ = self.quit.cancelled() => None,
+                };
+                let Some((permit, ack)) = sent else {
+                    flush(&mut out);
+                    return Ok(false);
+                };
+                match ack {
+                    Ok(ack) => {
+                        self.last_sequence += 1;
+                        out.push(InFlight {
+                            id: m.id,
+                            end: m.end,
+                            sequence: self.last_sequence,
+                            ack: Box::pin(ack.into_future()),
+                            _bytes: permit,
+                        });
+                    }
+                    Err(e) => {
+                        flush(&mut out);
+                        return Err(Failure::Retry(format!("publish message {}: {e}", m.id)));
+                    }
+                }
+                if out.len() >= self.chunk && !flush(&mut out) {
+                    return Ok(false);
+                }
             }
-            Err(e) => Err(Failure::Retry(format!("publish message {}: {e}", m.id))),
+            Ok(flush(&mut out))
         })
     }
 }
@@ -780,20 +823,7 @@ fn read_and_publish(
                 continue;
             };
             // Publishes `msgs`; false if the thread is to stop.
-            let mut publish = |msgs: Vec<Out>| -> Result<bool, Failure> {
-                for m in msgs {
-                    match publisher.publish(m) {
-                        None => return Ok(false),
-                        Some(Ok(f)) => {
-                            if tx.send(Sent::Published(f)).is_err() {
-                                return Ok(false);
-                            }
-                        }
-                        Some(Err(e)) => return Err(e),
-                    }
-                }
-                Ok(true)
-            };
+            let mut publish = |msgs: Vec<Out>| publisher.publish_all(msgs, tx);
             match durability {
                 ExportDurability::Unsynced => {}
                 ExportDurability::Sync => {
