@@ -99,7 +99,7 @@ pub struct ExportOptions {
 
 impl ExportOptions {
     /// Defaults: window of 4096 messages or 32 MiB, no creation, lag
-    /// reports every 10 s, acknowledgements awaited for 10 s.
+    /// reports every 10 s, acknowledgements awaited for 5 s.
     pub fn new(stream: impl Into<String>, subject: impl Into<String>) -> ExportOptions {
         ExportOptions {
             stream: stream.into(),
@@ -110,7 +110,7 @@ impl ExportOptions {
             window: 4096,
             window_bytes: 32 << 20,
             report_every: Some(Duration::from_secs(10)),
-            ack_timeout: Duration::from_secs(10),
+            ack_timeout: Duration::from_secs(5),
             once: false,
             wait: WaitStrategy::default(),
         }
@@ -177,8 +177,20 @@ pub async fn export(
     stop: CancellationToken,
     events: &Events,
 ) -> Result<ExportSummary> {
+    // A lost connection ends the session at once: the acknowledgements in
+    // flight will not come, and waiting for their timeouts is time lost.
+    let disconnected = Arc::new(tokio::sync::Notify::new());
+    let events = {
+        let (inner, d) = (events.clone(), disconnected.clone());
+        Events::new(move |e| {
+            if e == Event::Disconnected {
+                d.notify_one();
+            }
+            inner.emit(e)
+        })
+    };
     let client = tokio::select! {
-        c = connection.connect(events) => c?,
+        c = connection.connect(&events) => c?,
         _ = stop.cancelled() => return Ok(ExportSummary::default()),
     };
     let js = jetstream::ContextBuilder::new()
@@ -191,6 +203,7 @@ pub async fn export(
         client,
         options: options.clone(),
         events: events.clone(),
+        disconnected,
         stop,
         summary: ExportSummary::default(),
         saved: None,
@@ -249,6 +262,8 @@ struct Run {
     summary: ExportSummary,
     /// The last position saved for the named reader.
     saved: Option<u64>,
+    /// Notified when the connection is lost.
+    disconnected: Arc<tokio::sync::Notify>,
 }
 
 impl Run {
@@ -542,6 +557,19 @@ impl Run {
                     }
                 }
                 item = rx.recv(), if !reader_done => take(item, &mut pending, &mut reader_done)?,
+                _ = self.disconnected.notified(), if !pending.is_empty() => {
+                    quit.cancel();
+                    if let Some(t) = saving.take() {
+                        t.await.expect("save task")?;
+                    }
+                    if let Some(end) = acked_end {
+                        self.saved = None;
+                        self.save(end).await?;
+                    }
+                    return Err(Failure::Retry(
+                        "the connection was lost with messages in flight; resynchronising".into(),
+                    ));
+                }
                 _ = save_tick.tick() => {
                     // In the background: the publishing goes on meanwhile
                     // (a save is an fdatasync, a rename and a directory
