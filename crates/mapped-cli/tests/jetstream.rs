@@ -427,7 +427,11 @@ fn a_replica_killed_at_random_instants_ends_equal_to_the_stream() {
     let (a, b) = (work.path().join("a"), work.path().join("b"));
     Log::create(&a, small()).unwrap();
     let (a_s, b_s, url) = (a.to_str().unwrap(), b.to_str().unwrap(), server.url());
-    let mut exporter = Proc::spawn(work.path(), "export", &export_args(a_s, &url, &[]));
+    // This exporter also reports its lag, as JSON.
+    let mut args = export_args(a_s, &url, &["--json"]);
+    let every = args.iter().position(|a| *a == "--report-every").unwrap();
+    args[every + 1] = "200ms";
+    let mut exporter = Proc::spawn(work.path(), "export", &args);
     wait_until("the stream", Duration::from_secs(30), || {
         exporter.check_running();
         mapped_jetstream::server::stream_last_sequence(&url, "EVENTS").is_some()
@@ -460,6 +464,24 @@ fn a_replica_killed_at_random_instants_ends_equal_to_the_stream() {
         last.describe()
     );
     assert!(exporter.terminate().success(), "{}", exporter.describe());
+    // Every line of its stdout is a JSON event; the lag was reported; the
+    // last line says what was done.
+    let out = std::fs::read_to_string(&exporter.out).unwrap();
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    let lags: Vec<&serde_json::Value> = events.iter().filter(|e| e["event"] == "lag").collect();
+    assert!(!lags.is_empty(), "{out}");
+    for l in &lags {
+        assert!(
+            l["messages"].is_u64() && l["bytes"].is_u64() && l["total"].is_u64(),
+            "{l}"
+        );
+    }
+    let done = events.last().unwrap();
+    assert_eq!(done["event"], "done", "{out}");
+    assert_eq!(done["id"].as_u64(), end, "{out}");
     assert_stream_is_log(&url, &a);
     assert!(
         log_messages(&b) == log_messages(&a),
