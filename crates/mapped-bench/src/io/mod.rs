@@ -21,6 +21,7 @@
 //! and the cost of making a write durable. A memory section compares a
 //! mapping with a private copy. Then claims and targets are judged.
 
+mod checksum;
 mod claims;
 mod file;
 mod memory;
@@ -39,6 +40,7 @@ use crate::progress::Progress;
 use crate::stats::{Claim, Ratio, Summary, Target};
 use crate::{Scale, sys};
 
+pub use file::FileDesc;
 pub(crate) use memory::peer as memory_peer;
 pub use memory::{MemoryDelta, MemoryReport, SharedReport};
 
@@ -231,23 +233,6 @@ pub struct DurabilityRow {
     pub ns_per_page: Summary,
     /// Time against `pwrite` + `fdatasync` per page (below 1: cheaper).
     pub vs_pwrite_fdatasync: Option<Ratio>,
-}
-
-/// The file the reads ran on.
-#[derive(Debug, Clone, Serialize)]
-pub struct FileDesc {
-    /// Its path.
-    pub path: PathBuf,
-    /// Its length in bytes.
-    pub len: u64,
-    /// Whether the benchmark created it (and removed it afterwards).
-    pub created: bool,
-    /// Its file system, if known.
-    pub fs: Option<String>,
-    /// The block device's read-ahead window in KiB, if known.
-    pub read_ahead_kb: Option<u64>,
-    /// The hot subset's length in bytes.
-    pub hot_len: u64,
 }
 
 /// The result of [`run_io`].

@@ -9,7 +9,7 @@ use clap::Args;
 use mapped_cli::size::{format_size, parse_size};
 use mapped_log::{Log, LogOptions, format};
 
-use super::parse_size_u32;
+use super::args::{parse_size_u32, usage_error};
 
 /// Create a new, empty log in DIR (created if missing; its parent must
 /// exist).
@@ -101,10 +101,10 @@ pub fn run(args: &CreateArgs) -> Result<()> {
         None => defaults.max_message,
     };
     if max_message == 0 {
-        super::usage_error("create", "--max-message: must be at least 1 byte");
+        usage_error("create", "--max-message: must be at least 1 byte");
     }
     if let Err(why) = format::check_max_message(max_message, segment_size) {
-        super::usage_error("create", &format!("--max-message: {why}"));
+        usage_error("create", &format!("--max-message: {why}"));
     }
     let log = Log::create(
         &args.dir,
