@@ -21,7 +21,7 @@ use crate::error::{BenchError, Result};
 use crate::io::checksum::checksum;
 use crate::io::file::{BenchFile, Rng};
 use crate::io::plan::{Plan, SIZES};
-use crate::io::{Access, AdviceKind, Cache, Method, ReadRow};
+use crate::io::report::{Access, AdviceKind, Cache, Method, ReadRow};
 use crate::progress::Progress;
 use crate::stats::Summary;
 use crate::sys;
