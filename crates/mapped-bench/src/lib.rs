@@ -74,6 +74,7 @@ pub mod io;
 pub mod ipc;
 mod plot;
 mod progress;
+mod scale;
 mod stats;
 mod sys;
 mod table;
@@ -83,28 +84,5 @@ pub use error::{BenchError, Result};
 pub use io::{IoOptions, IoReport, run_io, run_io_with};
 pub use ipc::{IpcOptions, IpcReport, Peer, peer_main, run_ipc};
 pub use progress::{Bar, Progress, Silent};
+pub use scale::Scale;
 pub use stats::{Claim, Ratio, Summary, Target, TargetStatus, Verdict};
-
-/// How much work a benchmark does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scale {
-    /// The full run: larger files, more operations and repetitions.
-    Full,
-    /// Every claim and target covered in under a minute on two cores.
-    Quick,
-    /// A handful of operations of each kind, for tests: the numbers mean
-    /// nothing, but every code path runs and the report is complete.
-    Smoke,
-}
-
-impl Scale {
-    /// Picks a value by scale.
-    pub(crate) fn pick<T>(self, full: T, quick: T, smoke: T) -> T {
-        match self {
-            Scale::Full => full,
-            Scale::Quick => quick,
-            Scale::Smoke => smoke,
-        }
-    }
-}

@@ -106,3 +106,11 @@ pub(crate) fn io_chart(r: &IoReport, path: &Path) -> Result<()> {
     root.present().map_err(|e| err(&e))?;
     Ok(())
 }
+
+impl IoReport {
+    /// Draws the warm read throughput by size, one panel per access
+    /// pattern and one line per method, as an SVG file at `path`.
+    pub fn write_svg(&self, path: &Path) -> Result<()> {
+        io_chart(self, path)
+    }
+}

@@ -41,6 +41,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(usage) = e.downcast_ref::<cmd::UsageError>() {
+                cli::usage_error(usage.path, &usage.message);
+            }
             let _ = writeln!(io::stderr(), "mapped: {}", message(&e));
             ExitCode::FAILURE
         }

@@ -6,97 +6,28 @@
 //! created it), not leave it holding most of the free space.
 //!
 //! Needs a small ext4 file system, made in a file and mounted here through
-//! a loop device, which needs root, `mkfs.ext4` and loop devices. If that
-//! is not possible the test prints a notice and passes, unless
-//! `MAPPED_TEST_REQUIRE_MOUNT` is set (as in CI), when it fails.
+//! a loop device (`mapped_testkit::mount`), which needs root, `mkfs.ext4`
+//! and loop devices. If that is not possible the test prints a notice and
+//! passes, unless `MAPPED_TEST_REQUIRE_MOUNT` is set (as in CI), when it
+//! fails.
 
 mod common;
 
-use std::ffi::CString;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::{MAPPED, run_timed, tempdir, text};
+use mapped_testkit::mount::Mount;
 
 /// The file system's size: small, so that filling it is quick.
-const FS_SIZE: &str = "8M";
-
-/// A mounted ext4 image, unmounted on drop (also when the test fails).
-struct Mount {
-    dir: PathBuf,
-}
-
-impl Mount {
-    /// Makes an ext4 image in `work` and mounts it on `work/mnt`, or says
-    /// why not.
-    fn ext4(work: &Path) -> Result<Mount, String> {
-        let image = work.join("fs.img");
-        let dir = work.join("mnt");
-        fs::create_dir(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let run = |cmd: &mut Command| {
-            let out = cmd
-                .output()
-                .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{cmd:?} failed ({}): {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ))
-            }
-        };
-        run(Command::new("truncate").args(["-s", FS_SIZE]).arg(&image))?;
-        run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image))?;
-        run(Command::new("mount")
-            .args(["-t", "ext4", "-o", "loop"])
-            .arg(&image)
-            .arg(&dir))?;
-        Ok(Mount { dir })
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let c = CString::new(self.dir.as_os_str().as_bytes()).unwrap();
-        // SAFETY: plain system call on a valid C string.
-        if unsafe { libc::umount2(c.as_ptr(), 0) } != 0 {
-            let e = std::io::Error::last_os_error();
-            eprintln!("umount {} failed ({e}); detaching it", self.dir.display());
-            // SAFETY: as above.
-            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-        }
-    }
-}
-
-/// Mounts the file system, or returns `None` after a notice when that is
-/// not possible here and not required.
-fn mount_or_skip(work: &Path) -> Option<Mount> {
-    match Mount::ext4(work) {
-        Ok(m) => Some(m),
-        Err(why) if std::env::var_os("MAPPED_TEST_REQUIRE_MOUNT").is_some() => {
-            panic!("MAPPED_TEST_REQUIRE_MOUNT is set but {why}")
-        }
-        Err(why) => {
-            println!(
-                "NOTICE: full-disk grow test skipped: {why} (needs root, mkfs.ext4 and loop \
-                 devices; set MAPPED_TEST_REQUIRE_MOUNT to make this a failure)"
-            );
-            None
-        }
-    }
-}
+const FS_SIZE: u64 = 8 << 20;
 
 #[test]
 fn a_grow_that_runs_out_of_space_puts_the_file_back() {
     let work = tempdir();
-    let Some(mount) = mount_or_skip(work.path()) else {
+    let Some(mount) = Mount::ext4_or_skip(work.path(), FS_SIZE) else {
         return;
     };
-    let dir = &mount.dir;
+    let dir = mount.dir();
     let path = dir.join("f");
     fs::write(&path, b"0123456789").unwrap();
 

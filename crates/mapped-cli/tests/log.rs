@@ -1277,3 +1277,30 @@ fn a_log_shared_by_a_group_is_followed_across_rolls_by_other_users() {
         );
     }
 }
+
+#[test]
+fn create_refuses_a_maximum_message_the_segments_cannot_hold_as_bad_usage() {
+    let dir = tempdir();
+    for (max, why) in [
+        ("0", "--max-message: must be at least 1 byte"),
+        ("8k", "does not fit in a 4096-byte segment"),
+    ] {
+        let out = mapped(
+            dir.path(),
+            &[
+                "log",
+                "create",
+                "L",
+                "--segment-size",
+                "4k",
+                "--max-message",
+                max,
+            ],
+        );
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{max}: {err}");
+        assert!(err.contains(why), "{max}: {err}");
+        assert!(err.contains("Usage: mapped log create"), "{max}: {err}");
+        assert!(!dir.path().join("L").exists(), "{max}: nothing made");
+    }
+}

@@ -84,8 +84,6 @@ pub use log::Log;
 #[cfg(not(loom))]
 pub use ops::append::{Appender, Claim};
 #[cfg(not(loom))]
-pub use ops::cursor::READERS_DIR;
-#[cfg(not(loom))]
 pub use ops::damage::{Change, Problem, ProblemKind, QUARANTINE_DIR};
 #[cfg(not(loom))]
 pub use ops::inspect::Stat;
@@ -103,6 +101,8 @@ pub use ops::retention::{RetainReport, Retention};
 pub use ops::sync::Durability;
 #[cfg(not(loom))]
 pub use storage::control::CONTROL_FILE;
+#[cfg(not(loom))]
+pub use storage::dir::READERS_DIR;
 #[cfg(not(loom))]
 pub use storage::locks::LOCK_FILE;
 #[cfg(not(loom))]

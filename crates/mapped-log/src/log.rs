@@ -12,7 +12,7 @@ use crate::ops::open::{self, LogOptions};
 use crate::ops::read::{self, Reader, Start};
 use crate::ops::recovery::{self, RecoveryReport};
 use crate::ops::retention::{self, RetainReport, Retention};
-use crate::ops::{cursor, sync};
+use crate::ops::{cursor, rebuild, sync};
 use crate::storage::control::Inner;
 
 /// An open log. Cheap to clone; [`Appender`](crate::Appender)s and
@@ -101,7 +101,7 @@ impl Log {
     /// true only for a log opened read-only (any other open recovers
     /// first). Records past the durable position may then be torn.
     pub fn restart_recovery_pending(&self) -> Result<bool> {
-        Ok(self.inner.stored_boot_id()? != recovery::boot_id())
+        Ok(self.inner.stored_boot_id()? != crate::storage::control::boot_id())
     }
 
     /// Whether the log was opened with [`Log::open_read_only`].
@@ -224,7 +224,7 @@ impl Log {
     /// changes nothing and reports what it would do. Then open the log
     /// and [`recover`](Log::recover) it to repair the rest.
     pub fn rebuild_control(dir: impl AsRef<Path>, apply: bool) -> Result<RecoveryReport> {
-        damage::rebuild_control(dir, apply)
+        rebuild::rebuild_control(dir, apply)
     }
 
     /// The segment indexes present, in order.

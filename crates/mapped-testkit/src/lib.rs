@@ -4,8 +4,12 @@
 //! control file and segment files) and then does everything a reader does
 //! with it. Whatever the bytes, it must return, never panic, never hang and
 //! never fault: that is the contract the fuzz target checks.
+//!
+//! [`child`] runs a test function in a child process; [`mount`] mounts a
+//! small file system for full-disk tests.
 
 pub mod child;
+pub mod mount;
 
 use std::time::Duration;
 

@@ -204,6 +204,31 @@ pub struct FileSizeLimitError {
     pub limit: u64,
 }
 
+/// Reserving a file's space failed, on the way to an [`OpenError`] (a
+/// created file) or a [`GrowError`].
+pub(crate) enum ReserveError {
+    Io(IoError),
+    Limit(FileSizeLimitError),
+}
+
+impl From<ReserveError> for GrowError {
+    fn from(e: ReserveError) -> GrowError {
+        match e {
+            ReserveError::Io(e) => GrowError::Io(e),
+            ReserveError::Limit(e) => GrowError::FileSizeLimit(e),
+        }
+    }
+}
+
+impl From<ReserveError> for OpenError {
+    fn from(e: ReserveError) -> OpenError {
+        match e {
+            ReserveError::Io(e) => OpenError::Io(e),
+            ReserveError::Limit(e) => OpenError::FileSizeLimit(e),
+        }
+    }
+}
+
 /// Growing or remapping failed. The mapping is unchanged and still usable.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -76,31 +76,35 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("mapped supports Linux only: see the crate documentation");
 
-mod access;
-mod advice;
+// The modules, in layers; each uses only the layers above it in this list
+// (CI checks that no module imports another in a circle: `.ci/acyclic`).
+//
+// 1. `sys`: the kernel interface: `mmap`, `mremap`, `munmap` of a region,
+//    the `SIGBUS` handler behind guarded accesses, and the flags the calls
+//    take (`Mode`, `Advice`). Knows nothing of `Mapping`.
+// 2. `error`: the error types, which name a file and an operation.
+// 3. `mapping`: the `Mapping` type, its fields and its window.
+// 4. `ops`: what a mapping does, one file per concern, each adding methods
+//    to `Mapping`: access, advice, flush, grow, residency, wait; then
+//    opening and creating (`MapOptions`), and `FileInfo`, built on those.
 mod error;
-mod flush;
-mod grow;
-mod guard;
-mod info;
 mod mapping;
-mod options;
-mod raw;
-mod residency;
-mod wait;
+mod ops;
+mod sys;
 
-pub use advice::{Advice, UncheckedAdvice};
 pub use error::{
     AccessError, Error, FaultCause, FileSizeLimitError, GrowError, IoError, Op, OpenError,
     PoisonedError, SyncError,
 };
-pub use info::{FileInfo, fs_name};
 pub use mapping::Mapping;
-pub use options::{MapOptions, Mode};
-pub use residency::{Residency, residency};
-pub use wait::{WaitOutcome, wait, wake, wake_all};
+pub use ops::info::{FileInfo, fs_name};
+pub use ops::open::MapOptions;
+pub use ops::residency::{Residency, residency};
+pub use ops::wait::{WaitOutcome, wait, wake, wake_all};
+pub use sys::advice::{Advice, UncheckedAdvice};
+pub use sys::mode::Mode;
 
 /// The system page size in bytes.
 pub fn page_size() -> usize {
-    raw::page_size()
+    sys::page_size()
 }

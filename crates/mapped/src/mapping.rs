@@ -1,14 +1,20 @@
 //! [`Mapping`]: a file and the window of it mapped into memory.
+//!
+//! This file holds the type, its fields and the questions about the window
+//! that every operation asks (its length, its file offset, whether a fault
+//! poisoned it). What a mapping does is in `ops/`, one file per concern,
+//! each adding methods to `Mapping`: opening and creating (`open.rs`),
+//! access, advice, flushing, growth, residency, futex wait and wake.
 
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::{FaultCause, IoError, Op, OpenError, PoisonedError};
-use crate::guard::FaultState;
-use crate::options::{MapOptions, Mode};
-use crate::raw::RawRegion;
+use crate::error::{FaultCause, IoError, Op, PoisonedError};
+use crate::sys::guard::FaultState;
+use crate::sys::mode::Mode;
+use crate::sys::region::RawRegion;
 
 /// A file, or a window of it, mapped into memory.
 ///
@@ -35,71 +41,34 @@ pub struct Mapping {
     /// Length of the window in bytes.
     pub(crate) len: usize,
     pub(crate) fault: FaultState,
-    /// Set once any sync through this mapping failed: see `flush.rs`.
+    /// Set once any sync through this mapping failed: see `ops/flush.rs`.
     pub(crate) sync_failed: AtomicBool,
     pub(crate) first_sync_failure: std::sync::OnceLock<Op>,
 }
 
 impl Mapping {
-    /// Opens an existing file and maps all of it, shared and read-only.
-    pub fn open(path: impl AsRef<Path>) -> Result<Mapping, OpenError> {
-        MapOptions::new().open(path)
-    }
-
-    /// Opens an existing file and maps all of it, shared and read-write.
-    pub fn open_rw(path: impl AsRef<Path>) -> Result<Mapping, OpenError> {
-        MapOptions::new().mode(Mode::ReadWrite).open(path)
-    }
-
-    /// Creates the file (mode 0600) if needed, reserves at least `len`
-    /// bytes, and maps all of it shared and read-write. See
-    /// [`MapOptions::create`].
-    pub fn create(path: impl AsRef<Path>, len: u64) -> Result<Mapping, OpenError> {
-        MapOptions::new().mode(Mode::ReadWrite).create(path, len)
-    }
-
-    pub(crate) fn new(
+    /// A mapping of `file` over `region`, which maps `len` bytes at file
+    /// offset `offset` as `mode` says. The one constructor: `ops/open.rs`
+    /// opens the file, maps the region and gives the advice asked for.
+    pub(crate) fn from_region(
+        region: RawRegion,
         file: File,
         path: PathBuf,
-        opts: &MapOptions,
+        mode: Mode,
+        offset: u64,
         len: usize,
-    ) -> Result<Mapping, OpenError> {
-        use std::os::fd::AsFd;
-        crate::guard::install().map_err(|e| IoError::new(&path, Op::Map, e))?;
-        // Advice shapes how pages come in (read-ahead, page size: see
-        // `Advice::HugePage`), so when both are asked for, the advice goes
-        // first and the pages are populated after it; `MAP_POPULATE` would
-        // read them in during `mmap`, before any advice.
-        let populate_late = opts.populate && opts.advice.is_some();
-        let region = RawRegion::map(
-            file.as_fd(),
-            opts.offset,
-            len,
-            opts.mode.protection(),
-            opts.populate && !populate_late,
-        )
-        .map_err(|e| IoError::new(&path, Op::Map, e))?;
-        let map = Mapping {
+    ) -> Mapping {
+        Mapping {
             region,
             file,
             path,
-            mode: opts.mode,
-            offset: opts.offset,
+            mode,
+            offset,
             len,
             fault: FaultState::default(),
             sync_failed: AtomicBool::new(false),
             first_sync_failure: std::sync::OnceLock::new(),
-        };
-        if let Some(advice) = opts.advice {
-            map.advise(advice)?;
         }
-        if opts.lock {
-            map.lock()?;
-        }
-        if populate_late {
-            map.populate_now();
-        }
-        Ok(map)
     }
 
     /// The path the mapping was opened with, as used in error messages.

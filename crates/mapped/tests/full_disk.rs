@@ -2,77 +2,19 @@
 //! `ENOSPC` error naming the file, from the call itself (the blocks are
 //! reserved up front), and nothing written earlier is lost.
 //!
-//! Needs a small tmpfs, mounted here with `mount(8)`, which needs root. If
-//! the mount fails the test prints a notice and passes, unless
-//! `MAPPED_TEST_REQUIRE_MOUNT` is set (as in CI), when it fails.
+//! Needs a small tmpfs, mounted here with `mount(8)` (`mapped_testkit::mount`),
+//! which needs root. If the mount fails the test prints a notice and passes,
+//! unless `MAPPED_TEST_REQUIRE_MOUNT` is set (as in CI), when it fails.
 
 mod common;
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use common::pattern_bytes;
 use mapped::{GrowError, IoError, Mapping, Op, OpenError};
+use mapped_testkit::mount::Mount;
 
 const FS_SIZE: u64 = 1 << 20;
-
-/// A mounted tmpfs, unmounted on drop (also when the test fails).
-struct Mount {
-    dir: PathBuf,
-}
-
-impl Mount {
-    /// Mounts a tmpfs of `FS_SIZE` bytes on `dir`, or explains why not.
-    fn tmpfs(dir: &Path) -> Result<Mount, String> {
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={FS_SIZE}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "mount -t tmpfs failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Mount {
-            dir: dir.to_path_buf(),
-        })
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let c = CString::new(self.dir.as_os_str().as_bytes()).unwrap();
-        // SAFETY: plain system call on a valid C string.
-        if unsafe { libc::umount2(c.as_ptr(), 0) } != 0 {
-            let e = std::io::Error::last_os_error();
-            eprintln!("umount {} failed ({e}); detaching it", self.dir.display());
-            // SAFETY: as above.
-            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-        }
-    }
-}
-
-/// Mounts the tmpfs, or returns `None` after a notice when mounting is not
-/// possible here and not required.
-fn mount_or_skip(dir: &Path) -> Option<Mount> {
-    match Mount::tmpfs(dir) {
-        Ok(m) => Some(m),
-        Err(why) if std::env::var_os("MAPPED_TEST_REQUIRE_MOUNT").is_some() => {
-            panic!("MAPPED_TEST_REQUIRE_MOUNT is set but {why}")
-        }
-        Err(why) => {
-            println!(
-                "NOTICE: full-disk test skipped: {why} (needs root; set MAPPED_TEST_REQUIRE_MOUNT to make this a failure)"
-            );
-            None
-        }
-    }
-}
 
 fn check_no_space(e: &IoError, path: &Path) {
     assert!(e.is_no_space(), "{e}");
@@ -87,7 +29,7 @@ fn check_no_space(e: &IoError, path: &Path) {
 #[test]
 fn full_file_system_is_an_error_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(_mount) = mount_or_skip(dir.path()) else {
+    let Some(_mount) = Mount::tmpfs_or_skip(dir.path(), FS_SIZE) else {
         return;
     };
     // Declared after the mount: every mapping is gone before it unmounts.

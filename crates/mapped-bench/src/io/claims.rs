@@ -1,7 +1,7 @@
 //! The brief's claims about mappings and the project's I/O targets, judged
 //! against one run.
 
-use crate::io::{Access, AdviceKind, Cache, IoReport, Method, ReadRow};
+use crate::io::report::{Access, AdviceKind, Cache, IoReport, Method, ReadRow};
 use crate::stats::{Claim, Ratio, Summary, Target, Verdict};
 use crate::table::{bytes, ns};
 

@@ -6,7 +6,6 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{BenchError, Result};
-use crate::io::FileDesc;
 use crate::sys;
 
 /// An open file under benchmark.
@@ -199,4 +198,21 @@ impl Rng {
             v.swap(i, j);
         }
     }
+}
+
+/// The file the reads ran on.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileDesc {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its length in bytes.
+    pub len: u64,
+    /// Whether the benchmark created it (and removed it afterwards).
+    pub created: bool,
+    /// Its file system, if known.
+    pub fs: Option<String>,
+    /// The block device's read-ahead window in KiB, if known.
+    pub read_ahead_kb: Option<u64>,
+    /// The hot subset's length in bytes.
+    pub hot_len: u64,
 }

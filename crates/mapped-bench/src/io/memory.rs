@@ -23,9 +23,9 @@ use mapped::MapOptions;
 use serde::Serialize;
 
 use crate::error::{BenchError, Result};
+use crate::io::checksum::checksum;
 use crate::io::file::BenchFile;
 use crate::io::plan::Plan;
-use crate::io::read::checksum;
 use crate::progress::Progress;
 use crate::sys::{self, Rollup};
 

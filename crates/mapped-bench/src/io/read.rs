@@ -18,9 +18,10 @@ use std::time::Instant;
 use mapped::{Advice, MapOptions, Mapping};
 
 use crate::error::{BenchError, Result};
+use crate::io::checksum::checksum;
 use crate::io::file::{BenchFile, Rng};
 use crate::io::plan::{Plan, SIZES};
-use crate::io::{Access, AdviceKind, Cache, Method, ReadRow};
+use crate::io::report::{Access, AdviceKind, Cache, Method, ReadRow};
 use crate::progress::Progress;
 use crate::stats::Summary;
 use crate::sys;
@@ -484,21 +485,6 @@ fn run(
     Ok(ns)
 }
 
-/// The use every method makes of the bytes: a sum of little-endian words,
-/// which the compiler vectorizes, so it costs about as much as reading.
-#[inline]
-pub(crate) fn checksum(b: &[u8]) -> u64 {
-    let mut words = b.chunks_exact(8);
-    let mut sum = 0u64;
-    for w in &mut words {
-        sum = sum.wrapping_add(u64::from_le_bytes(w.try_into().expect("8 bytes")));
-    }
-    for &x in words.remainder() {
-        sum = sum.wrapping_add(x as u64);
-    }
-    sum
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,13 +502,5 @@ mod tests {
         }
         let seq = offsets(Access::Sequential, 64, 5, 128, 128, 0);
         assert_eq!(seq, vec![0, 64, 0, 64, 0]);
-    }
-
-    #[test]
-    fn checksum_counts_every_byte() {
-        let mut b = [0u8; 19];
-        b[0] = 1;
-        b[18] = 2;
-        assert_eq!(checksum(&b), 3);
     }
 }

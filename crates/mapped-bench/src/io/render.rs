@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::io::{Access, AdviceKind, Cache, IoReport, Method, ReadRow};
+use crate::io::report::{Access, AdviceKind, Cache, IoReport, Method, ReadRow};
 use crate::stats::{Ratio, Verdict, fmt_ratio};
 use crate::table::{Table, bytes, faster_than, ns, ns_spread, num, short_ratio};
 
@@ -368,4 +368,11 @@ pub(crate) fn render(r: &IoReport) -> String {
          the JSON (--json) always holds them"
     );
     out
+}
+
+impl IoReport {
+    /// The report as text: environment, tables, claims, targets, notes.
+    pub fn render(&self) -> String {
+        render(self)
+    }
 }

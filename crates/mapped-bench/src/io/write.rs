@@ -17,7 +17,7 @@ use mapped::{MapOptions, Mapping, Mode};
 use crate::error::{BenchError, Result};
 use crate::io::file::{BenchFile, Rng};
 use crate::io::plan::Plan;
-use crate::io::{DurabilityRow, WriteRow};
+use crate::io::report::{DurabilityRow, WriteRow};
 use crate::progress::Progress;
 use crate::stats::Summary;
 

@@ -1,7 +1,8 @@
 //! The log's rows against the baselines and peers, and the project's IPC
 //! targets.
 
-use crate::ipc::{IpcOptions, IpcReport};
+use crate::ipc::options::IpcOptions;
+use crate::ipc::report::IpcReport;
 use crate::stats::{Ratio, Target};
 
 /// Rows that only serve as a floor, compared whatever their payload.

@@ -3,9 +3,11 @@
 
 use crate::Scale;
 use crate::error::Result;
+use crate::ipc::ctx::{Ctx, Outcome};
 #[cfg(feature = "peers")]
 use crate::ipc::ice;
-use crate::ipc::{Ctx, IpcOptions, Outcome, log, raw, stream};
+use crate::ipc::options::IpcOptions;
+use crate::ipc::{log, raw, stream};
 
 /// Operation counts for one run.
 pub(crate) struct Plan {

@@ -26,8 +26,8 @@ use iceoryx2::service::builder::publish_subscribe::Builder;
 use iceoryx2::service::port_factory::publish_subscribe::PortFactory;
 
 use crate::error::{BenchError, Result};
+use crate::ipc::ctx::{Ctx, Outcome, histogram};
 use crate::ipc::peer::{Ctl, PeerArgs, Watch};
-use crate::ipc::{Ctx, Outcome, histogram};
 
 /// Subscriber buffer for the throughput rows.
 const TPUT_BUFFER: usize = 256;

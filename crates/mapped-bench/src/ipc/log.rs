@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use mapped_log::{Appender, Durability, Log, LogOptions, Reader, Start, WaitStrategy};
 
 use crate::error::{BenchError, Result};
+use crate::ipc::ctx::{Ctx, Outcome, histogram};
 use crate::ipc::peer::{Ctl, PeerArgs, Watch};
-use crate::ipc::{Ctx, Outcome, histogram};
 use crate::sys::{mono_ns, spin_until_ns};
 
 const PING: &str = "ping";

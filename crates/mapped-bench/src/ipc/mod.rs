@@ -15,32 +15,37 @@
 //! `Durability::Sync` with eight concurrent appenders against one.
 
 mod claims;
+mod ctx;
 mod experiments;
 #[cfg(feature = "peers")]
 mod ice;
 mod log;
+mod options;
 mod peer;
 mod raw;
 mod render;
+mod report;
 mod stream;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
 
 use crate::env::Environment;
 use crate::error::{BenchError, Result};
 use crate::progress::Progress;
-use crate::stats::{Ratio, Summary, Target};
-use crate::{Scale, sys};
+use crate::stats::Summary;
+use crate::sys;
 
+use ctx::{Ctx, Outcome, histogram, name_experiment};
 use experiments::{Exp, Plan, experiments};
-use peer::{Ctl, PeerArgs, Peers, Watch};
+use peer::{Ctl, PeerArgs};
+
+pub use options::IpcOptions;
+pub use peer::Peer;
+pub use report::{IpcReport, LatencyRow, Percentiles, ThroughputRow};
 
 /// The transport keys of the third-party peers (see [`IpcOptions::peers`]),
 /// whether or not this build has them.
@@ -49,323 +54,6 @@ pub const PEER_KEYS: &[&str] = &["iceoryx2"];
 /// Whether this build measures the [`PEER_KEYS`]: the crate's `peers`
 /// feature, which pulls in iceoryx2.
 pub const PEERS_BUILT: bool = cfg!(feature = "peers");
-
-/// What `run_ipc` measures. Start from [`IpcOptions::new`] and set fields.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct IpcOptions {
-    /// How much work to do.
-    pub scale: Scale,
-    /// Directory for the logs, rings and sockets (a private subdirectory,
-    /// removed at the end). Default: the system's temporary directory. The
-    /// `sync` rows measure its storage.
-    pub dir: Option<PathBuf>,
-    /// Pin the main side and the peers to different CPUs (default: true).
-    pub pin: bool,
-    /// Measure the third-party peers built in (iceoryx2 with the `peers`
-    /// feature; default: true).
-    pub peers: bool,
-    /// Measure only the rows whose transport key (see [`LatencyRow`] and
-    /// [`ThroughputRow`]) is listed; empty: every row.
-    pub only: Vec<String>,
-}
-
-impl IpcOptions {
-    /// Options at `scale`, with everything else by default.
-    pub fn new(scale: Scale) -> IpcOptions {
-        IpcOptions {
-            scale,
-            dir: None,
-            pin: true,
-            peers: true,
-            only: Vec::new(),
-        }
-    }
-}
-
-impl Default for IpcOptions {
-    fn default() -> Self {
-        IpcOptions::new(Scale::Full)
-    }
-}
-
-/// How [`run_ipc`] starts the other side of each experiment.
-pub enum Peer<'a> {
-    /// A process: the closure starts one that calls [`peer_main`] with the
-    /// given arguments and returns its handle. The `mapped` CLI passes a
-    /// closure running `current_exe() bench __peer ARGS...`, with standard
-    /// input null and standard error inherited (a failing peer explains
-    /// itself there). The peer must be a child of the calling process: it
-    /// stops when its parent is gone.
-    Process(&'a dyn Fn(&[String]) -> std::io::Result<Child>),
-    /// A thread of this process running [`peer_main`]: for tests, or where
-    /// a second process cannot be started. The report says so, since two
-    /// threads share more than two processes do.
-    Thread,
-}
-
-impl std::fmt::Debug for Peer<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Peer::Process(_) => "Peer::Process",
-            Peer::Thread => "Peer::Thread",
-        })
-    }
-}
-
-/// Percentiles of one-way latency over every round trip, in nanoseconds.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Percentiles {
-    /// Median.
-    pub p50: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// 99.9th percentile.
-    pub p999: f64,
-    /// The largest.
-    pub max: f64,
-}
-
-/// One latency row.
-#[derive(Debug, Clone, Serialize)]
-pub struct LatencyRow {
-    /// What was measured.
-    pub name: String,
-    /// A short key: `spin`, `spin-1way`, `futex`, `futex-1way`, `pipe`,
-    /// `unix`, `log-spin`,
-    /// `log-block`, `log-default`, `log-1way-spin`, `log-1way-block`,
-    /// `iceoryx2` (slice API), `iceoryx2-fixed` (a fixed-size type).
-    pub transport: String,
-    /// Payload bytes per message.
-    pub payload: usize,
-    /// Samples per repetition (after a warm-up): round trips, or messages
-    /// for the stamped rows.
-    pub round_trips: u64,
-    /// One-way p50 (half the round trip) per repetition, in nanoseconds.
-    pub p50_ns: Summary,
-    /// One-way p99 per repetition, in nanoseconds.
-    pub p99_ns: Summary,
-    /// Percentiles over every repetition's round trips.
-    pub all: Percentiles,
-    /// p50 against other rows (time ratio: above 1 is slower), for the
-    /// log's rows: the raw baselines and each peer with the same payload.
-    pub vs: BTreeMap<String, Ratio>,
-}
-
-/// One throughput row.
-#[derive(Debug, Clone, Serialize)]
-pub struct ThroughputRow {
-    /// What was measured.
-    pub name: String,
-    /// A short key: `ring`, `pipe`, `unix`, `log`, `iceoryx2`,
-    /// `iceoryx2-fixed`, `log-2w`, `log-append-1`, `log-append-2`, `log-sync-1`, `log-sync-8`.
-    pub transport: String,
-    /// Payload bytes per message.
-    pub payload: usize,
-    /// Messages per repetition.
-    pub messages: u64,
-    /// Messages per second.
-    pub msgs_per_s: Summary,
-    /// Payload MiB per second.
-    pub mib_per_s: Summary,
-    /// Rate against other rows (above 1 is faster), for the log's rows.
-    pub vs: BTreeMap<String, Ratio>,
-}
-
-/// The result of [`run_ipc`].
-#[derive(Debug, Clone, Serialize)]
-pub struct IpcReport {
-    /// Where it ran.
-    pub environment: Environment,
-    /// `processes` or `threads`.
-    pub peer_mode: String,
-    /// Repetitions per row.
-    pub repetitions: usize,
-    /// Latency rows.
-    pub latency: Vec<LatencyRow>,
-    /// Throughput rows.
-    pub throughput: Vec<ThroughputRow>,
-    /// The project's targets, PASS or MISS.
-    pub targets: Vec<Target>,
-    /// How to read the numbers, and what was not measured.
-    pub notes: Vec<String>,
-}
-
-impl IpcReport {
-    /// The report as text.
-    pub fn render(&self) -> String {
-        render::render(self)
-    }
-
-    /// The report as pretty-printed JSON.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("reports serialize")
-    }
-
-    /// The latency row of `transport` with `payload`, if measured.
-    pub fn latency_row(&self, transport: &str, payload: usize) -> Option<&LatencyRow> {
-        self.latency
-            .iter()
-            .find(|r| r.transport == transport && r.payload == payload)
-    }
-
-    /// The throughput row of `transport` with `payload`, if measured.
-    pub fn throughput_row(&self, transport: &str, payload: usize) -> Option<&ThroughputRow> {
-        self.throughput
-            .iter()
-            .find(|r| r.transport == transport && r.payload == payload)
-    }
-}
-
-/// How one experiment's main side runs: the directory, CPUs and peers.
-pub(crate) struct Ctx<'a> {
-    pub(crate) base: PathBuf,
-    pub(crate) peer: &'a Peer<'a>,
-    /// CPUs to pin to: the main side on the first, peers on the others in
-    /// turn. Empty: no pinning.
-    pub(crate) cpus: Vec<usize>,
-    pub(crate) timeout: Duration,
-    pub(crate) runs: Cell<u32>,
-}
-
-impl Ctx<'_> {
-    fn peer_cpu(&self, i: usize) -> Option<usize> {
-        if self.cpus.len() < 2 {
-            return None;
-        }
-        Some(self.cpus[(1 + i) % self.cpus.len()])
-    }
-
-    /// Where a log appender on `cpu` runs its prefault helper
-    /// (`Appender::set_prefault_cpus`; empty: with the appender). In a
-    /// streaming experiment, on any of the run's CPUs but the appender's:
-    /// provisioning pages would otherwise take turns with the appends, and
-    /// a spinning reader that keeps up has time to spare. In a latency
-    /// experiment, only on a CPU that neither side of it uses: a helper
-    /// sharing the spinning reader's CPU delays the messages that arrive
-    /// while it runs (by milliseconds at 4 KiB), where the writer, idle
-    /// between messages, can spare the time.
-    pub(crate) fn helper_cpus(
-        &self,
-        cpu: Option<usize>,
-        streaming: bool,
-        peers: usize,
-    ) -> Vec<usize> {
-        let Some(own) = cpu else {
-            return Vec::new();
-        };
-        let busy: Vec<usize> = if streaming {
-            vec![own]
-        } else {
-            std::iter::once(self.cpus.first().copied())
-                .chain((0..peers).map(|i| self.peer_cpu(i)))
-                .flatten()
-                .collect()
-        };
-        self.cpus
-            .iter()
-            .copied()
-            .filter(|c| !busy.contains(c))
-            .collect()
-    }
-
-    /// A fresh directory for an in-process experiment.
-    pub(crate) fn scratch(&self, kind: &str) -> Result<PathBuf> {
-        let k = self.runs.get();
-        self.runs.set(k + 1);
-        let dir = self.base.join(format!("{k:04}-{kind}"));
-        std::fs::create_dir(&dir).map_err(|e| BenchError::io("create directory", &dir, e))?;
-        Ok(dir)
-    }
-
-    /// Runs one experiment: makes its directory and control file, calls
-    /// `setup` for the main side's resources, starts `n_peers` peers with
-    /// `template`'s arguments, waits until they are ready, runs `main`
-    /// (which calls `ctl.go()` when it starts its clock), tells producers
-    /// that everything is consumed, and waits for the peers to end.
-    /// Everything is removed afterwards.
-    pub(crate) fn run<S, T>(
-        &self,
-        template: PeerArgs,
-        n_peers: usize,
-        setup: impl FnOnce(&Path) -> Result<S>,
-        main: impl FnOnce(&Ctl, &mut S, &mut Watch<'_>) -> Result<T>,
-    ) -> Result<T> {
-        let kind = template.kind.clone();
-        let streaming = matches!(kind.as_str(), "log-tput" | "log-append");
-        let dir = self.scratch(&kind)?;
-        let result = (|| {
-            let ctl = Ctl::create(&dir)?;
-            let mut res = setup(&dir)?;
-            let parent = matches!(self.peer, Peer::Process(_)).then(std::process::id);
-            let args = (0..n_peers)
-                .map(|i| PeerArgs {
-                    dir: dir.clone(),
-                    index: i,
-                    cpu: self.peer_cpu(i),
-                    helpers: self.helper_cpus(self.peer_cpu(i), streaming, n_peers),
-                    parent,
-                    timeout: self.timeout.as_secs(),
-                    ..template.clone()
-                })
-                .collect();
-            let peers = Peers::start(self.peer, &ctl, &kind, args)?;
-            let r = peers
-                .wait_ready(&ctl, Duration::from_secs(30))
-                .and_then(|()| {
-                    let mut watch = Watch::new(self.timeout, || peers.check());
-                    main(&ctl, &mut res, &mut watch)
-                });
-            match &r {
-                Ok(_) => ctl.consumed(),
-                Err(_) => ctl.abort(),
-            }
-            // Closing our ends first lets a peer blocked on a pipe or
-            // socket see the end of it.
-            drop(res);
-            let grace = if r.is_err() {
-                Duration::from_secs(5)
-            } else {
-                self.timeout
-            };
-            let finished = peers.finish(grace);
-            match (r, finished) {
-                (Ok(t), Ok(())) => Ok(t),
-                (Ok(_), Err(pe)) => Err(pe),
-                (Err(e), Ok(())) => Err(e),
-                (Err(e), Err(pe)) => Err(prefer_cause(e, pe)),
-            }
-        })();
-        let _ = std::fs::remove_dir_all(&dir);
-        result.map_err(|e| name_experiment(e, &kind))
-    }
-}
-
-/// Of a main-side error and a peer's, the one that says more: the main
-/// side's own, unless all it saw was the peer failing or going quiet.
-fn prefer_cause(main: BenchError, peer: BenchError) -> BenchError {
-    match main {
-        BenchError::Peer { .. } => peer,
-        main => main,
-    }
-}
-
-/// Fills in the experiment of errors raised where it was not known.
-fn name_experiment(e: BenchError, kind: &str) -> BenchError {
-    match e {
-        BenchError::Peer { experiment, why } if experiment.is_empty() => BenchError::Peer {
-            experiment: kind.to_string(),
-            why,
-        },
-        e => e,
-    }
-}
-
-/// A histogram for one-way latencies in nanoseconds (1 ns to 60 s, three
-/// significant digits).
-pub(crate) fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
-}
 
 /// Entry point of a peer: what the hidden `mapped bench __peer ARGS...`
 /// subcommand calls with `ARGS` (the strings [`run_ipc`] passed to the
@@ -395,13 +83,6 @@ pub fn peer_main(args: &[String]) -> Result<()> {
         }),
     };
     r.map_err(|e| name_experiment(e, &a.kind))
-}
-
-/// What one repetition of an experiment yields.
-pub(crate) enum Outcome {
-    Latency(Histogram<u64>),
-    /// Messages and the nanoseconds they took.
-    Rate(u64, u64),
 }
 
 /// Runs the IPC benchmark. Peers are started through `peer`.

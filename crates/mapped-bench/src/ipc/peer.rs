@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use mapped::Mapping;
 
 use crate::error::{BenchError, Result};
-use crate::ipc::Peer;
 use crate::sys;
 
 // Offsets in the control file, one cache line apart.
@@ -529,6 +528,30 @@ impl Drop for Peers {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
+    }
+}
+
+/// How [`run_ipc`](crate::run_ipc) starts the other side of each experiment.
+pub enum Peer<'a> {
+    /// A process: the closure starts one that calls [`peer_main`](crate::peer_main) with the
+    /// given arguments and returns its handle. The `mapped` CLI passes a
+    /// closure running `current_exe() bench __peer ARGS...`, with standard
+    /// input null and standard error inherited (a failing peer explains
+    /// itself there). The peer must be a child of the calling process: it
+    /// stops when its parent is gone.
+    Process(&'a dyn Fn(&[String]) -> std::io::Result<Child>),
+    /// A thread of this process running [`peer_main`](crate::peer_main): for tests, or where
+    /// a second process cannot be started. The report says so, since two
+    /// threads share more than two processes do.
+    Thread,
+}
+
+impl std::fmt::Debug for Peer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Peer::Process(_) => "Peer::Process",
+            Peer::Thread => "Peer::Thread",
+        })
     }
 }
 

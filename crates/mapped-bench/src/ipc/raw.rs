@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use mapped::Mapping;
 
 use crate::error::{BenchError, Result};
+use crate::ipc::ctx::{Ctx, Outcome, histogram};
 use crate::ipc::peer::{Ctl, PING, PONG, PeerArgs, STAMP_SLOTS, STAMPS, Watch};
-use crate::ipc::{Ctx, Outcome, histogram};
 use crate::sys::{mono_ns, spin_until_ns};
 
 /// Runs the main side `main` of a latency baseline against one peer of

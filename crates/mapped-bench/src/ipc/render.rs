@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::ipc::{IpcReport, LatencyRow, ThroughputRow};
+use crate::ipc::report::{IpcReport, LatencyRow, ThroughputRow};
 use crate::stats::Ratio;
 use crate::table::{Table, bytes, faster, faster_than, ns, ns_spread, num, rate, rate_spread};
 
@@ -357,4 +357,11 @@ fn comparisons(r: &IpcReport) -> Vec<Vec<String>> {
         None,
     );
     rows
+}
+
+impl IpcReport {
+    /// The report as text.
+    pub fn render(&self) -> String {
+        render(self)
+    }
 }

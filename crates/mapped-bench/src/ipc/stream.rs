@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{BenchError, Result};
+use crate::ipc::ctx::{Ctx, Outcome, histogram};
 use crate::ipc::peer::{Ctl, PeerArgs};
-use crate::ipc::{Ctx, Outcome, histogram};
 
 const SOCKET: &str = "sock";
 

@@ -16,6 +16,8 @@ use mapped_bench::{
 };
 use mapped_cli::size::parse_size;
 
+use crate::cmd::UsageError;
+
 /// Benchmarks that answer "should I map this file?", and compare the log
 /// with other IPC.
 #[derive(Debug, Args)]
@@ -220,7 +222,9 @@ fn ipc(args: &IpcArgs) -> Result<()> {
     opts.only = args.only.clone();
     let not_built = |k: &&String| !PEERS_BUILT && PEER_KEYS.contains(&k.as_str());
     if let Some(key) = args.only.iter().find(not_built) {
-        crate::cli::usage_error(&["bench", "ipc"], &format!("--only {key}: {PEERS_HINT}"));
+        return Err(
+            UsageError::new(&["bench", "ipc"], format!("--only {key}: {PEERS_HINT}")).into(),
+        );
     }
     let peers = Peers::new(false)?;
     let spawn = |a: &[String]| peers.spawn(a);
@@ -228,7 +232,7 @@ fn ipc(args: &IpcArgs) -> Result<()> {
         Ok(report) => report,
         // Options the command line could not check (`--only` keys unknown
         // to this build): bad usage.
-        Err(BenchError::Options(why)) => crate::cli::usage_error(&["bench", "ipc"], &why),
+        Err(BenchError::Options(why)) => return Err(UsageError::new(&["bench", "ipc"], why).into()),
         Err(e) => return Err(e.into()),
     };
     if !PEERS_BUILT {

@@ -16,10 +16,9 @@ use crate::error::{LogError, Result};
 use crate::format::{self, HeaderError};
 use crate::ops::read::{Reader, Start};
 use crate::storage::control::Inner;
+use crate::storage::dir::READERS_DIR;
 use crate::storage::dir::sync_dir;
 
-/// The folder of named readers inside the log directory.
-pub const READERS_DIR: &str = "readers";
 const MAGIC: [u8; 8] = *b"MLOGRDR\0";
 
 /// Checks a reader name: 1 to 64 of `A-Z a-z 0-9 _ - .`, not starting with
@@ -186,6 +185,22 @@ pub(crate) fn remove_named_reader(log: &Arc<Inner>, name: &str) -> Result<()> {
         Ok(()) => sync_dir(&log.dir().join(READERS_DIR)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(LogError::io(&path, "remove", e)),
+    }
+}
+
+/// A named reader saves its own position.
+impl Reader {
+    /// Stores a named reader's position durably: after a restart it resumes
+    /// at the first message not yet returned. Call it after processing
+    /// (at-least-once delivery). Fails for an unnamed reader.
+    pub fn save(&self) -> Result<()> {
+        match self.name() {
+            Some(name) => save_reader_position(self.log(), name, self.position()),
+            None => Err(LogError::BadName {
+                path: self.log().dir().to_path_buf(),
+                name: String::new(),
+            }),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub(crate) mod inspect;
 pub(crate) mod open;
 pub(crate) mod read;
 pub(crate) mod ready;
+pub(crate) mod rebuild;
 pub(crate) mod recovery;
 pub(crate) mod repair;
 pub(crate) mod retention;

@@ -312,7 +312,7 @@ fn build_log(dir: &Path, header: &ControlHeader) -> Result<()> {
         tmp.set_mode(header.file_mode)?;
         let map = tmp.map(format::CONTROL_LEN)?;
         map.write_at(0, &header.encode())?;
-        map.write_at(format::CONTROL_BOOT_ID, &crate::ops::recovery::boot_id())?;
+        map.write_at(format::CONTROL_BOOT_ID, &crate::storage::control::boot_id())?;
         map.atomic_u64(format::CONTROL_DURABLE)?
             .store(format::SEGMENT_HEADER_LEN, Ordering::Release);
         map.sync_data()?;

@@ -24,7 +24,7 @@ use crate::format::{self, State, Word};
 use crate::ops::damage::{Change, Problem};
 use std::sync::Arc;
 
-use crate::storage::control::Inner;
+use crate::storage::control::{Inner, boot_id};
 use crate::storage::temp::Leftovers;
 
 /// What recovery found and changed.
@@ -109,17 +109,6 @@ pub(crate) fn report_damage(
     report.unrepaired = repairs.left;
     report.quarantine = repairs.quarantine;
     Ok(())
-}
-
-/// The boot id of the running system.
-pub(crate) fn boot_id() -> [u8; format::BOOT_ID_LEN] {
-    let mut id = [0u8; format::BOOT_ID_LEN];
-    if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
-        let s = s.trim().as_bytes();
-        let n = s.len().min(format::BOOT_ID_LEN);
-        id[..n].copy_from_slice(&s[..n]);
-    }
-    id
 }
 
 /// Runs restart recovery if the log was last opened in another boot.

@@ -250,3 +250,14 @@ pub(crate) fn map_mode(read_only: bool) -> Mode {
         Mode::ReadWrite
     }
 }
+
+/// The boot id of the running system.
+pub(crate) fn boot_id() -> [u8; format::BOOT_ID_LEN] {
+    let mut id = [0u8; format::BOOT_ID_LEN];
+    if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+        let s = s.trim().as_bytes();
+        let n = s.len().min(format::BOOT_ID_LEN);
+        id[..n].copy_from_slice(&s[..n]);
+    }
+    id
+}

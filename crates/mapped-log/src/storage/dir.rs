@@ -6,6 +6,9 @@ use std::path::Path;
 
 use crate::error::{LogError, Result};
 
+/// The folder of named readers inside the log directory.
+pub const READERS_DIR: &str = "readers";
+
 /// The mode of a directory of a log whose files have `file_mode`: search
 /// bits wherever reading is allowed.
 pub(crate) fn dir_mode(file_mode: u32) -> u32 {

@@ -248,12 +248,12 @@ impl Leftovers {
 /// counted by [`log_leftovers`]); recovery and retention must not fail
 /// over disk space.
 pub(crate) fn sweep_log(dir: &Path) -> Leftovers {
-    sweep(dir).add(sweep(&dir.join(crate::READERS_DIR)))
+    sweep(dir).add(sweep(&dir.join(crate::storage::dir::READERS_DIR)))
 }
 
 /// Counts the leftovers in a log's directory and its `readers/`.
 pub(crate) fn log_leftovers(dir: &Path) -> Result<Leftovers> {
-    Ok(visit(dir, false)?.add(visit(&dir.join(crate::READERS_DIR), false)?))
+    Ok(visit(dir, false)?.add(visit(&dir.join(crate::storage::dir::READERS_DIR), false)?))
 }
 
 /// Removes the temporary files in `dir` whose creators are gone (their

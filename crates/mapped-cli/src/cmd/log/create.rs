@@ -9,7 +9,8 @@ use clap::Args;
 use mapped_cli::size::{format_size, parse_size};
 use mapped_log::{Log, LogOptions, format};
 
-use super::parse_size_u32;
+use super::args::parse_size_u32;
+use crate::cmd::UsageError;
 
 /// Create a new, empty log in DIR (created if missing; its parent must
 /// exist).
@@ -101,10 +102,12 @@ pub fn run(args: &CreateArgs) -> Result<()> {
         None => defaults.max_message,
     };
     if max_message == 0 {
-        super::usage_error("create", "--max-message: must be at least 1 byte");
+        return Err(
+            UsageError::new(&["log", "create"], "--max-message: must be at least 1 byte").into(),
+        );
     }
     if let Err(why) = format::check_max_message(max_message, segment_size) {
-        super::usage_error("create", &format!("--max-message: {why}"));
+        return Err(UsageError::new(&["log", "create"], format!("--max-message: {why}")).into());
     }
     let log = Log::create(
         &args.dir,

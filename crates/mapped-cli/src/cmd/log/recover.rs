@@ -8,7 +8,10 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use mapped_log::{Log, RecoveryReport};
 
-use super::{list, plural};
+use mapped_cli::fields::plural;
+
+use super::open::{open, with_hint};
+use super::text::{leftovers_line, list};
 
 /// Show how recovery would repair the log in DIR; with --apply, repair it.
 ///
@@ -58,12 +61,12 @@ pub fn run(args: &RecoverArgs) -> Result<()> {
         }
     }
     let log = if args.apply {
-        super::open(&args.dir)?
+        open(&args.dir)?
     } else {
         // A dry run changes nothing: not even restart recovery (which cuts
         // torn records on a read-write open) nor a missing lock file. It
         // looks through a read-only open.
-        let ro = Log::open_read_only(&args.dir).map_err(|e| super::with_hint(&args.dir, e))?;
+        let ro = Log::open_read_only(&args.dir).map_err(|e| with_hint(&args.dir, e))?;
         if ro.restart_recovery_pending()? {
             lines.push(
                 "the system restarted since the log was last used: with --apply (or any \
@@ -200,7 +203,7 @@ fn describe(r: &RecoveryReport, explicit: bool) -> Vec<String> {
         ));
     }
     if r.applied {
-        lines.extend(super::leftovers_line(r.leftovers_removed));
+        lines.extend(leftovers_line(r.leftovers_removed));
     } else if r.leftovers_removed.files > 0 {
         lines.push(format!(
             "{} left by crashed processes {}removed",

@@ -11,7 +11,10 @@ use mapped_cli::duration::parse_duration;
 use mapped_cli::size::{format_size, parse_size};
 use mapped_log::Retention;
 
-use super::{list, plural};
+use mapped_cli::fields::plural;
+
+use super::open::open;
+use super::text::{leftovers_line, list};
 
 /// Remove whole segments from the front of the log in DIR.
 ///
@@ -43,7 +46,7 @@ pub struct RetainArgs {
 
 /// Runs `mapped log retain`.
 pub fn run(args: &RetainArgs) -> Result<()> {
-    let log = super::open(&args.dir)?;
+    let log = open(&args.dir)?;
     let report = log.retain(Retention {
         max_age: args.max_age,
         max_bytes: args.max_bytes,
@@ -81,7 +84,7 @@ pub fn run(args: &RetainArgs) -> Result<()> {
             list(&report.quarantined)
         ));
     }
-    lines.extend(super::leftovers_line(report.leftovers_removed));
+    lines.extend(leftovers_line(report.leftovers_removed));
     let mut out = io::stdout().lock();
     out.write_all(lines.join("\n").as_bytes())
         .and_then(|()| out.write_all(b"\n"))

@@ -16,6 +16,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use mapped_log::Appender;
 
+use super::open::open;
+
 /// The hidden subcommand's name.
 pub const COMMAND: &str = "__log_spam";
 
@@ -31,7 +33,7 @@ pub struct SpamArgs {
 
 /// Runs `mapped __log_spam`.
 pub fn run(args: &SpamArgs) -> Result<()> {
-    let log = super::open(&args.dir)?;
+    let log = open(&args.dir)?;
     let mut appender = Appender::new(&log)?;
     let mut out = io::stdout().lock();
     let mut say = |line: &str| {

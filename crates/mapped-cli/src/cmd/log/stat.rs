@@ -8,7 +8,8 @@ use clap::Args;
 use mapped_cli::fields::{aligned, bytes, plural};
 use mapped_log::Stat;
 
-use super::list;
+use super::open::open_to_inspect;
+use super::text::list;
 
 /// Show a summary of the log in DIR.
 ///
@@ -42,7 +43,7 @@ pub struct StatArgs {
 
 /// Runs `mapped log stat`.
 pub fn run(args: &StatArgs) -> Result<()> {
-    let log = super::open_to_inspect(&args.dir, "")?;
+    let log = open_to_inspect(&args.dir, "")?;
     let stat = log.stat()?;
     let dir = args.dir.to_string_lossy();
     let text = if args.json {

@@ -33,6 +33,7 @@ use mapped_cli::count::parse_count;
 use mapped_cli::duration::parse_interval;
 use mapped_log::{Message, Reader, Start};
 
+use super::open::{open, open_to_inspect};
 use crate::cmd::stop;
 
 /// How long one wait for a message lasts when following.
@@ -218,8 +219,8 @@ pub fn run(args: &TailArgs) -> Result<()> {
     // write access. Without a name, a log this user may only read is
     // followed read-only.
     let log = match &args.name {
-        Some(_) => super::open(&args.dir)?,
-        None => super::open_to_inspect(
+        Some(_) => open(&args.dir)?,
+        None => open_to_inspect(
             &args.dir,
             "; it is looked at for new messages every 10 ms, and a record left \
              unfinished by a dead appender stops it with an error",

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::plural;
+use mapped_cli::fields::plural;
+
+use super::open::open_to_inspect;
 
 /// Check every record of the log in DIR: headers, lengths, checksums.
 ///
@@ -26,7 +28,7 @@ pub struct VerifyArgs {
 
 /// Runs `mapped log verify`.
 pub fn run(args: &VerifyArgs) -> Result<()> {
-    let log = super::open_to_inspect(&args.dir, "")?;
+    let log = open_to_inspect(&args.dir, "")?;
     let stat = log.stat()?;
     let mut out = io::stdout().lock();
     let mut lines = Vec::new();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use crate::error::{LogError, Result};
+use crate::error::Result;
 use crate::format;
 use crate::storage::control::Inner;
 use crate::storage::segment::Segment;
@@ -107,7 +107,7 @@ impl<'a> Message<'a> {
     /// read that trusts no other process. The copy runs under
     /// `Mapping::guarded`, so a segment truncated since the check is an
     /// error (the mapping layer's fault error, naming the file), never
-    /// `SIGBUS`; a record rewritten since is [`LogError::Corrupt`]. What
+    /// `SIGBUS`; a record rewritten since is [`LogError::Corrupt`](crate::LogError::Corrupt). What
     /// `buf` holds after `Ok` is exactly the payload that was committed,
     /// whatever any process does to the file meanwhile.
     pub fn copy_to(&self, buf: &mut Vec<u8>) -> Result<()> {
@@ -207,21 +207,6 @@ impl Reader {
     /// The name of a named reader.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
-    }
-
-    /// Stores a named reader's position durably: after a restart it resumes
-    /// at the first message not yet returned. Call it after processing
-    /// (at-least-once delivery). Fails for an unnamed reader.
-    pub fn save(&self) -> Result<()> {
-        match &self.name {
-            Some(name) => {
-                crate::ops::cursor::save_reader_position(&self.log, name, self.position())
-            }
-            None => Err(LogError::BadName {
-                path: self.log.dir().to_path_buf(),
-                name: String::new(),
-            }),
-        }
     }
 
     /// Sets how [`next`](Self::next) waits.

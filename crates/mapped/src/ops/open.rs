@@ -1,46 +1,39 @@
-//! How a file is opened and mapped: [`MapOptions`], [`Mode`].
+//! Opening or creating a file and mapping it: [`MapOptions`], and
+//! [`Mapping::open`], [`Mapping::open_rw`] and [`Mapping::create`] as
+//! shorthands for it. Built on the other operations: the space of a
+//! created file is reserved as growth reserves it (`grow.rs`), and the
+//! advice, locking and population asked for are given as `advice.rs` gives
+//! them.
 
-use std::fmt;
 use std::fs::{File, OpenOptions};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::advice::Advice;
 use crate::error::{IoError, Op, OpenError};
-use crate::grow::{ReserveError, reserve};
 use crate::mapping::Mapping;
+use crate::ops::grow::reserve;
+use crate::sys::advice::Advice;
+use crate::sys::guard;
+use crate::sys::mode::Mode;
+use crate::sys::region::RawRegion;
 
-/// How the pages are shared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// `MAP_SHARED`, `PROT_READ`: sees every change to the file, made by any
-    /// process, as soon as it is made.
-    ReadOnly,
-    /// `MAP_SHARED`, `PROT_READ | PROT_WRITE`: stores reach the page cache
-    /// at once, where every other process sees them, and the file on
-    /// write-back.
-    ReadWrite,
-    /// `MAP_PRIVATE`, `PROT_READ | PROT_WRITE`: stores copy the page and stay
-    /// in this process; the file is never changed.
-    CopyOnWrite,
-}
-
-impl Mode {
-    pub(crate) fn protection(self) -> crate::raw::Protection {
-        crate::raw::Protection {
-            write: self != Mode::ReadOnly,
-            shared: self != Mode::CopyOnWrite,
-        }
+impl Mapping {
+    /// Opens an existing file and maps all of it, shared and read-only.
+    pub fn open(path: impl AsRef<Path>) -> Result<Mapping, OpenError> {
+        MapOptions::new().open(path)
     }
-}
 
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::ReadOnly => "shared read-only",
-            Mode::ReadWrite => "shared read-write",
-            Mode::CopyOnWrite => "private copy-on-write",
-        })
+    /// Opens an existing file and maps all of it, shared and read-write.
+    pub fn open_rw(path: impl AsRef<Path>) -> Result<Mapping, OpenError> {
+        MapOptions::new().mode(Mode::ReadWrite).open(path)
+    }
+
+    /// Creates the file (mode 0600) if needed, reserves at least `len`
+    /// bytes, and maps all of it shared and read-write. See
+    /// [`MapOptions::create`].
+    pub fn create(path: impl AsRef<Path>, len: u64) -> Result<Mapping, OpenError> {
+        MapOptions::new().mode(Mode::ReadWrite).create(path, len)
     }
 }
 
@@ -197,10 +190,7 @@ impl MapOptions {
                 // Leave nothing behind: a retry with `create_new` must work.
                 let _ = std::fs::remove_file(path);
             }
-            return Err(match e {
-                ReserveError::Io(e) => OpenError::Io(e),
-                ReserveError::Limit(e) => OpenError::FileSizeLimit(e),
-            });
+            return Err(e.into());
         }
         self.map_file(file, path)
     }
@@ -218,10 +208,7 @@ impl MapOptions {
     ) -> Result<Mapping, OpenError> {
         let path = path.into();
         check_regular(&file, &path)?;
-        reserve(&file, &path, 0, len).map_err(|e| match e {
-            ReserveError::Io(e) => OpenError::Io(e),
-            ReserveError::Limit(e) => OpenError::FileSizeLimit(e),
-        })?;
+        reserve(&file, &path, 0, len)?;
         self.map_file(file, path)
     }
 
@@ -246,7 +233,37 @@ impl MapOptions {
         let Ok(len_usize) = usize::try_from(len) else {
             return Err(OpenError::TooLarge { path, len });
         };
-        Mapping::new(file, path, self, len_usize)
+        self.map(file, path, len_usize)
+    }
+
+    /// Maps `len` bytes of `file` at the chosen offset, then gives the
+    /// advice, locking and population asked for.
+    fn map(&self, file: File, path: PathBuf, len: usize) -> Result<Mapping, OpenError> {
+        guard::install().map_err(|e| IoError::new(&path, Op::Map, e))?;
+        // Advice shapes how pages come in (read-ahead, page size: see
+        // `Advice::HugePage`), so when both are asked for, the advice goes
+        // first and the pages are populated after it; `MAP_POPULATE` would
+        // read them in during `mmap`, before any advice.
+        let populate_late = self.populate && self.advice.is_some();
+        let region = RawRegion::map(
+            file.as_fd(),
+            self.offset,
+            len,
+            self.mode.protection(),
+            self.populate && !populate_late,
+        )
+        .map_err(|e| IoError::new(&path, Op::Map, e))?;
+        let map = Mapping::from_region(region, file, path, self.mode, self.offset, len);
+        if let Some(advice) = self.advice {
+            map.advise(advice)?;
+        }
+        if self.lock {
+            map.lock()?;
+        }
+        if populate_late {
+            map.populate_now();
+        }
+        Ok(map)
     }
 }
 

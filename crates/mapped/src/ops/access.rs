@@ -12,9 +12,9 @@ use std::ptr;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::error::AccessError;
-use crate::guard;
 use crate::mapping::Mapping;
-use crate::options::Mode;
+use crate::sys::guard;
+use crate::sys::mode::Mode;
 
 impl Mapping {
     /// Checks that `offset..offset + len` lies in the window; returns the

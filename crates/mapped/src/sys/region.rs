@@ -12,10 +12,7 @@ use std::ptr::{self, NonNull};
 
 use rustix::mm::{MapFlags, MremapFlags, ProtFlags};
 
-/// The system page size.
-pub(crate) fn page_size() -> usize {
-    rustix::param::page_size()
-}
+use super::page_size;
 
 /// How a region is mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

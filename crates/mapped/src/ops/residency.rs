@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::error::{IoError, Op};
 use crate::mapping::Mapping;
+use crate::sys::page_size;
 
 /// Which pages of a range are in the page cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +54,7 @@ impl Mapping {
 
     /// As [`residency`](Self::residency), for `len` bytes at `offset`.
     pub fn residency_range(&self, offset: u64, len: usize) -> Result<Residency, IoError> {
-        let page_size = crate::raw::page_size();
+        let page_size = page_size();
         if offset
             .checked_add(len as u64)
             .is_none_or(|end| end > self.len as u64)

@@ -9,23 +9,9 @@ use std::path::Path;
 use rustix::fs::FallocateFlags;
 use rustix::process::Resource;
 
-use crate::error::{FileSizeLimitError, GrowError, IoError, Op};
+use crate::error::{FileSizeLimitError, GrowError, IoError, Op, ReserveError};
 use crate::mapping::Mapping;
-use crate::options::Mode;
-
-pub(crate) enum ReserveError {
-    Io(IoError),
-    Limit(FileSizeLimitError),
-}
-
-impl From<ReserveError> for GrowError {
-    fn from(e: ReserveError) -> GrowError {
-        match e {
-            ReserveError::Io(e) => GrowError::Io(e),
-            ReserveError::Limit(e) => GrowError::FileSizeLimit(e),
-        }
-    }
-}
+use crate::sys::mode::Mode;
 
 /// Makes the file at least `offset + len` bytes long with the blocks of
 /// `offset..offset + len` allocated, so that no store into that range can

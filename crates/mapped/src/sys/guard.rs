@@ -81,7 +81,7 @@ pub(crate) fn install() -> std::io::Result<()> {
 
 fn install_once() -> Result<(), i32> {
     *INSTALLED.get_or_init(|| {
-        PAGE_SIZE.store(crate::raw::page_size(), Ordering::Relaxed);
+        PAGE_SIZE.store(super::page_size(), Ordering::Relaxed);
         // SAFETY: sigaction with a null new action only reads the current
         // one into `old`, a properly sized, writable struct.
         let old = unsafe {

@@ -20,7 +20,7 @@ use rustix::mm::MsyncFlags;
 
 use crate::error::{IoError, Op, SyncError};
 use crate::mapping::Mapping;
-use crate::options::Mode;
+use crate::sys::mode::Mode;
 
 impl Mapping {
     /// Writes the window's dirty pages to the disk and waits
