@@ -128,7 +128,7 @@ enum Durability {
 
 /// Runs `mapped log export`.
 pub fn run(args: &ExportArgs) -> Result<()> {
-    let log = crate::cmd::log::open(&args.dir)?;
+    let log = crate::cmd::log::open::open(&args.dir)?;
     let mut o = ExportOptions::new(&args.stream, &args.subject);
     o.reader = args.name.clone();
     o.durability = match args.durability {
