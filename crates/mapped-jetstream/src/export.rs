@@ -22,6 +22,11 @@
 //!   log's durable position has passed it (the exporter syncs the log
 //!   itself), so a power loss can never take from the log a message the
 //!   stream holds and then give its id to another.
+//!
+//! Two halves: a thread reads the log and publishes (nothing between a
+//! message's append and its publish but that thread's wake-up); a task
+//! takes the acknowledgements in order, saves the reader's position,
+//! reports the lag, and ends the session at the first failure.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
