@@ -116,7 +116,7 @@ impl Origin {
             sequence,
             what,
         };
-        let headers = headers.ok_or_else(|| {
+        let headers = headers.filter(|h| !h.is_empty()).ok_or_else(|| {
             bad("it has no headers: it was not exported from a mapped log".into())
         })?;
         let get = |name: &str| -> Result<&str, JetStreamError> {

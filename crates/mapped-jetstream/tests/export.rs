@@ -144,3 +144,68 @@ fn an_unreachable_server_is_an_error_after_a_bounded_wait() {
     assert!(matches!(e, JetStreamError::Unreachable { .. }), "{e}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn a_message_without_the_exports_headers_is_a_clear_error_for_both_roles() {
+    let Some(bin) = nats_server_for_test("garbage_in_the_stream") else {
+        return;
+    };
+    let server = NatsServer::start(&bin).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Log::create(tmp.path().join("a"), small()).unwrap();
+    Appender::new(&a).unwrap().append(b"one").unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        export_once(&a, &server.url(), &options(true))
+            .await
+            .unwrap();
+        // Someone else publishes to the stream: no headers, then garbage
+        // ones.
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        js.publish("events.a", "stranger".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let e = export_once(&a, &server.url(), &options(false))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, JetStreamError::BadMessage { sequence: 2, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("no headers"), "{e}");
+        let mut h = async_nats::HeaderMap::new();
+        h.insert("Mapped-Log", "not hex");
+        js.publish_with_headers("events.a", h, "x".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let e = export_once(&a, &server.url(), &options(false))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("Mapped-Log"), "{e}");
+        // The replica stops at the first of them, having copied the
+        // message before.
+        let mut o = mapped_jetstream::ReplicaOptions::new("EVENTS");
+        o.once = true;
+        o.report_every = None;
+        let b = tmp.path().join("b");
+        let e = mapped_jetstream::replicate(
+            &b,
+            &Connection::new(server.url()),
+            &o,
+            CancellationToken::new(),
+            &Events::ignore(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(e, JetStreamError::BadMessage { sequence: 2, .. }),
+            "{e}"
+        );
+        assert_eq!(dir_messages(&b), log_messages(&a));
+    });
+}
