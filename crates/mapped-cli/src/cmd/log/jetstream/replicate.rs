@@ -30,7 +30,9 @@ use crate::cmd::log::create::{parse_group, parse_mode};
 /// appended to the copy, the copy holds a message the stream has not (or
 /// a different one), the stream no longer holds the messages the copy
 /// lacks, or a message lacks the export's headers. Do not append to DIR
-/// yourself.
+/// yourself. A copy that holds messages past the stream's end (a single
+/// server, killed, can lose the last messages it acknowledged) waits up to
+/// 30 s for the exporter to publish them again before that is an error.
 ///
 /// Runs until SIGINT or SIGTERM (exit 0), or with --once until it holds
 /// what the stream held at start.
