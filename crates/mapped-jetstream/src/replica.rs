@@ -437,7 +437,12 @@ impl Replica {
                 max_message: origin.max_message,
                 ..self.options.create
             };
-            let log = Log::open_or_create(&self.dir, opts)?;
+            // A new replica starts at the segment of the stream's first
+            // message: no file for the segments before it.
+            let log = match Log::create_at(&self.dir, opts, origin.id / origin.segment_size) {
+                Err(LogError::AlreadyExists { .. }) => Log::open(&self.dir)?,
+                made => made?,
+            };
             self.log = Some(self.local(log)?);
         }
         self.check_shape(origin, seq)?;

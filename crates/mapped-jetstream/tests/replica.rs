@@ -10,7 +10,7 @@ use mapped_jetstream::{
     CancellationToken, Connection, CreateStream, Events, ExportOptions, JetStreamError,
     ReplicaOptions, export, replicate,
 };
-use mapped_log::{Appender, Log};
+use mapped_log::{Appender, Log, Retention};
 
 async fn export_all(log: &Log, url: &str) {
     let mut o = ExportOptions::new("EVENTS", "events");
@@ -118,5 +118,57 @@ fn a_replica_someone_else_appended_to_stops_with_an_error() {
     rt.block_on(async {
         let e = replicate_all(&c, &server.url()).await.unwrap_err();
         assert!(e.to_string().contains("differs"), "{e}");
+    });
+}
+
+/// The indexes of the segment files in `dir`.
+fn segment_files(dir: &Path) -> Vec<u64> {
+    let mut out: Vec<u64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".seg")?.parse().ok()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_replica_of_a_log_that_starts_late_has_no_file_before_its_first_segment() {
+    let Some(bin) = nats_server_for_test("a_replica_of_a_log_that_starts_late") else {
+        return;
+    };
+    let server = NatsServer::start(&bin).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Log::create(tmp.path().join("a"), small()).unwrap();
+    let b = tmp.path().join("b");
+    let mut app = Appender::new(&a).unwrap();
+    for n in 0..6000 {
+        app.append(&payload(0, n)).unwrap();
+    }
+    // Retention removes the source's first segments before the export
+    // begins: the stream starts in a late segment.
+    let kept = Retention {
+        max_messages: Some(1000),
+        ..Retention::default()
+    };
+    let removed = a.retain(kept).unwrap().removed;
+    let first = a.stat().unwrap().first_segment;
+    assert!(first >= 5 && removed.len() as u64 == first, "{removed:?}");
+    let rt = runtime();
+    rt.block_on(async {
+        export_all(&a, &server.url()).await;
+        let want = log_messages(&a);
+        assert_eq!(
+            replicate_all(&b, &server.url()).await.unwrap(),
+            want.len() as u64
+        );
+        assert_eq!(dir_messages(&b), want);
+        let files = segment_files(&b);
+        assert_eq!(files.first(), Some(&first), "{files:?}");
+        let copy = Log::open(&b).unwrap();
+        assert_eq!(copy.stat().unwrap().first_segment, first);
+        assert_eq!(copy.verify().unwrap(), []);
     });
 }

@@ -36,7 +36,23 @@ impl Log {
     /// is created if missing, but not its parent: a mistyped path is an
     /// error, not a new tree of directories.
     pub fn create(dir: impl AsRef<Path>, opts: LogOptions) -> Result<Log> {
-        open::create(dir.as_ref(), opts).map(Log::from_parts)
+        open::create(dir.as_ref(), opts, 0).map(Log::from_parts)
+    }
+
+    /// Creates a new log in `dir`, as [`create`](Log::create) does, whose
+    /// first segment is `first_segment` instead of 0: its first message
+    /// gets id `first_segment * segment_size + 128`
+    /// ([`format::SEGMENT_HEADER_LEN`](crate::format::SEGMENT_HEADER_LEN)),
+    /// and no file is made for the segments before it. For a copy of a log
+    /// whose retention removed its first segments: the copy keeps the
+    /// source's ids ([`Appender::append_at`](crate::Appender::append_at))
+    /// without a file for each segment the source no longer holds.
+    ///
+    /// The log is in the state of a log whose retention removed every
+    /// segment before `first_segment`; `first_segment` must leave room
+    /// for its ids in 64 bits ([`LogError::InvalidArgument`] otherwise).
+    pub fn create_at(dir: impl AsRef<Path>, opts: LogOptions, first_segment: u64) -> Result<Log> {
+        open::create(dir.as_ref(), opts, first_segment).map(Log::from_parts)
     }
 
     /// Opens the log in `dir`.

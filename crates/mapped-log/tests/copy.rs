@@ -174,3 +174,85 @@ fn a_saved_position_is_where_a_named_reader_resumes() {
     let again = Log::open(dir.path().join("log")).unwrap();
     assert_eq!(again.log_id(), log.log_id());
 }
+
+/// The segment files in `dir`, by name.
+fn segment_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".seg"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_log_created_at_a_late_segment_starts_there_with_no_file_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late");
+    let log = Log::create_at(&path, small(), 1000).unwrap();
+    assert_eq!(segment_files(&path), ["00000000000000001000.seg"]);
+    let stat = log.stat().unwrap();
+    assert_eq!((stat.first_segment, stat.tail_segment), (1000, 1000));
+    assert_eq!(
+        (stat.first_id, stat.last_id, stat.messages),
+        (None, None, 0)
+    );
+    assert_eq!(log.last_id().unwrap(), None);
+    assert_eq!(log.durable_position(), 1000 * 4096 + 128);
+
+    // An ordinary log from there: appends, copies at the source's ids
+    // (rolling to later segments), syncs, reads, verifies.
+    let mut app = Appender::new(&log).unwrap();
+    let first = app.append(b"first").unwrap();
+    assert_eq!(first, 1000 * 4096 + 128);
+    let later = 1003 * 4096 + 256;
+    assert_eq!(app.append_at(later, b"later").unwrap(), later);
+    let next = later + mapped_log::format::record_size(5);
+    assert_eq!(app.append(b"next").unwrap(), next);
+    log.sync().unwrap();
+    let want = vec![
+        (first, b"first".to_vec()),
+        (later, b"later".to_vec()),
+        (next, b"next".to_vec()),
+    ];
+    assert_eq!(all(&log), want);
+    assert_eq!(log.verify().unwrap(), []);
+    match app.append_at(999 * 4096 + 128, b"before") {
+        Err(LogError::IdTaken { .. }) => {}
+        other => panic!("an id before the log's first segment: {other:?}"),
+    }
+    drop(app);
+    drop(log);
+
+    // Reopened, and with its control file rebuilt from the segments.
+    let log = Log::open(&path).unwrap();
+    assert_eq!(all(&log), want);
+    assert_eq!(log.stat().unwrap().first_segment, 1000);
+    drop(log);
+    std::fs::remove_file(path.join("control")).unwrap();
+    Log::rebuild_control(&path, true).unwrap();
+    let log = Log::open(&path).unwrap();
+    assert_eq!(all(&log), want);
+    assert_eq!(log.verify().unwrap(), []);
+}
+
+#[test]
+fn create_at_refuses_a_first_segment_whose_ids_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("over");
+    match Log::create_at(&path, small(), u64::MAX / 4096) {
+        Err(e @ LogError::InvalidArgument { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("overflow"), "{text}");
+            assert!(text.contains("over"), "names the directory: {text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!path.exists(), "nothing made");
+    // The last segment whose ids fit is fine.
+    let log = Log::create_at(&path, small(), u64::MAX / 4096 - 1).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let id = app.append(b"at the end of the id space").unwrap();
+    assert_eq!(id, (u64::MAX / 4096 - 1) * 4096 + 128);
+}

@@ -247,6 +247,9 @@ impl Appender {
     /// their own ids, to a log of the same segment size, gives the copy
     /// the very same ids (the gaps the source has, from padding, become
     /// padding here too). It assumes this appender is the log's only one.
+    /// A copy of a source whose first segments are gone starts with
+    /// [`Log::create_at`](crate::Log::create_at) at the source's first
+    /// segment, instead of padding every segment before it.
     ///
     /// Fails with [`LogError::IdTaken`] if the log's end is already past
     /// `id` (another appender wrote to the log, or it holds other

@@ -50,8 +50,13 @@ impl Default for LogOptions {
     }
 }
 
-/// `Log::create`: the new log, opened.
-pub(crate) fn create(dir: &Path, opts: LogOptions) -> Result<(Arc<Inner>, Option<RecoveryReport>)> {
+/// `Log::create` and `Log::create_at`: the new log, its first segment
+/// `first`, opened.
+pub(crate) fn create(
+    dir: &Path,
+    opts: LogOptions,
+    first: u64,
+) -> Result<(Arc<Inner>, Option<RecoveryReport>)> {
     if opts.max_message == 0 {
         return Err(LogError::InvalidArgument {
             path: dir.to_path_buf(),
@@ -72,6 +77,19 @@ pub(crate) fn create(dir: &Path, opts: LogOptions) -> Result<(Arc<Inner>, Option
         path: dir.to_path_buf(),
         what: why.to_string(),
     })?;
+    if first
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(opts.segment_size))
+        .is_none()
+    {
+        return Err(LogError::InvalidArgument {
+            path: dir.to_path_buf(),
+            what: format!(
+                "a log cannot start at segment {first}: with segments of {} bytes its ids overflow 64 bits",
+                opts.segment_size
+            ),
+        });
+    }
     let existed = match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => true,
         Ok(_) => {
@@ -151,10 +169,10 @@ pub(crate) fn create(dir: &Path, opts: LogOptions) -> Result<(Arc<Inner>, Option
                 Ok(())
             }
         })
-        .and_then(|()| build_log(&staging, &header))
+        .and_then(|()| build_log(&staging, &header, first))
         .and_then(|()| {
             if existed {
-                move_into(&staging, dir)
+                move_into(&staging, dir, first)
             } else {
                 match rename_noreplace(&staging, dir) {
                     Ok(()) => Ok(true),
@@ -167,7 +185,7 @@ pub(crate) fn create(dir: &Path, opts: LogOptions) -> Result<(Arc<Inner>, Option
     match placed {
         Ok(true) => {}
         // The directory appeared meanwhile: make the log in it.
-        Ok(false) => return create(dir, opts),
+        Ok(false) => return create(dir, opts, first),
         Err(e) => return Err(e),
     }
     sync_dir(if existed { dir } else { parent_of(dir) })?;
@@ -242,14 +260,15 @@ fn check_empty_of_logs(dir: &Path) -> Result<()> {
             path: dir.to_path_buf(),
         });
     }
-    // A create in this directory that crashed between moving segment 0 in
-    // and moving the control file in left an empty segment 0 behind: it
-    // holds nothing (every byte past its header zero, its counter at the
-    // first record), so it goes.
-    let segments = crate::storage::segment::list(dir)?;
-    if segments == [0] && segment_file_is_empty(&dir.join(crate::storage::segment::file_name(0))) {
-        let p = dir.join(crate::storage::segment::file_name(0));
-        std::fs::remove_file(&p).map_err(|e| LogError::io(&p, "remove", e))?;
+    // A create in this directory that crashed between moving its first
+    // segment in and moving the control file in left that one segment
+    // behind, empty: it holds nothing (every byte past its header zero,
+    // its counter at the first record), so it goes.
+    if let [only] = crate::storage::segment::list(dir)?[..] {
+        let p = dir.join(crate::storage::segment::file_name(only));
+        if segment_file_is_empty(&p) {
+            std::fs::remove_file(&p).map_err(|e| LogError::io(&p, "remove", e))?;
+        }
     }
     let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, "read directory", e))?;
     for entry in entries {
@@ -304,8 +323,9 @@ fn segment_file_is_empty(path: &Path) -> bool {
 }
 
 /// Builds a whole new log in the empty directory `dir`: the control file,
-/// segment 0 and the lock file, each synced, and the directory synced.
-fn build_log(dir: &Path, header: &ControlHeader) -> Result<()> {
+/// its first segment and the lock file, each synced, and the directory
+/// synced.
+fn build_log(dir: &Path, header: &ControlHeader, first: u64) -> Result<()> {
     let control_path = dir.join(CONTROL_FILE);
     let tmp = crate::storage::temp::NewFile::create(dir, CONTROL_FILE)?;
     let made = (|| -> Result<()> {
@@ -313,8 +333,14 @@ fn build_log(dir: &Path, header: &ControlHeader) -> Result<()> {
         let map = tmp.map(format::CONTROL_LEN)?;
         map.write_at(0, &header.encode())?;
         map.write_at(format::CONTROL_BOOT_ID, &crate::storage::control::boot_id())?;
-        map.atomic_u64(format::CONTROL_DURABLE)?
-            .store(format::SEGMENT_HEADER_LEN, Ordering::Release);
+        map.atomic_u64(format::CONTROL_TAIL_SEGMENT)?
+            .store(first, Ordering::Release);
+        map.atomic_u64(format::CONTROL_FIRST_SEGMENT)?
+            .store(first, Ordering::Release);
+        map.atomic_u64(format::CONTROL_DURABLE)?.store(
+            first * header.segment_size + format::SEGMENT_HEADER_LEN,
+            Ordering::Release,
+        );
         map.sync_data()?;
         tmp.link(&control_path)
             .map_err(|e| LogError::io(&control_path, "link", e))
@@ -322,7 +348,7 @@ fn build_log(dir: &Path, header: &ControlHeader) -> Result<()> {
     drop(tmp);
     made?;
     LockFile::ensure(&dir.join(LOCK_FILE), header.file_mode)?;
-    Segment::create(dir, 0, header)?;
+    Segment::create(dir, first, header)?;
     sync_dir(dir)
 }
 
@@ -352,11 +378,11 @@ fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
 /// `dir`, the control file last (it makes the directory a log), never
 /// over an existing name. On failure, removes what it moved. `Ok(false)`
 /// never happens here (the directory exists); kept for the caller's match.
-fn move_into(staging: &Path, dir: &Path) -> Result<bool> {
-    let seg0 = crate::storage::segment::file_name(0);
+fn move_into(staging: &Path, dir: &Path, first: u64) -> Result<bool> {
+    let segment = crate::storage::segment::file_name(first);
     let mut moved: Vec<PathBuf> = Vec::new();
     let result = (|| -> Result<()> {
-        for name in [seg0.as_str(), LOCK_FILE, CONTROL_FILE] {
+        for name in [segment.as_str(), LOCK_FILE, CONTROL_FILE] {
             let to = dir.join(name);
             match rename_noreplace(&staging.join(name), &to) {
                 Ok(()) => moved.push(to),
