@@ -243,3 +243,47 @@ async fn stream_ids_or_empty(url: &str) -> Vec<(u64, Vec<u8>)> {
     }
     stream_ids(url, "EVENTS").await
 }
+
+#[test]
+fn an_export_waiting_for_syncs_publishes_the_rest_when_another_process_syncs() {
+    let Some(bin) = nats_server_for_test("export_waiting_woken") else {
+        return;
+    };
+    let server = NatsServer::start(&bin).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let (log, _) = synced_then_not(&dir);
+    let rt = runtime();
+    let url = server.url();
+    rt.block_on(async {
+        let stop = CancellationToken::new();
+        let task = {
+            let (log, url, stop) = (log.clone(), url.clone(), stop.clone());
+            tokio::spawn(async move {
+                export(
+                    &log,
+                    &Connection::new(url),
+                    &options(ExportDurability::WaitForSync),
+                    stop,
+                    &Events::ignore(),
+                )
+                .await
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stream_ids_or_empty(&url).await.len() < 100 {
+            assert!(Instant::now() < deadline, "the synced messages exported");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Another handle (as another process) syncs: the waiting export
+        // wakes and publishes the other 50.
+        Log::open(&dir).unwrap().sync().unwrap();
+        while stream_ids_or_empty(&url).await.len() < 150 {
+            assert!(Instant::now() < deadline, "the rest exported");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.cancel();
+        task.await.unwrap().unwrap();
+        assert_eq!(stream_ids(&url, "EVENTS").await, log_messages(&log));
+    });
+}

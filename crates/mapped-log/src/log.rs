@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{LogError, Result};
 use crate::ops::damage::{self, Problem};
@@ -295,6 +296,20 @@ impl Log {
     /// storage.
     pub fn durable_position(&self) -> u64 {
         sync::durable_position(&self.inner)
+    }
+
+    /// Waits until the durable position reaches `position`, or `timeout`
+    /// passes (`None`: no limit); returns the durable position, which is
+    /// below `position` only after the timeout. It does not sync: it
+    /// waits for the syncs of others (appenders with
+    /// [`Durability::Sync`](crate::Durability::Sync), [`Log::sync`], the
+    /// background syncs), and sleeps without polling (on the futex word
+    /// that their group commits wake). Works on read-only handles.
+    ///
+    /// Fails with [`LogError::SyncFailed`] if a sync of the log has
+    /// failed: the position may then never move.
+    pub fn wait_durable(&self, position: u64, timeout: Option<Duration>) -> Result<u64> {
+        sync::wait_durable(&self.inner, position, timeout)
     }
 
     /// Makes every message committed so far durable; returns the new

@@ -768,3 +768,40 @@ fn create_goes_through_what_an_interrupted_create_left() {
     let err = Log::create(&other, small()).unwrap_err();
     assert!(err.to_string().contains("without a control file"), "{err}");
 }
+
+#[test]
+fn wait_durable_sleeps_until_another_handle_syncs_or_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = Log::create(&path, small()).unwrap();
+    let mut app = Appender::new(&log).unwrap();
+    let id = app.append(b"not yet durable").unwrap();
+    let end = id + mapped_log::format::record_size(15);
+    // Nobody syncs: the timeout passes, the position is returned as is.
+    let d = log
+        .wait_durable(end, Some(Duration::from_millis(20)))
+        .unwrap();
+    assert!(d <= id, "{d} {id}");
+    // Another handle (its own mapping of the control file, as another
+    // process has), read-only, waits while this one syncs.
+    let watcher = Log::open_read_only(&path).unwrap();
+    let waiting = std::thread::spawn(move || {
+        watcher
+            .wait_durable(end, Some(Duration::from_secs(60)))
+            .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let synced = log.sync().unwrap();
+    assert!(synced >= end);
+    assert_eq!(waiting.join().unwrap(), synced);
+    // Already there: at once, whatever the timeout.
+    assert_eq!(log.wait_durable(end, Some(Duration::ZERO)).unwrap(), synced);
+    // The background syncs of an appender wake it too.
+    app.set_durability(mapped_log::Durability::Interval(Duration::from_millis(5)))
+        .unwrap();
+    let id = app.append(b"soon durable").unwrap();
+    let d = log
+        .wait_durable(id + 1, Some(Duration::from_secs(60)))
+        .unwrap();
+    assert!(d > id, "{d} {id}");
+}

@@ -49,6 +49,9 @@ pub(super) struct InFlight {
 
 /// Messages read before the durability check at most.
 const BATCH: usize = 512;
+/// How long a wait for durability sleeps at most before it looks whether
+/// the export is to stop.
+const QUIT_CHECK: Duration = Duration::from_millis(100);
 const BATCH_BYTES: usize = 1 << 20;
 
 /// What the reading thread needs to publish.
@@ -222,26 +225,29 @@ pub(super) fn read_and_publish(
                         if log.sync()? < end {
                             // An earlier record is unfinished (it cannot
                             // be: the reader passed it), or another sync
-                            // raced.
-                            std::thread::sleep(Duration::from_millis(2));
+                            // raced: its leader wakes us.
+                            log.wait_durable(end, Some(Duration::from_millis(2)))?;
                         }
                     }
                 }
                 ExportDurability::WaitForSync => {
-                    // Publish the durable part at once; wait for the rest.
-                    // The durable position is moved by other processes'
-                    // syncs, which notify no one: look every 2 ms.
+                    // Publish the durable part at once; sleep until other
+                    // processes' syncs make the next message durable
+                    // (their group commits wake us), looking at `quit`
+                    // every 100 ms.
+                    let mut durable = log.durable_position();
                     loop {
-                        let durable = log.durable_position();
                         let n = batch.partition_point(|m| m.end <= durable);
                         if n == batch.len() || quit.is_cancelled() {
                             break;
                         }
-                        let rest = batch.split_off(n);
-                        if !publish(std::mem::replace(&mut batch, rest))? {
-                            return Ok(());
+                        if n > 0 {
+                            let rest = batch.split_off(n);
+                            if !publish(std::mem::replace(&mut batch, rest))? {
+                                return Ok(());
+                            }
                         }
-                        std::thread::sleep(Duration::from_millis(2));
+                        durable = log.wait_durable(batch[0].end, Some(QUIT_CHECK))?;
                     }
                 }
             }

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{LogError, Result, SyncFailure};
 use crate::format::{self, State, Word};
@@ -190,6 +190,40 @@ pub(crate) fn bad_durable(inner: &Inner, from: u64) -> LogError {
 /// [`Log::durable_position`](crate::Log::durable_position).
 pub(crate) fn durable_position(log: &Arc<Inner>) -> u64 {
     log.durable().load(Ordering::Acquire)
+}
+
+/// The longest [`wait_durable`] sleeps before it looks again: the durable
+/// position can move without a wake-up (restart recovery stores it; a
+/// group-commit leader can die between publishing it and waking).
+const DURABLE_NAP: Duration = Duration::from_millis(100);
+
+/// [`Log::wait_durable`](crate::Log::wait_durable): sleeps on `sync_seq`,
+/// which every group-commit leader bumps (release) and wakes after it
+/// publishes the durable position (section 18 of `docs/format.md`).
+pub(crate) fn wait_durable(inner: &Inner, position: u64, timeout: Option<Duration>) -> Result<u64> {
+    // A timeout too large to add is no limit.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    loop {
+        // `sync_seq` before the position, as a group-commit follower
+        // reads them: a position published after our look bumps `seq`
+        // after it, and the futex then does not sleep.
+        let seq = inner.ctl(|| inner.sync_seq().load(Ordering::Acquire))?;
+        let d = inner.ctl(|| inner.durable().load(Ordering::Acquire))?;
+        if d >= position {
+            return Ok(d);
+        }
+        inner.ctl(|| check_sync_failure(inner))??;
+        let nap = match deadline {
+            None => DURABLE_NAP,
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(DURABLE_NAP),
+                _ => return Ok(d),
+            },
+        };
+        // The kernel reads the word: a truncated control file makes the
+        // wait fail (EFAULT), never a signal; the next look reports it.
+        let _ = mapped::wait(inner.sync_seq(), seq, Some(nap));
+    }
 }
 
 /// [`Log::sync`](crate::Log::sync).
