@@ -620,12 +620,13 @@ fn bench_jetstream_measures_every_comparison_or_says_how_to_get_the_server() {
         "export throughput, 4096 B",
         "replica local reads",
         "latency p50",
+        "sync floor p50",
         "ratio",
     ] {
         assert!(text.contains(row), "{row} in {text}");
     }
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(v["rows"].as_array().unwrap().len(), 6);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 7);
 }
 
 /// Runs openssl with `args` in `dir`, panicking with its output if it fails.

@@ -219,6 +219,25 @@ pub fn run(binary: &Path, options: &BenchOptions, progress: &dyn Fn(&str)) -> Be
             ),
         });
     }
+    progress("sync floor: Log::sync of one append");
+    let floor = sync_floor(tmp.path(), lat_n)?;
+    let (o, b) = (floor.value_at_quantile(0.5), bare.value_at_quantile(0.5));
+    rows.push(Row {
+        name: "sync floor p50: Log::sync of one 64 B append (the default export's fdatasync)"
+            .into(),
+        unit: "µs",
+        ours: o as f64,
+        bare: b as f64,
+        bare_name: "async-nats JetStream publish -> ordered consumer receipt",
+        ratio: o as f64 / b as f64,
+        target: None,
+        pass: None,
+        detail: format!(
+            "{lat_n} syncs, one a millisecond; p99 {} µs. The synced latency cannot be below \
+             the bare round trip plus this",
+            floor.value_at_quantile(0.99)
+        ),
+    });
     drop(server);
     Ok(Report {
         server: version,
@@ -356,6 +375,23 @@ fn replica_reads(
         pass: None,
         detail: format!("a reader over every message, median of {rounds} rounds"),
     })
+}
+
+/// How long [`Log::sync`] takes to make one fresh 64 B append durable (an
+/// `fdatasync` of the segment and an `msync` of the control page), `n`
+/// times, one a millisecond as the latency rounds append.
+fn sync_floor(work: &Path, n: usize) -> BenchResult<Histogram<u64>> {
+    let log = Log::create(work.join("sync-floor"), LogOptions::default()).map_err(s)?;
+    let mut app = Appender::new(&log).map_err(s)?;
+    let mut h = histogram();
+    for _ in 0..n {
+        app.append(&[7u8; 64]).map_err(s)?;
+        let start = Instant::now();
+        log.sync().map_err(s)?;
+        h.saturating_record(start.elapsed().as_micros().max(1) as u64);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(h)
 }
 
 /// A histogram of microseconds, 1 µs to 60 s.

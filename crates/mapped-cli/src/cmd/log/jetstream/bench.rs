@@ -16,7 +16,9 @@ use mapped_jetstream::server::{HOW_TO_GET, nats_server_binary};
 /// 0.8 of it); the latency from an append on log A to the message
 /// readable in replica B against a bare JetStream publish-to-consume
 /// round trip (target: p50 at most 1.5 times it); the replica read by an
-/// ordinary reader against the source log. Without nats-server on the
+/// ordinary reader against the source log; and the sync floor, how long
+/// Log::sync of one append takes on this disk, which the default
+/// (synced) export adds to its latency. Without nats-server on the
 /// PATH it says how to get one and exits 0 having measured nothing.
 #[derive(Debug, Args)]
 pub struct JetstreamArgs {
