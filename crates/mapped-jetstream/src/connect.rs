@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use async_nats::{Client, ConnectErrorKind, ConnectOptions, ServerAddr};
+use async_nats::{Client, ConnectErrorKind, ConnectOptions, ServerAddr, rustls};
 
 use crate::error::{JetStreamError, Result};
 use crate::event::{Event, Events};
@@ -52,6 +52,20 @@ impl Connection {
     }
 
     async fn options(&self, events: &Events) -> Result<ConnectOptions> {
+        for path in self
+            .creds
+            .iter()
+            .chain(&self.tls_ca)
+            .chain(self.tls_client.iter().flat_map(|(c, k)| [c, k]))
+        {
+            // The client reads the certificates only when it connects, and
+            // says little when one is missing, or repeats itself when the
+            // credentials are: check here.
+            std::fs::metadata(path).map_err(|source| JetStreamError::File {
+                path: path.clone(),
+                source,
+            })?;
+        }
         let mut o = match &self.creds {
             Some(path) => ConnectOptions::with_credentials_file(path.clone())
                 .await
@@ -61,18 +75,6 @@ impl Connection {
                 })?,
             None => ConnectOptions::new(),
         };
-        for path in self
-            .tls_ca
-            .iter()
-            .chain(self.tls_client.iter().flat_map(|(c, k)| [c, k]))
-        {
-            // The client reads them only when it connects, and says little
-            // when a file is missing: check here.
-            std::fs::metadata(path).map_err(|source| JetStreamError::File {
-                path: path.clone(),
-                source,
-            })?;
-        }
         if let Some(ca) = &self.tls_ca {
             o = o.add_root_certificates(ca.clone());
         }
@@ -126,11 +128,6 @@ impl Connection {
                     return Err(JetStreamError::Auth { servers, detail });
                 }
                 ConnectErrorKind::Tls => return Err(JetStreamError::Tls { servers, detail }),
-                // A certificate the client refuses comes as an I/O error:
-                // retrying will not mend it.
-                ConnectErrorKind::Io if detail.contains("certificate") => {
-                    return Err(JetStreamError::Tls { servers, detail });
-                }
                 ConnectErrorKind::ServerParse => {
                     return Err(JetStreamError::Nats {
                         op: format!("server address {servers}"),
@@ -138,6 +135,12 @@ impl Connection {
                     });
                 }
                 _ => {}
+            }
+            // A certificate refused, by us or by the server, comes as an
+            // I/O error: retrying will not mend it.
+            if let Some(tls) = tls_failure(&err) {
+                let detail = self.explain_tls(tls, detail);
+                return Err(JetStreamError::Tls { servers, detail });
             }
             let waited = start.elapsed();
             if waited >= self.connect_wait {
@@ -156,6 +159,60 @@ impl Connection {
             attempt += 1;
         }
     }
+
+    /// What a failed handshake means, where the TLS error says more than
+    /// `detail`: which side refused which certificate (a server that
+    /// refuses ours, or its absence, says only "bad certificate").
+    fn explain_tls(&self, tls: &rustls::Error, detail: String) -> String {
+        use rustls::AlertDescription as A;
+        match tls {
+            rustls::Error::InvalidCertificate(_) => format!(
+                "the server's certificate did not verify ({detail}): it must be signed by \
+                 the CA given with --tls-ca (without it, by one the system trusts), and \
+                 name the URL's host"
+            ),
+            // An alert from the server about a certificate is about ours:
+            // only a server that verifies clients asks for one.
+            rustls::Error::AlertReceived(
+                A::BadCertificate
+                | A::CertificateRequired
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA,
+            ) => match &self.tls_client {
+                None => format!(
+                    "the server requires a client certificate (mutual TLS) and refused \
+                     the connection without one ({detail})"
+                ),
+                Some((cert, _)) => format!(
+                    "the server refused the client certificate {} ({detail}): it must be \
+                     signed by a CA the server trusts, and valid",
+                    cert.display()
+                ),
+            },
+            _ => detail,
+        }
+    }
+}
+
+/// The TLS error under a connection error, if any: the client passes the
+/// handshake's failures, and the alerts the server sends, as I/O errors
+/// wrapping them.
+fn tls_failure(err: &async_nats::ConnectError) -> Option<&rustls::Error> {
+    let mut next = std::error::Error::source(err);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        next = match e.downcast_ref::<std::io::Error>() {
+            // Its `source` skips the error it wraps.
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => e.source(),
+        };
+    }
+    None
 }
 
 /// Comma-separated server URLs, parsed.

@@ -46,7 +46,7 @@ pub enum JetStreamError {
         detail: String,
     },
     /// A credentials or certificate file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     File {
         /// The file.
         path: PathBuf,

@@ -292,11 +292,24 @@ fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
 /// consumer; each one's headers must be an export's. For tests: checks
 /// what an export or a replica left.
 pub fn stream_messages(servers: &str, stream: &str) -> Result<Vec<StreamEntry>, String> {
+    stream_messages_over(&crate::Connection::new(servers), stream)
+}
+
+/// [`stream_messages`] through `connection`: with its credentials, its
+/// TLS certificates.
+pub fn stream_messages_over(
+    connection: &crate::Connection,
+    stream: &str,
+) -> Result<Vec<StreamEntry>, String> {
     use futures_util::StreamExt;
     block_on(async {
-        let client = async_nats::connect(crate::connect::parse_servers(servers)?)
+        let client = connection
+            .connect(&crate::Events::ignore())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match std::error::Error::source(&e) {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            })?;
         let js = async_nats::jetstream::new(client);
         let s = js.get_stream(stream).await.map_err(|e| e.to_string())?;
         let state = s.get_info().await.map_err(|e| e.to_string())?.state;

@@ -25,10 +25,11 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "URL", default_value = "nats://127.0.0.1:4222")]
     server: String,
     /// A credentials file (.creds: a user JWT and its NKey seed), for
-    /// servers with decentralised authentication.
+    /// servers with decentralised authentication (operator mode).
     #[arg(long, value_name = "FILE")]
     creds: Option<PathBuf>,
-    /// A CA certificate (PEM) to verify the server's certificate with.
+    /// A CA certificate (PEM) to verify the server's certificate with,
+    /// instead of the system's CAs.
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
     /// A client certificate (PEM), for servers that verify clients
