@@ -516,3 +516,108 @@ fn a_user_of_an_unknown_account_and_a_missing_credentials_file_are_clear_errors(
     let no_stream = stream_messages_over(&nats.connection(&nats.creds(w)), "EVENTS").unwrap_err();
     assert!(no_stream.contains("not found"), "{no_stream}");
 }
+
+/// A server whose config's `authorization` block is `block`.
+fn server_with_authorization(bin: &Path, dir: &Path, block: &str) -> NatsServer {
+    let conf = dir.join("authorization.conf");
+    std::fs::write(&conf, format!("authorization {{\n  {block}\n}}\n")).unwrap();
+    NatsServer::start_with(bin, &["-c", conf.to_str().unwrap()]).unwrap()
+}
+
+#[test]
+fn a_token_in_a_file_or_in_the_url_exports_and_replicates() {
+    let Some(bin) = nats_server_for_test("token") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let server = server_with_authorization(&bin, w, "token: \"s3cret-t0ken\"");
+    let (a, b, url) = (w.join("a"), w.join("b"), server.url());
+    log_of(&a, 20);
+    let token = w.join("token");
+    std::fs::write(&token, "s3cret-t0ken\n").unwrap();
+    common::ok(&export(
+        w,
+        &a,
+        &url,
+        &["--token-file", token.to_str().unwrap()],
+    ));
+    let mut c = Connection::new(&url);
+    c.token_file = Some(token.clone());
+    assert_stream_is_log(&c, &a);
+    // A URL's user without a password is a token, as in NATS's clients.
+    let in_url = url.replace("nats://", "nats://s3cret-t0ken@");
+    common::ok(&replicate(w, &b, &in_url, &[]));
+    assert!(log_messages(&b) == log_messages(&a));
+    // Refusals: a wrong token, none, an empty file, a missing one.
+    let wrong = w.join("wrong");
+    std::fs::write(&wrong, "n0pe\n").unwrap();
+    common::assert_fails(
+        &export(w, &a, &url, &["--token-file", wrong.to_str().unwrap()]),
+        &["refused authentication"],
+    );
+    common::assert_fails(&export(w, &a, &url, &[]), &["refused authentication"]);
+    let empty = w.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    common::assert_fails(
+        &export(w, &a, &url, &["--token-file", empty.to_str().unwrap()]),
+        &["cannot read", empty.to_str().unwrap(), "a token"],
+    );
+    let missing = w.join("missing");
+    common::assert_fails(
+        &replicate(w, &b, &url, &["--token-file", missing.to_str().unwrap()]),
+        &["cannot read", missing.to_str().unwrap(), "No such file"],
+    );
+    // One way to authenticate at a time.
+    let out = export(
+        w,
+        &a,
+        &url,
+        &[
+            "--token-file",
+            token.to_str().unwrap(),
+            "--creds",
+            "x.creds",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "bad usage: {out:?}");
+}
+
+#[test]
+fn an_nkey_seed_file_exports_and_replicates() {
+    let Some(bin) = nats_server_for_test("nkey") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let user = KeyPair::new_user();
+    let server = server_with_authorization(
+        &bin,
+        w,
+        &format!("users = [ {{ nkey: {} }} ]", user.public_key()),
+    );
+    let (a, b, url) = (w.join("a"), w.join("b"), server.url());
+    log_of(&a, 20);
+    let seed = w.join("user.nk");
+    std::fs::write(&seed, format!("{}\n", user.seed().unwrap())).unwrap();
+    let auth = ["--nkey", seed.to_str().unwrap()];
+    common::ok(&export(w, &a, &url, &auth));
+    let mut c = Connection::new(&url);
+    c.nkey = Some(seed.clone());
+    assert_stream_is_log(&c, &a);
+    common::ok(&replicate(w, &b, &url, &auth));
+    assert!(log_messages(&b) == log_messages(&a));
+    // Another user's seed, and a file that holds no seed.
+    let other = w.join("other.nk");
+    std::fs::write(&other, KeyPair::new_user().seed().unwrap()).unwrap();
+    common::assert_fails(
+        &export(w, &a, &url, &["--nkey", other.to_str().unwrap()]),
+        &["refused authentication"],
+    );
+    let garbage = w.join("garbage.nk");
+    std::fs::write(&garbage, "not a seed\n").unwrap();
+    common::assert_fails(
+        &export(w, &a, &url, &["--nkey", garbage.to_str().unwrap()]),
+        &["cannot read", garbage.to_str().unwrap(), "not an NKey seed"],
+    );
+}

@@ -17,6 +17,13 @@ pub struct Connection {
     pub servers: String,
     /// A credentials file (`.creds`: a user JWT and an NKey seed).
     pub creds: Option<PathBuf>,
+    /// A file holding an NKey seed (`SU...`), for a server that knows
+    /// the user by its public NKey.
+    pub nkey: Option<PathBuf>,
+    /// A file holding a token (its first line), for a server that
+    /// authenticates with one. A URL's user without a password
+    /// (`nats://TOKEN@host`) is a token too, as in NATS's other clients.
+    pub token_file: Option<PathBuf>,
     /// A CA certificate (PEM) to verify the server with.
     pub tls_ca: Option<PathBuf>,
     /// A client certificate and its key (PEM), for mutual TLS.
@@ -35,6 +42,8 @@ impl Connection {
         Connection {
             servers: servers.into(),
             creds: None,
+            nkey: None,
+            token_file: None,
             tls_ca: None,
             tls_client: None,
             require_tls: false,
@@ -55,6 +64,8 @@ impl Connection {
         for path in self
             .creds
             .iter()
+            .chain(&self.nkey)
+            .chain(&self.token_file)
             .chain(&self.tls_ca)
             .chain(self.tls_client.iter().flat_map(|(c, k)| [c, k]))
         {
@@ -84,11 +95,31 @@ impl Connection {
         if self.require_tls {
             o = o.require_tls(true);
         }
-        // A user and password in a URL (`nats://user:pass@host`), which
-        // the client would otherwise not send.
+        if let Some(path) = &self.nkey {
+            let seed = read_secret(path, "an NKey seed")?;
+            if let Err(e) = nkeys::KeyPair::from_seed(&seed) {
+                return Err(JetStreamError::File {
+                    path: path.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("not an NKey seed (SU...): {e}"),
+                    ),
+                });
+            }
+            o = o.nkey(seed);
+        }
+        if let Some(path) = &self.token_file {
+            o = o.token(read_secret(path, "a token")?);
+        }
+        // A user and password in a URL (`nats://user:pass@host`), or a
+        // token (`nats://TOKEN@host`), which the client would otherwise
+        // not send.
         if let Some(a) = self.addrs()?.into_iter().find(|a| a.username().is_some()) {
             let user = a.username().unwrap_or_default().to_string();
-            o = o.user_and_password(user, a.password().unwrap_or_default().to_string());
+            o = match a.password() {
+                Some(password) => o.user_and_password(user, password.to_string()),
+                None => o.token(user),
+            };
         }
         let ev = events.clone();
         Ok(o.name(&self.name)
@@ -213,6 +244,24 @@ fn tls_failure(err: &async_nats::ConnectError) -> Option<&rustls::Error> {
         };
     }
     None
+}
+
+/// The first line of the file at `path`, which must hold `what`.
+fn read_secret(path: &std::path::Path, what: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|source| JetStreamError::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match text.lines().map(str::trim).find(|l| !l.is_empty()) {
+        Some(line) => Ok(line.to_string()),
+        None => Err(JetStreamError::File {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("empty: it should hold {what}"),
+            ),
+        }),
+    }
 }
 
 /// Comma-separated server URLs, parsed.

@@ -28,7 +28,10 @@ pub enum JetStreamError {
     },
     /// The server refused our credentials (or we sent none and it wants
     /// some).
-    #[error("the NATS server at {servers} refused authentication: {detail}; check --creds")]
+    #[error(
+        "the NATS server at {servers} refused authentication: {detail}; check the credentials \
+         (--creds, --nkey, --token-file, or the URL's user)"
+    )]
     Auth {
         /// The server addresses.
         servers: String,

@@ -20,14 +20,25 @@ use mapped_jetstream::{CancellationToken, Connection, Event, Events};
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     /// The NATS server URLs, comma-separated: nats://host:4222,
-    /// tls://host:4222, nats://user:password@host:4222. Given several (a
-    /// cluster's), the client fails over.
+    /// tls://host:4222, nats://user:password@host:4222, nats://TOKEN@host:4222
+    /// (a user without a password is a token). Given several (a
+    /// cluster's), the client fails over. A URL is visible to other users
+    /// in the process list: prefer --token-file, --nkey or --creds for
+    /// secrets.
     #[arg(long, value_name = "URL", default_value = "nats://127.0.0.1:4222")]
     server: String,
     /// A credentials file (.creds: a user JWT and its NKey seed), for
     /// servers with decentralised authentication (operator mode).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["nkey", "token_file"])]
     creds: Option<PathBuf>,
+    /// A file holding an NKey seed (SU...), for servers that know the
+    /// user by its public NKey (authorization { users = [{ nkey: U... }] }).
+    #[arg(long, value_name = "FILE", conflicts_with = "token_file")]
+    nkey: Option<PathBuf>,
+    /// A file whose first line is the token, for servers that
+    /// authenticate with one (authorization { token: ... }).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// A CA certificate (PEM) to verify the server's certificate with,
     /// instead of the system's CAs.
     #[arg(long, value_name = "FILE")]
@@ -62,6 +73,8 @@ impl ConnectArgs {
     fn connection(&self, role: &str) -> Connection {
         let mut c = Connection::new(&self.server);
         c.creds = self.creds.clone();
+        c.nkey = self.nkey.clone();
+        c.token_file = self.token_file.clone();
         c.tls_ca = self.tls_ca.clone();
         c.tls_client = self.tls_cert.clone().zip(self.tls_key.clone());
         c.require_tls = self.tls;
