@@ -531,11 +531,12 @@ fn a_token_in_a_file_or_in_the_url_exports_and_replicates() {
     };
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let server = server_with_authorization(&bin, w, "token: \"s3cret-t0ken\"");
+    // Characters a URL must percent-encode.
+    let server = server_with_authorization(&bin, w, "token: \"s3cret=t0ken;x\"");
     let (a, b, url) = (w.join("a"), w.join("b"), server.url());
     log_of(&a, 20);
     let token = w.join("token");
-    std::fs::write(&token, "s3cret-t0ken\n").unwrap();
+    std::fs::write(&token, "s3cret=t0ken;x\n").unwrap();
     common::ok(&export(
         w,
         &a,
@@ -546,9 +547,21 @@ fn a_token_in_a_file_or_in_the_url_exports_and_replicates() {
     c.token_file = Some(token.clone());
     assert_stream_is_log(&c, &a);
     // A URL's user without a password is a token, as in NATS's clients.
-    let in_url = url.replace("nats://", "nats://s3cret-t0ken@");
+    let in_url = url.replace("nats://", "nats://s3cret%3Dt0ken%3Bx@");
     common::ok(&replicate(w, &b, &in_url, &[]));
     assert!(log_messages(&b) == log_messages(&a));
+    // A wrong token in the URL: refused, and not repeated in the error.
+    let wrong_url = url.replace("nats://", "nats://n0pe-t0ken@");
+    let err = common::assert_fails(
+        &export(w, &a, &wrong_url, &[]),
+        &["refused authentication", "nats://***@127.0.0.1"],
+    );
+    assert!(!err.contains("n0pe-t0ken"), "the token is not shown: {err}");
+    // A URL's credentials and an option at once.
+    common::assert_fails(
+        &export(w, &a, &in_url, &["--token-file", token.to_str().unwrap()]),
+        &["give one way to authenticate", "token file", "URL"],
+    );
     // Refusals: a wrong token, none, an empty file, a missing one.
     let wrong = w.join("wrong");
     std::fs::write(&wrong, "n0pe\n").unwrap();
@@ -620,4 +633,29 @@ fn an_nkey_seed_file_exports_and_replicates() {
         &export(w, &a, &url, &["--nkey", garbage.to_str().unwrap()]),
         &["cannot read", garbage.to_str().unwrap(), "not an NKey seed"],
     );
+    let account = w.join("account.nk");
+    std::fs::write(&account, KeyPair::new_account().seed().unwrap()).unwrap();
+    common::assert_fails(
+        &export(w, &a, &url, &["--nkey", account.to_str().unwrap()]),
+        &[account.to_str().unwrap(), "not of a user"],
+    );
+    let empty = w.join("empty.nk");
+    std::fs::write(&empty, "").unwrap();
+    common::assert_fails(
+        &export(w, &a, &url, &["--nkey", empty.to_str().unwrap()]),
+        &[empty.to_str().unwrap(), "empty"],
+    );
+    let missing = w.join("missing.nk");
+    common::assert_fails(
+        &replicate(w, &b, &url, &["--nkey", missing.to_str().unwrap()]),
+        &["cannot read", missing.to_str().unwrap(), "No such file"],
+    );
+    // Two options at once: bad usage.
+    let out = export(
+        w,
+        &a,
+        &url,
+        &["--nkey", seed.to_str().unwrap(), "--token-file", "t"],
+    );
+    assert_eq!(out.status.code(), Some(2), "bad usage: {out:?}");
 }

@@ -55,12 +55,38 @@ impl Connection {
     /// The server addresses, parsed.
     fn addrs(&self) -> Result<Vec<ServerAddr>> {
         parse_servers(&self.servers).map_err(|detail| JetStreamError::Nats {
-            op: format!("server address {}", self.servers),
+            op: format!("server address {}", redact(&self.servers)),
             detail,
         })
     }
 
+    /// The credentials written in the first server URL that has some.
+    fn url_auth(&self) -> Option<UrlAuth> {
+        self.servers.split(',').map(str::trim).find_map(url_auth)
+    }
+
+    /// Refuses two ways to authenticate at once: the server would take
+    /// one and ignore the other, and which one is not for us to guess.
+    fn check_one_way(&self) -> Result<()> {
+        let ways: Vec<&str> = [
+            (self.creds.is_some(), "a credentials file"),
+            (self.nkey.is_some(), "an NKey seed"),
+            (self.token_file.is_some(), "a token file"),
+            (self.url_auth().is_some(), "credentials in the server URL"),
+        ]
+        .into_iter()
+        .filter_map(|(given, what)| given.then_some(what))
+        .collect();
+        if ways.len() > 1 {
+            return Err(JetStreamError::Options {
+                what: format!("give one way to authenticate, not {}", ways.join(" and ")),
+            });
+        }
+        Ok(())
+    }
+
     async fn options(&self, events: &Events) -> Result<ConnectOptions> {
+        self.check_one_way()?;
         for path in self
             .creds
             .iter()
@@ -97,14 +123,19 @@ impl Connection {
         }
         if let Some(path) = &self.nkey {
             let seed = read_secret(path, "an NKey seed")?;
-            if let Err(e) = nkeys::KeyPair::from_seed(&seed) {
-                return Err(JetStreamError::File {
-                    path: path.clone(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("not an NKey seed (SU...): {e}"),
-                    ),
-                });
+            let bad = |what: String| JetStreamError::File {
+                path: path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, what),
+            };
+            match nkeys::KeyPair::from_seed(&seed) {
+                Err(e) => return Err(bad(format!("not an NKey seed (SU...): {e}"))),
+                Ok(k) if !matches!(k.key_pair_type(), nkeys::KeyPairType::User) => {
+                    return Err(bad(format!(
+                        "the seed of {:?} key, not of a user (SU...)",
+                        k.key_pair_type()
+                    )));
+                }
+                Ok(_) => {}
             }
             o = o.nkey(seed);
         }
@@ -114,12 +145,10 @@ impl Connection {
         // A user and password in a URL (`nats://user:pass@host`), or a
         // token (`nats://TOKEN@host`), which the client would otherwise
         // not send.
-        if let Some(a) = self.addrs()?.into_iter().find(|a| a.username().is_some()) {
-            let user = a.username().unwrap_or_default().to_string();
-            o = match a.password() {
-                Some(password) => o.user_and_password(user, password.to_string()),
-                None => o.token(user),
-            };
+        match self.url_auth() {
+            Some(UrlAuth::UserPassword(user, password)) => o = o.user_and_password(user, password),
+            Some(UrlAuth::Token(token)) => o = o.token(token),
+            None => {}
         }
         let ev = events.clone();
         Ok(o.name(&self.name)
@@ -152,7 +181,7 @@ impl Connection {
                 Ok(client) => return Ok(client),
                 Err(e) => e,
             };
-            let servers = self.servers.clone();
+            let servers = redact(&self.servers);
             let detail = err.to_string();
             match err.kind() {
                 ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => {
@@ -246,6 +275,60 @@ fn tls_failure(err: &async_nats::ConnectError) -> Option<&rustls::Error> {
     None
 }
 
+/// Credentials written in a server URL, percent-decoded.
+enum UrlAuth {
+    /// `nats://user:password@host` (the password may be empty).
+    UserPassword(String, String),
+    /// `nats://TOKEN@host`: a user without a password is a token, as
+    /// NATS's other clients read it.
+    Token(String),
+}
+
+/// Splits a server URL into what precedes its authority (`nats://`, or
+/// nothing) and the authority itself, with the user information.
+fn authority(server: &str) -> (&str, &str) {
+    let start = server.find("://").map_or(0, |i| i + 3);
+    let rest = &server[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    (&server[..start], &rest[..end])
+}
+
+/// The credentials in `server`'s user information, if it has any. Read
+/// from the text itself: the parsed URL drops an empty password and keeps
+/// the percent-encoding.
+fn url_auth(server: &str) -> Option<UrlAuth> {
+    let (userinfo, _) = authority(server).1.rsplit_once('@')?;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some(match userinfo.split_once(':') {
+        Some((user, password)) => UrlAuth::UserPassword(decode(user), decode(password)),
+        None => UrlAuth::Token(decode(userinfo)),
+    })
+}
+
+/// `servers` with the user information of each URL hidden
+/// (`nats://***@host:4222`): for messages, which end up in logs.
+pub(crate) fn redact(servers: &str) -> String {
+    servers
+        .split(',')
+        .map(|server| {
+            let server = server.trim();
+            let (scheme, authority) = authority(server);
+            match authority.rfind('@') {
+                Some(at) => {
+                    let after = &server[scheme.len() + at + 1..];
+                    format!("{scheme}***@{after}")
+                }
+                None => server.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The first line of the file at `path`, which must hold `what`.
 fn read_secret(path: &std::path::Path, what: &str) -> Result<String> {
     let text = std::fs::read_to_string(path).map_err(|source| JetStreamError::File {
@@ -270,11 +353,73 @@ pub(crate) fn parse_servers(servers: &str) -> std::result::Result<Vec<ServerAddr
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<ServerAddr>().map_err(|e| format!("{s}: {e}")))
+        .map(|s| {
+            s.parse::<ServerAddr>()
+                .map_err(|e| format!("{}: {e}", redact(s)))
+        })
         .collect()
 }
 
 /// Backoff between attempts: 50 ms doubling up to 2 s.
 pub(crate) fn reconnect_delay(attempt: usize) -> Duration {
     Duration::from_millis(50u64 << attempt.min(6)).min(Duration::from_secs(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(server: &str) -> Option<(String, Option<String>)> {
+        url_auth(server).map(|a| match a {
+            UrlAuth::UserPassword(u, p) => (u, Some(p)),
+            UrlAuth::Token(t) => (t, None),
+        })
+    }
+
+    #[test]
+    fn credentials_in_urls_are_read_from_the_text_and_decoded() {
+        assert_eq!(auth("nats://127.0.0.1:4222"), None);
+        assert_eq!(auth("127.0.0.1:4222"), None);
+        assert_eq!(
+            auth("nats://alice:pw@host:4222"),
+            Some(("alice".into(), Some("pw".into())))
+        );
+        // An empty password is still a user and a password.
+        assert_eq!(
+            auth("nats://alice:@host"),
+            Some(("alice".into(), Some(String::new())))
+        );
+        assert_eq!(auth("tls://T0KEN@host"), Some(("T0KEN".into(), None)));
+        assert_eq!(auth("nats://a%3Db%40c@host"), Some(("a=b@c".into(), None)));
+        assert_eq!(
+            auth("nats://u%3A1:p%2Fq@host/x?y@z"),
+            Some(("u:1".into(), Some("p/q".into())))
+        );
+        assert_eq!(auth("host/path@x"), None, "an @ past the authority");
+    }
+
+    #[test]
+    fn messages_hide_the_credentials_of_every_url() {
+        assert_eq!(
+            redact("nats://alice:pw@a:4222, tls://T0KEN@b:4222,c:4222"),
+            "nats://***@a:4222,tls://***@b:4222,c:4222"
+        );
+        assert_eq!(redact("u:p@host"), "***@host");
+        assert_eq!(redact("nats://host:4222"), "nats://host:4222");
+        let e = parse_servers("nats://alice:s3cret@bad host").unwrap_err();
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn two_ways_to_authenticate_are_refused() {
+        let mut c = Connection::new("nats://T0KEN@host");
+        assert!(c.check_one_way().is_ok());
+        c.token_file = Some("token".into());
+        let e = c.check_one_way().unwrap_err().to_string();
+        assert!(e.contains("token file") && e.contains("URL"), "{e}");
+        c.servers = "nats://host".into();
+        assert!(c.check_one_way().is_ok());
+        c.creds = Some("x.creds".into());
+        assert!(c.check_one_way().is_err());
+    }
 }

@@ -126,6 +126,13 @@ pub enum JetStreamError {
         /// How they disagree, and what to do.
         what: String,
     },
+    /// The connection options contradict each other (two ways to
+    /// authenticate).
+    #[error("{what}")]
+    Options {
+        /// What is wrong.
+        what: String,
+    },
     /// A NATS request failed in a way that retrying will not mend.
     #[error("{op}: {detail}")]
     Nats {

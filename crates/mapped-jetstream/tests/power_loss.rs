@@ -275,6 +275,9 @@ fn an_export_waiting_for_syncs_publishes_the_rest_when_another_process_syncs() {
             assert!(Instant::now() < deadline, "the synced messages exported");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // Give it time to do wrong: still the synced ones only.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(stream_ids_or_empty(&url).await.len(), 100);
         // Another handle (as another process) syncs: the waiting export
         // wakes and publishes the other 50.
         Log::open(&dir).unwrap().sync().unwrap();

@@ -100,6 +100,9 @@ pub use ops::retention::{RetainReport, Retention};
 #[cfg(not(loom))]
 pub use ops::sync::Durability;
 #[cfg(not(loom))]
+#[doc(hidden)]
+pub use ops::sync::set_durable_nap_for_tests;
+#[cfg(not(loom))]
 pub use storage::control::CONTROL_FILE;
 #[cfg(not(loom))]
 pub use storage::dir::READERS_DIR;

@@ -225,12 +225,26 @@ fn a_log_created_at_a_late_segment_starts_there_with_no_file_before_it() {
     drop(app);
     drop(log);
 
-    // Reopened, and with its control file rebuilt from the segments.
+    // Reopened after a restart (another boot id): restart recovery keeps
+    // every synced message; then with its control file rebuilt from the
+    // segments.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path.join(mapped_log::CONTROL_FILE))
+            .unwrap();
+        let other = [b'x'; mapped_log::format::BOOT_ID_LEN];
+        f.write_all_at(&other, mapped_log::format::CONTROL_BOOT_ID)
+            .unwrap();
+    }
     let log = Log::open(&path).unwrap();
+    assert!(log.restart_recovery().is_some(), "restart recovery ran");
     assert_eq!(all(&log), want);
     assert_eq!(log.stat().unwrap().first_segment, 1000);
+    assert_eq!(log.verify().unwrap(), []);
     drop(log);
-    std::fs::remove_file(path.join("control")).unwrap();
+    std::fs::remove_file(path.join(mapped_log::CONTROL_FILE)).unwrap();
     Log::rebuild_control(&path, true).unwrap();
     let log = Log::open(&path).unwrap();
     assert_eq!(all(&log), want);
@@ -240,12 +254,12 @@ fn a_log_created_at_a_late_segment_starts_there_with_no_file_before_it() {
 #[test]
 fn create_at_refuses_a_first_segment_whose_ids_overflow() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("over");
+    let path = dir.path().join("late-log");
     match Log::create_at(&path, small(), u64::MAX / 4096) {
         Err(e @ LogError::InvalidArgument { .. }) => {
             let text = e.to_string();
             assert!(text.contains("overflow"), "{text}");
-            assert!(text.contains("over"), "names the directory: {text}");
+            assert!(text.contains("late-log"), "names the directory: {text}");
         }
         other => panic!("{other:?}"),
     }
@@ -255,4 +269,26 @@ fn create_at_refuses_a_first_segment_whose_ids_overflow() {
     let mut app = Appender::new(&log).unwrap();
     let id = app.append(b"at the end of the id space").unwrap();
     assert_eq!(id, (u64::MAX / 4096 - 1) * 4096 + 128);
+}
+
+#[test]
+fn a_create_removes_only_its_own_empty_leftover_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    // What a create at segment 7 that died before moving its control file
+    // in leaves: segment 7 alone, empty.
+    drop(Log::create_at(&path, small(), 7).unwrap());
+    std::fs::remove_file(path.join(mapped_log::CONTROL_FILE)).unwrap();
+    assert_eq!(segment_files(&path), ["00000000000000000007.seg"]);
+    // Another create (at 0) does not take it for its own leftover: it may
+    // be what is left of a log that lost its control file.
+    match Log::create(&path, small()) {
+        Err(e @ LogError::NotALog { .. }) => {
+            assert!(e.to_string().contains("00000000000000000007.seg"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A create at 7 (the replica's again) removes it and goes on.
+    let log = Log::create_at(&path, small(), 7).unwrap();
+    assert_eq!(log.stat().unwrap().first_segment, 7);
 }

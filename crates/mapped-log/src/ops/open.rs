@@ -126,7 +126,7 @@ pub(crate) fn create(
         let d = File::open(dir).map_err(|e| LogError::io(dir, "open directory", e))?;
         rustix::fs::flock(&d, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| LogError::io(dir, "lock directory", e.into()))?;
-        check_empty_of_logs(dir)?;
+        check_empty_of_logs(dir, first)?;
         Some(d)
     } else {
         None
@@ -254,7 +254,7 @@ fn parent_of(dir: &Path) -> &Path {
 
 /// Refuses an existing directory that holds a log, or segment files of
 /// one: a log is never made over another's files.
-fn check_empty_of_logs(dir: &Path) -> Result<()> {
+fn check_empty_of_logs(dir: &Path, first: u64) -> Result<()> {
     if dir.join(CONTROL_FILE).exists() {
         return Err(LogError::AlreadyExists {
             path: dir.to_path_buf(),
@@ -263,9 +263,12 @@ fn check_empty_of_logs(dir: &Path) -> Result<()> {
     // A create in this directory that crashed between moving its first
     // segment in and moving the control file in left that one segment
     // behind, empty: it holds nothing (every byte past its header zero,
-    // its counter at the first record), so it goes.
-    if let [only] = crate::storage::segment::list(dir)?[..] {
-        let p = dir.join(crate::storage::segment::file_name(only));
+    // its counter at the first record), so it goes. Only the segment this
+    // create would make: another lone segment, even empty, may be what is
+    // left of a log whose control file was lost (it says where the log
+    // stood), for `mapped log recover` to rebuild.
+    if crate::storage::segment::list(dir)? == [first] {
+        let p = dir.join(crate::storage::segment::file_name(first));
         if segment_file_is_empty(&p) {
             std::fs::remove_file(&p).map_err(|e| LogError::io(&p, "remove", e))?;
         }

@@ -15,7 +15,7 @@
 //! sync serves them all (group commit).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{LogError, Result, SyncFailure};
@@ -192,10 +192,23 @@ pub(crate) fn durable_position(log: &Arc<Inner>) -> u64 {
     log.durable().load(Ordering::Acquire)
 }
 
-/// The longest [`wait_durable`] sleeps before it looks again: the durable
-/// position can move without a wake-up (restart recovery stores it; a
-/// group-commit leader can die between publishing it and waking).
-const DURABLE_NAP: Duration = Duration::from_millis(100);
+/// The longest [`wait_durable`] sleeps before it looks again, in
+/// milliseconds (100): the durable position can move without a wake-up
+/// (restart recovery stores it; a group-commit leader can die between
+/// publishing it and waking). Tests lengthen it
+/// ([`set_durable_nap_for_tests`]) to tell a wake-up from a look.
+static DURABLE_NAP_MS: AtomicU64 = AtomicU64::new(100);
+
+/// Sets how long [`wait_durable`] sleeps at most between looks, for this
+/// process. For tests only: with a nap longer than the test's patience,
+/// a wait that returns was woken.
+#[doc(hidden)]
+pub fn set_durable_nap_for_tests(nap: Duration) {
+    DURABLE_NAP_MS.store(
+        nap.as_millis().min(u64::MAX as u128) as u64,
+        Ordering::Relaxed,
+    );
+}
 
 /// [`Log::wait_durable`](crate::Log::wait_durable): sleeps on `sync_seq`,
 /// which every group-commit leader bumps (release) and wakes after it
@@ -213,10 +226,11 @@ pub(crate) fn wait_durable(inner: &Inner, position: u64, timeout: Option<Duratio
             return Ok(d);
         }
         inner.ctl(|| check_sync_failure(inner))??;
+        let most = Duration::from_millis(DURABLE_NAP_MS.load(Ordering::Relaxed));
         let nap = match deadline {
-            None => DURABLE_NAP,
+            None => most,
             Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.min(DURABLE_NAP),
+                Some(left) if !left.is_zero() => left.min(most),
                 _ => return Ok(d),
             },
         };
