@@ -226,6 +226,13 @@ fn tls(url: &str, pki: &Pki) -> Connection {
     c
 }
 
+/// A server started with `config` (written to `dir/server.conf`).
+fn server_with_config(bin: &Path, dir: &Path, config: &str) -> NatsServer {
+    let conf = dir.join("server.conf");
+    std::fs::write(&conf, config).unwrap();
+    NatsServer::start_with(bin, &["-c", conf.to_str().unwrap()]).unwrap()
+}
+
 #[test]
 fn tls_verifies_the_server_with_the_ca_given() {
     let Some(bin) = nats_server_for_test("tls") else {
@@ -234,17 +241,15 @@ fn tls_verifies_the_server_with_the_ca_given() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let pki = Pki::new(w);
-    let conf = w.join("server.conf");
-    std::fs::write(
-        &conf,
-        format!(
+    let server = server_with_config(
+        &bin,
+        w,
+        &format!(
             "tls {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
             pki.path("server.pem"),
             pki.path("server.key"),
         ),
-    )
-    .unwrap();
-    let server = NatsServer::start_with(&bin, &["-c", conf.to_str().unwrap()]).unwrap();
+    );
     let (a, b, url) = (w.join("a"), w.join("b"), server.url());
     log_of(&a, 20);
     // Without the CA: the server's certificate is refused, at once.
@@ -273,18 +278,16 @@ fn mutual_tls_exports_and_replicates_with_a_client_certificate_and_refuses_witho
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let pki = Pki::new(w);
-    let conf = w.join("server.conf");
-    std::fs::write(
-        &conf,
-        format!(
+    let server = server_with_config(
+        &bin,
+        w,
+        &format!(
             "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: true\n}}\n",
             pki.path("server.pem"),
             pki.path("server.key"),
             pki.path("ca.pem"),
         ),
-    )
-    .unwrap();
-    let server = NatsServer::start_with(&bin, &["-c", conf.to_str().unwrap()]).unwrap();
+    );
     let (a, b, url) = (w.join("a"), w.join("b"), server.url());
     log_of(&a, 20);
     let ca = pki.path("ca.pem");
@@ -422,10 +425,10 @@ impl OperatorMode {
             jwt(&operator, &operator.public_key(), "mapped test", op_claims),
         )
         .unwrap();
-        let conf = dir.join("server.conf");
-        std::fs::write(
-            &conf,
-            format!(
+        let server = server_with_config(
+            bin,
+            dir,
+            &format!(
                 "operator: \"{}\"\n\
                  system_account: {sys}\n\
                  resolver: MEMORY\n\
@@ -436,9 +439,7 @@ impl OperatorMode {
                 sys = system.public_key(),
                 app = account.public_key(),
             ),
-        )
-        .unwrap();
-        let server = NatsServer::start_with(bin, &["-c", conf.to_str().unwrap()]).unwrap();
+        );
         OperatorMode { server, account }
     }
 
@@ -519,9 +520,7 @@ fn a_user_of_an_unknown_account_and_a_missing_credentials_file_are_clear_errors(
 
 /// A server whose config's `authorization` block is `block`.
 fn server_with_authorization(bin: &Path, dir: &Path, block: &str) -> NatsServer {
-    let conf = dir.join("authorization.conf");
-    std::fs::write(&conf, format!("authorization {{\n  {block}\n}}\n")).unwrap();
-    NatsServer::start_with(bin, &["-c", conf.to_str().unwrap()]).unwrap()
+    server_with_config(bin, dir, &format!("authorization {{\n  {block}\n}}\n"))
 }
 
 #[test]
