@@ -60,6 +60,30 @@ fn options(durability: ExportDurability) -> ExportOptions {
     o
 }
 
+/// An export that waits for others' syncs, running in a task until the
+/// token is cancelled.
+fn spawn_waiting_export(
+    log: &Log,
+    url: &str,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<Result<mapped_jetstream::ExportSummary, JetStreamError>>,
+) {
+    let stop = CancellationToken::new();
+    let (log, url, token) = (log.clone(), url.to_string(), stop.clone());
+    let task = tokio::spawn(async move {
+        export(
+            &log,
+            &Connection::new(url),
+            &options(ExportDurability::WaitForSync),
+            token,
+            &Events::ignore(),
+        )
+        .await
+    });
+    (stop, task)
+}
+
 /// A log with 100 synced messages and 50 after them, unsynced, and the
 /// files as they were at the sync.
 fn synced_then_not(dir: &Path) -> (Log, BTreeMap<String, Vec<u8>>) {
@@ -106,20 +130,7 @@ fn an_export_waiting_for_syncs_publishes_only_what_a_power_loss_keeps() {
     rt.block_on(async {
         // Waiting for others' syncs: none comes, so only the synced 100
         // may be published.
-        let stop = CancellationToken::new();
-        let task = {
-            let (log, url, stop) = (log.clone(), url.clone(), stop.clone());
-            tokio::spawn(async move {
-                export(
-                    &log,
-                    &Connection::new(url),
-                    &options(ExportDurability::WaitForSync),
-                    stop,
-                    &Events::ignore(),
-                )
-                .await
-            })
-        };
+        let (stop, task) = spawn_waiting_export(&log, &url);
         let deadline = Instant::now() + Duration::from_secs(30);
         while stream_ids_or_empty(&url).await.len() < 100 {
             assert!(
@@ -256,20 +267,7 @@ fn an_export_waiting_for_syncs_publishes_the_rest_when_another_process_syncs() {
     let rt = runtime();
     let url = server.url();
     rt.block_on(async {
-        let stop = CancellationToken::new();
-        let task = {
-            let (log, url, stop) = (log.clone(), url.clone(), stop.clone());
-            tokio::spawn(async move {
-                export(
-                    &log,
-                    &Connection::new(url),
-                    &options(ExportDurability::WaitForSync),
-                    stop,
-                    &Events::ignore(),
-                )
-                .await
-            })
-        };
+        let (stop, task) = spawn_waiting_export(&log, &url);
         let deadline = Instant::now() + Duration::from_secs(30);
         while stream_ids_or_empty(&url).await.len() < 100 {
             assert!(Instant::now() < deadline, "the synced messages exported");
